@@ -1,0 +1,55 @@
+-- prisma-llm-tenant DDL for PostgreSQL. Matches prisma/schema/llm-tenant.prisma exactly
+-- (test/schema/ddl-matches-schema.test.ts proves it). Idempotent: safe to run twice.
+
+CREATE TABLE IF NOT EXISTS "llm_tenants" (
+    "id" TEXT NOT NULL,
+    "tenant_id" TEXT NOT NULL,
+    "name" TEXT,
+    "tenant_record_type" TEXT,
+    "tenant_record_id" TEXT,
+    "daily_cost_limit_nanos" BIGINT,
+    "monthly_cost_limit_nanos" BIGINT,
+    "daily_token_limit" BIGINT,
+    "monthly_token_limit" BIGINT,
+    "daily_execution_limit" BIGINT,
+    "monthly_execution_limit" BIGINT,
+    "enforcement" TEXT,
+    "inherit_global" BOOLEAN NOT NULL DEFAULT true,
+    "active" BOOLEAN NOT NULL DEFAULT true,
+    "metadata" JSONB,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updated_at" TIMESTAMP(3) NOT NULL,
+    CONSTRAINT "llm_tenants_pkey" PRIMARY KEY ("id")
+);
+
+CREATE TABLE IF NOT EXISTS "llm_executions" (
+    "id" TEXT NOT NULL,
+    "tenant_id" TEXT,
+    "agent_type" TEXT NOT NULL,
+    "provider" TEXT,
+    "model" TEXT NOT NULL,
+    "status" TEXT NOT NULL,
+    "input_tokens" INTEGER NOT NULL DEFAULT 0,
+    "output_tokens" INTEGER NOT NULL DEFAULT 0,
+    "cached_input_tokens" INTEGER NOT NULL DEFAULT 0,
+    "total_tokens" INTEGER NOT NULL DEFAULT 0,
+    "input_cost_nanos" BIGINT NOT NULL DEFAULT 0,
+    "output_cost_nanos" BIGINT NOT NULL DEFAULT 0,
+    "total_cost_nanos" BIGINT NOT NULL DEFAULT 0,
+    "duration_ms" INTEGER,
+    "started_at" TIMESTAMP(3) NOT NULL,
+    "completed_at" TIMESTAMP(3),
+    "error_class" TEXT,
+    "error_message" TEXT,
+    "trace_id" TEXT,
+    "parent_id" TEXT,
+    "metadata" JSONB,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "llm_executions_pkey" PRIMARY KEY ("id")
+);
+
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_tenants_tenant_id_key" ON "llm_tenants"("tenant_id");
+CREATE INDEX IF NOT EXISTS "llm_tenants_tenant_record_type_tenant_record_id_idx" ON "llm_tenants"("tenant_record_type", "tenant_record_id");
+CREATE INDEX IF NOT EXISTS "llm_executions_tenant_id_started_at_idx" ON "llm_executions"("tenant_id", "started_at");
+CREATE INDEX IF NOT EXISTS "llm_executions_started_at_idx" ON "llm_executions"("started_at");
+CREATE INDEX IF NOT EXISTS "llm_executions_trace_id_idx" ON "llm_executions"("trace_id");

@@ -1,0 +1,60 @@
+/**
+ * The slice of a Prisma client the library uses. Any client generated from a schema that includes
+ * `llm-tenant.prisma` (plain or `$extends`-ed) satisfies it; the library never imports a generated
+ * client of its own, so it works with the app's.
+ */
+import { InvalidArgumentError } from '../errors.js'
+
+type AnyArgs = any // eslint-disable-line @typescript-eslint/no-explicit-any
+type Method = (args: AnyArgs) => PromiseLike<unknown>
+
+export interface ModelDelegate {
+  create: Method
+  createMany: Method
+  findFirst: Method
+  findUnique: Method
+  findMany: Method
+  update: Method
+  updateMany: Method
+  upsert: Method
+  count: Method
+  aggregate: Method
+  groupBy: Method
+}
+
+export interface LlmPrismaClient {
+  llmExecution: ModelDelegate
+  llmTenant: ModelDelegate
+  $queryRawUnsafe(query: string, ...values: AnyArgs[]): PromiseLike<unknown>
+  $executeRawUnsafe(query: string, ...values: AnyArgs[]): PromiseLike<number>
+  $transaction(arg: AnyArgs, options?: AnyArgs): Promise<AnyArgs>
+}
+
+export const SUPPORTED_PROVIDERS = ['sqlite', 'postgresql'] as const
+export type SqlProvider = (typeof SUPPORTED_PROVIDERS)[number]
+
+/** The client's database provider, read from the client (works through `$extends`). */
+export function detectProvider(client: unknown): SqlProvider {
+  const c = client as { _activeProvider?: unknown; _engineConfig?: { activeProvider?: unknown } }
+  const provider = c?._activeProvider ?? c?._engineConfig?.activeProvider
+  if (provider === 'postgres') return 'postgresql'
+  if (provider === 'sqlite' || provider === 'postgresql') return provider
+  throw new InvalidArgumentError('client', `a Prisma client for ${SUPPORTED_PROVIDERS.join(' or ')}`, provider)
+}
+
+export function assertClient(client: unknown): LlmPrismaClient {
+  const c = client as Partial<LlmPrismaClient> | null
+  if (!c || typeof c !== 'object' || !c.llmExecution || !c.llmTenant || typeof c.$queryRawUnsafe !== 'function') {
+    throw new InvalidArgumentError(
+      'client',
+      'a Prisma client generated from a schema that includes prisma-llm-tenant/prisma/llm-tenant.prisma',
+      client,
+    )
+  }
+  return c as LlmPrismaClient
+}
+
+/** Positional parameter placeholder for raw SQL (`$1` on PostgreSQL, `?` on SQLite). */
+export function placeholder(provider: SqlProvider, index: number): string {
+  return provider === 'postgresql' ? `$${index}` : '?'
+}

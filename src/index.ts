@@ -1,0 +1,22 @@
+export { LlmLedger, createLedger } from './ledger/index.js'
+export type {
+  ExecutionRecord,
+  ExecutionStatus,
+  ExecutionsQuery,
+  ListQuery,
+  PeriodQuery,
+  RecordExecutionInput,
+  TenantScope,
+  TenantSpend,
+  UsageFigures,
+  UsageSummary,
+} from './ledger/index.js'
+export { EXECUTION_STATUSES } from './ledger/index.js'
+export { defineLlmConfig, type LlmConfig, type LlmConfigInput } from './config.js'
+export { Decimal, nanosToUsd, usdToNanos, type UsdInput } from './money/index.js'
+export { PERIOD_NAMES, resolvePeriod, type PeriodInput, type PeriodName, type ResolvedPeriod } from './periods/index.js'
+export { LlmTenantError, InvalidArgumentError, SchemaMismatchError } from './errors.js'
+export { applyLlmTenantSchema, ddlPath, ddlStatements, schemaFragmentPath } from './schema/index.js'
+export type { LlmPrismaClient, SqlProvider } from './db/client.js'
+export { TenantStore, ENFORCEMENTS, LIMIT_TYPES } from './tenant/index.js'
+export type { Enforcement, LimitType, Limits, LimitsInput, TenantInput, TenantRecord } from './tenant/index.js'

@@ -1,0 +1,196 @@
+/**
+ * The usage ledger: record executions, and query cost / tokens / counts for a tenant (or all
+ * tenants, or calls without a tenant) over a period computed in the configured zone.
+ */
+import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
+import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
+import { InvalidArgumentError } from '../errors.js'
+import { nanosToUsd, toNanos, type Decimal } from '../money/index.js'
+import type { PeriodInput } from '../periods/index.js'
+import { usageByDay } from './by-day.js'
+import { insertExecutions } from './insert.js'
+import { toExecutionRecord, toExecutionRow, type ExecutionRow } from './record.js'
+import { assertLimit, resolveScope, scopeWhere, type PeriodQuery, type TenantScope } from './scope.js'
+import {
+  FAILED_STATUSES,
+  type ExecutionRecord,
+  type RecordExecutionInput,
+  type TenantSpend,
+  type UsageFigures,
+  type UsageSummary,
+} from './types.js'
+
+type Aggregate = { _sum: { totalCostNanos?: unknown; totalTokens?: unknown }; _count: { _all: number } }
+type Grouped = Aggregate & Record<string, unknown>
+
+export interface ListQuery {
+  /** Tenant id; `null` = executions without a tenant; omitted = all executions. */
+  tenantId?: TenantScope
+  /** Optional period; omitted = all time. */
+  period?: PeriodInput
+  /** Default 20, at most 10,000. */
+  limit?: number
+}
+
+export interface ExecutionsQuery extends Omit<ListQuery, 'tenantId'> {
+  /** `'with'` = only calls made with a tenant, `'without'` = only without, `{ id }` = that tenant. */
+  tenant?: 'with' | 'without' | { id: string }
+}
+
+/** Prisma rejects a plain `null` for Json columns; omitting the field stores SQL NULL. */
+function toPrismaData(row: ExecutionRow): Record<string, unknown> {
+  const { metadata, ...rest } = row
+  return metadata === null ? rest : { ...rest, metadata }
+}
+
+export class LlmLedger {
+  readonly config: LlmConfig
+  readonly provider: SqlProvider
+  private readonly client: LlmPrismaClient
+
+  constructor(client: unknown, config?: LlmConfig | LlmConfigInput) {
+    this.client = assertClient(client)
+    this.config = toConfig(config)
+    this.provider = detectProvider(client)
+  }
+
+  /** Records one execution. Validates everything first: bad input throws and writes nothing. */
+  async recordExecution(input: RecordExecutionInput): Promise<ExecutionRecord> {
+    const row = toExecutionRow(input, this.config.now())
+    const created = (await this.client.llmExecution.create({ data: toPrismaData(row) })) as Record<string, unknown>
+    return toExecutionRecord(created)
+  }
+
+  /**
+   * Records many executions in one statement (all or nothing: every input is validated before the
+   * write). Returns the number written.
+   */
+  async recordExecutions(inputs: readonly RecordExecutionInput[]): Promise<number> {
+    if (!Array.isArray(inputs)) throw new InvalidArgumentError('executions', 'an array of executions', inputs)
+    const now = this.config.now()
+    const rows = inputs.map((input, i) => toExecutionRow(input, now, `executions[${i}]`))
+    if (rows.length === 0) return 0
+    return insertExecutions(this.client, this.provider, rows, now)
+  }
+
+  async cost(query?: PeriodQuery): Promise<Decimal> {
+    return (await this.usageSummary(query)).cost
+  }
+
+  async tokens(query?: PeriodQuery): Promise<number> {
+    return (await this.usageSummary(query)).tokens
+  }
+
+  async executionCount(query?: PeriodQuery): Promise<number> {
+    const scope = resolveScope(query, this.config)
+    return (await this.client.llmExecution.count({ where: scopeWhere(scope) })) as number
+  }
+
+  /** `{ cost, tokens, executions, period }` in one aggregate query. */
+  async usageSummary(query?: PeriodQuery): Promise<UsageSummary> {
+    const scope = resolveScope(query, this.config)
+    const agg = (await this.client.llmExecution.aggregate({
+      where: scopeWhere(scope),
+      _sum: { totalCostNanos: true, totalTokens: true },
+      _count: { _all: true },
+    })) as Aggregate
+    return {
+      cost: nanosToUsd(toNanos(agg._sum.totalCostNanos)),
+      tokens: Number(toNanos(agg._sum.totalTokens)),
+      executions: agg._count._all,
+      period: scope.period,
+    }
+  }
+
+  usageByAgent(query?: PeriodQuery): Promise<Record<string, UsageFigures>> {
+    return this.usageBy('agentType', query)
+  }
+
+  usageByModel(query?: PeriodQuery): Promise<Record<string, UsageFigures>> {
+    return this.usageBy('model', query)
+  }
+
+  /** Every zone-local day of the period (zero-filled), in order: `{ 'YYYY-MM-DD': figures }`. */
+  usageByDay(query?: PeriodQuery): Promise<Record<string, UsageFigures>> {
+    return usageByDay(this.client, this.provider, resolveScope(query, this.config))
+  }
+
+  /** Newest first. */
+  async recentExecutions(query: ListQuery = {}): Promise<ExecutionRecord[]> {
+    return this.list(query, {})
+  }
+
+  /** Executions that ended in `error` or `timeout`, newest first. */
+  async failedExecutions(query: ListQuery = {}): Promise<ExecutionRecord[]> {
+    return this.list(query, { status: { in: [...FAILED_STATUSES] } })
+  }
+
+  /** Executions with a tenant, without one, or of one tenant; newest first. */
+  async executions(query: ExecutionsQuery = {}): Promise<ExecutionRecord[]> {
+    const { tenant, ...rest } = query ?? {}
+    if (tenant === undefined) return this.list(rest, {})
+    if (tenant === 'with') return this.list(rest, { tenantId: { not: null } })
+    if (tenant === 'without') return this.list({ ...rest, tenantId: null }, {})
+    if (typeof tenant === 'object' && tenant !== null && typeof tenant.id === 'string') {
+      return this.list({ ...rest, tenantId: tenant.id }, {})
+    }
+    throw new InvalidArgumentError('tenant', `'with', 'without' or { id: string }`, tenant)
+  }
+
+  /** Spend per tenant for a period, highest first ("top spenders"). Calls without a tenant are excluded. */
+  async costByTenant(query: { period?: PeriodInput; limit?: number } = {}): Promise<TenantSpend[]> {
+    const scope = resolveScope({ period: query.period }, this.config)
+    const take = assertLimit(query.limit ?? 10)
+    const groups = (await this.client.llmExecution.groupBy({
+      by: ['tenantId'],
+      where: scopeWhere(scope, { tenantId: { not: null } }),
+      _sum: { totalCostNanos: true, totalTokens: true },
+      _count: { _all: true },
+      orderBy: [{ _sum: { totalCostNanos: 'desc' } }, { tenantId: 'asc' }],
+      take,
+    })) as Grouped[]
+    return groups.map((g) => ({
+      tenantId: g.tenantId as string,
+      cost: nanosToUsd(toNanos(g._sum.totalCostNanos)),
+      tokens: Number(toNanos(g._sum.totalTokens)),
+      executions: g._count._all,
+    }))
+  }
+
+  private async usageBy(field: 'agentType' | 'model', query?: PeriodQuery): Promise<Record<string, UsageFigures>> {
+    const scope = resolveScope(query, this.config)
+    const groups = (await this.client.llmExecution.groupBy({
+      by: [field],
+      where: scopeWhere(scope),
+      _sum: { totalCostNanos: true, totalTokens: true },
+      _count: { _all: true },
+      orderBy: { [field]: 'asc' },
+    })) as Grouped[]
+    const result: Record<string, UsageFigures> = {}
+    for (const g of groups) {
+      result[g[field] as string] = {
+        cost: nanosToUsd(toNanos(g._sum.totalCostNanos)),
+        tokens: Number(toNanos(g._sum.totalTokens)),
+        count: g._count._all,
+      }
+    }
+    return result
+  }
+
+  private async list(query: ListQuery, extra: Record<string, unknown>): Promise<ExecutionRecord[]> {
+    if (typeof query !== 'object' || query === null) throw new InvalidArgumentError('query', 'an object such as { tenantId, limit }', query)
+    const take = assertLimit(query.limit ?? 20)
+    const scope = query.period === undefined ? { tenantId: resolveScope({ tenantId: query.tenantId }, this.config).tenantId } : resolveScope(query, this.config)
+    const rows = (await this.client.llmExecution.findMany({
+      where: scopeWhere(scope, extra),
+      orderBy: [{ startedAt: 'desc' }, { id: 'desc' }],
+      take,
+    })) as Record<string, unknown>[]
+    return rows.map(toExecutionRecord)
+  }
+}
+
+/** Creates a ledger over the app's Prisma client (plain or `$extends`-ed). */
+export function createLedger(client: unknown, config?: LlmConfig | LlmConfigInput): LlmLedger {
+  return new LlmLedger(client, config)
+}

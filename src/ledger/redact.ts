@@ -1,0 +1,60 @@
+/**
+ * Redaction of credential-shaped data before anything reaches the ledger. RubyLLM::Agents once
+ * wrote a plaintext provider key into its ledger via metadata; every write path goes through here.
+ */
+export const REDACTED = '[REDACTED]'
+
+/** Normalised (lowercase, alphanumerics only) key fragments that mark a value as a credential. */
+const CREDENTIAL_KEY_PARTS = [
+  'apikey',
+  'secret',
+  'password',
+  'passwd',
+  'passphrase',
+  'authorization',
+  'accesstoken',
+  'refreshtoken',
+  'authtoken',
+  'bearer',
+  'sessiontoken',
+  'idtoken',
+  'credential',
+  'privatekey',
+  'accesskey',
+  'signingkey',
+  'encryptionkey',
+  'cookie',
+]
+
+/** Values that look like provider keys or bearer headers, wherever they appear in text. */
+const CREDENTIAL_VALUE = /\b(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{12,}|Bearer\s+[A-Za-z0-9._~+/=-]{12,})/g
+
+export function isCredentialKey(key: string): boolean {
+  const normalised = key.toLowerCase().replace(/[^a-z0-9]/g, '')
+  if (normalised === 'key' || normalised === 'token') return true
+  return CREDENTIAL_KEY_PARTS.some((part) => normalised.includes(part))
+}
+
+/** Replaces provider-key-shaped substrings of free text (e.g. an upstream error message). */
+export function redactText(text: string): string {
+  return text.replace(CREDENTIAL_VALUE, REDACTED)
+}
+
+/**
+ * Deep copy of `value` with credential-shaped keys replaced by `[REDACTED]` and key-shaped strings
+ * scrubbed. Non-JSON values (functions, symbols, bigint, cycles) are rejected by the caller's
+ * validation; here they are dropped or stringified defensively.
+ */
+export function redactMetadata(value: unknown, seen = new WeakSet<object>()): unknown {
+  if (typeof value === 'string') return redactText(value)
+  if (value === null || typeof value !== 'object') return value
+  if (seen.has(value)) return '[Circular]'
+  seen.add(value)
+  if (Array.isArray(value)) return value.map((item) => redactMetadata(item, seen))
+  if (value instanceof Date) return value.toISOString()
+  const out: Record<string, unknown> = {}
+  for (const [key, item] of Object.entries(value)) {
+    out[key] = isCredentialKey(key) && item !== null && item !== undefined ? REDACTED : redactMetadata(item, seen)
+  }
+  return out
+}

@@ -1,0 +1,50 @@
+/**
+ * Query scoping: which tenant(s) and which instant range a ledger query covers. Every query builds
+ * its filter here, so "tenant X" always means `tenant_id = X` (never a prefix/LIKE match).
+ */
+import { InvalidArgumentError } from '../errors.js'
+import { resolvePeriod, type PeriodInput, type ResolvedPeriod } from '../periods/index.js'
+import type { LlmConfig } from '../config.js'
+import { assertIdentifier } from './record.js'
+
+/**
+ * Which executions a query covers: a tenant id (that tenant only), `null` (calls made without a
+ * tenant), `'*'`-free `undefined` (every execution).
+ */
+export type TenantScope = string | null | undefined
+
+export interface PeriodQuery {
+  /** Tenant id; `null` = executions without a tenant; omitted = all executions. */
+  tenantId?: TenantScope
+  period?: PeriodInput
+}
+
+export interface Scope {
+  tenantId: TenantScope
+  period: ResolvedPeriod
+}
+
+export function resolveScope(query: PeriodQuery | undefined, config: LlmConfig, defaultPeriod: PeriodInput = 'this_month'): Scope {
+  if (query !== undefined && (typeof query !== 'object' || query === null || Array.isArray(query))) {
+    throw new InvalidArgumentError('query', 'an object such as { tenantId, period }', query)
+  }
+  const tenantId = query?.tenantId
+  if (tenantId !== undefined && tenantId !== null) assertIdentifier(tenantId, 'tenantId')
+  const period = resolvePeriod(query?.period ?? defaultPeriod, config)
+  return { tenantId, period }
+}
+
+/** Prisma `where` for a scope. */
+export function scopeWhere(scope: { tenantId: TenantScope; period?: ResolvedPeriod }, extra: Record<string, unknown> = {}) {
+  const where: Record<string, unknown> = { ...extra }
+  if (scope.tenantId !== undefined) where.tenantId = scope.tenantId
+  if (scope.period) where.startedAt = { gte: scope.period.from, lt: scope.period.to }
+  return where
+}
+
+export function assertLimit(value: unknown, field = 'limit', max = 10_000): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidArgumentError(field, `an integer from 1 to ${max}`, value)
+  }
+  return value
+}

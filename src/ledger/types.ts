@@ -1,0 +1,88 @@
+import type { Decimal, UsdInput } from '../money/index.js'
+import type { ResolvedPeriod } from '../periods/index.js'
+
+export const EXECUTION_STATUSES = ['running', 'success', 'error', 'timeout', 'cancelled'] as const
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
+/** Statuses counted as failures by `failedExecutions`. */
+export const FAILED_STATUSES: readonly ExecutionStatus[] = ['error', 'timeout']
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+
+/** What an app (or the agent runtime) records for one provider call. */
+export interface RecordExecutionInput {
+  /** Execution id; generated (UUID) when omitted. Recording the same id twice is rejected by the DB. */
+  id?: string
+  /** The tenant's id; `null`/omitted for calls made without a tenant. */
+  tenantId?: string | null
+  agentType: string
+  provider?: string | null
+  model: string
+  /** Default `success`. */
+  status?: ExecutionStatus
+  inputTokens?: number
+  outputTokens?: number
+  cachedInputTokens?: number
+  /** Default inputTokens + outputTokens. */
+  totalTokens?: number
+  /** Dollars (Decimal, numeric string or number). Sub-nano digits round half-up to whole nano-USD. */
+  inputCost?: UsdInput
+  outputCost?: UsdInput
+  /** Default inputCost + outputCost. */
+  totalCost?: UsdInput
+  durationMs?: number | null
+  /** Default now (from the config clock). */
+  startedAt?: Date
+  /** Default: startedAt + durationMs, or now, for a finished status; null while `running`. */
+  completedAt?: Date | null
+  errorClass?: string | null
+  errorMessage?: string | null
+  traceId?: string | null
+  parentId?: string | null
+  metadata?: Record<string, unknown> | null
+}
+
+/** A ledger row as the API returns it: money as `Decimal` dollars. */
+export interface ExecutionRecord {
+  id: string
+  tenantId: string | null
+  agentType: string
+  provider: string | null
+  model: string
+  status: ExecutionStatus
+  inputTokens: number
+  outputTokens: number
+  cachedInputTokens: number
+  totalTokens: number
+  inputCost: Decimal
+  outputCost: Decimal
+  totalCost: Decimal
+  durationMs: number | null
+  startedAt: Date
+  completedAt: Date | null
+  errorClass: string | null
+  errorMessage: string | null
+  traceId: string | null
+  parentId: string | null
+  metadata: JsonValue | null
+}
+
+/** Usage figures for one group (a day, an agent, a model, a tenant). */
+export interface UsageFigures {
+  cost: Decimal
+  tokens: number
+  count: number
+}
+
+export interface UsageSummary {
+  cost: Decimal
+  tokens: number
+  executions: number
+  period: ResolvedPeriod
+}
+
+export interface TenantSpend {
+  tenantId: string
+  cost: Decimal
+  tokens: number
+  executions: number
+}

@@ -1,0 +1,149 @@
+/**
+ * The `llm_tenants` table: create, update and read tenant rows (limits, enforcement, activity).
+ * The llmTenant() extension and the budget layer build on this; apps may use it directly.
+ */
+import { randomUUID } from 'node:crypto'
+import { assertClient, type LlmPrismaClient } from '../db/client.js'
+import { InvalidArgumentError } from '../errors.js'
+import { assertIdentifier, assertTenantId } from '../ledger/record.js'
+import { redactMetadata } from '../ledger/redact.js'
+import type { JsonValue } from '../ledger/types.js'
+import { assertEnforcement, limitsFromRow, limitsToColumns, type Enforcement, type Limits, type LimitsInput } from './limits.js'
+
+export interface TenantInput {
+  tenantId: string
+  name?: string | null
+  /** The host record this tenant belongs to. */
+  record?: { type: string; id: string | number | bigint } | null
+  limits?: LimitsInput
+  /** null = inherit the global enforcement. */
+  enforcement?: Enforcement | null
+  inheritGlobal?: boolean
+  active?: boolean
+  metadata?: Record<string, unknown> | null
+}
+
+export interface TenantRecord {
+  id: string
+  tenantId: string
+  name: string | null
+  record: { type: string; id: string } | null
+  limits: Limits
+  enforcement: Enforcement | null
+  inheritGlobal: boolean
+  active: boolean
+  metadata: JsonValue | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+const TENANT_KEYS = new Set(['tenantId', 'name', 'record', 'limits', 'enforcement', 'inheritGlobal', 'active', 'metadata'])
+
+/** Validates a tenant input and maps it to column values (only the keys present). */
+export function tenantToColumns(input: Partial<TenantInput>, field = 'tenant'): Record<string, unknown> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new InvalidArgumentError(field, 'an object such as { tenantId, name, limits, enforcement }', input)
+  }
+  const data: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(input)) {
+    if (!TENANT_KEYS.has(key)) throw new InvalidArgumentError(`${field}.${key}`, `one of: ${[...TENANT_KEYS].join(', ')}`, key)
+    if (value === undefined) continue
+    switch (key) {
+      case 'tenantId':
+        data.tenantId = assertIdentifier(value, 'tenantId')
+        break
+      case 'name':
+        if (value !== null && typeof value !== 'string') throw new InvalidArgumentError('name', 'a string or null', value)
+        data.name = value
+        break
+      case 'record': {
+        if (value === null) {
+          data.tenantRecordType = null
+          data.tenantRecordId = null
+          break
+        }
+        const rec = value as { type?: unknown; id?: unknown }
+        if (typeof rec !== 'object' || typeof rec.type !== 'string' || !['string', 'number', 'bigint'].includes(typeof rec.id)) {
+          throw new InvalidArgumentError('record', '{ type: string, id: string | number } or null', value)
+        }
+        data.tenantRecordType = rec.type
+        data.tenantRecordId = String(rec.id)
+        break
+      }
+      case 'limits':
+        Object.assign(data, limitsToColumns(value))
+        break
+      case 'enforcement':
+        data.enforcement = assertEnforcement(value)
+        break
+      case 'inheritGlobal':
+      case 'active':
+        if (typeof value !== 'boolean') throw new InvalidArgumentError(key, 'true or false', value)
+        data[key] = value
+        break
+      case 'metadata':
+        if (value !== null && (typeof value !== 'object' || Array.isArray(value))) {
+          throw new InvalidArgumentError('metadata', 'a plain JSON object or null', value)
+        }
+        if (value !== null) data.metadata = redactMetadata(value)
+        break
+    }
+  }
+  return data
+}
+
+export function toTenantRecord(row: Record<string, unknown>): TenantRecord {
+  return {
+    id: row.id as string,
+    tenantId: row.tenantId as string,
+    name: (row.name as string | null) ?? null,
+    record:
+      row.tenantRecordType && row.tenantRecordId
+        ? { type: row.tenantRecordType as string, id: row.tenantRecordId as string }
+        : null,
+    limits: limitsFromRow(row),
+    enforcement: (row.enforcement as Enforcement | null) ?? null,
+    inheritGlobal: row.inheritGlobal as boolean,
+    active: row.active as boolean,
+    metadata: (row.metadata as JsonValue | null) ?? null,
+    createdAt: row.createdAt as Date,
+    updatedAt: row.updatedAt as Date,
+  }
+}
+
+export class TenantStore {
+  private readonly client: LlmPrismaClient
+
+  constructor(client: unknown) {
+    this.client = assertClient(client)
+  }
+
+  async find(tenantId: string): Promise<TenantRecord | null> {
+    const id = assertTenantId(tenantId)
+    if (id === null) throw new InvalidArgumentError('tenantId', 'a non-empty string', tenantId)
+    const row = (await this.client.llmTenant.findUnique({ where: { tenantId: id } })) as Record<string, unknown> | null
+    return row ? toTenantRecord(row) : null
+  }
+
+  /** Creates the tenant or updates the given fields of an existing one (validated first). */
+  async upsert(input: TenantInput): Promise<TenantRecord> {
+    const data = tenantToColumns(input)
+    if (typeof data.tenantId !== 'string') throw new InvalidArgumentError('tenantId', 'a non-empty string', input?.tenantId)
+    const { tenantId, ...changes } = data
+    const row = (await this.client.llmTenant.upsert({
+      where: { tenantId },
+      create: { id: randomUUID(), ...data },
+      update: changes,
+    })) as Record<string, unknown>
+    return toTenantRecord(row)
+  }
+
+  /** Updates fields of an existing tenant; `tenantId` cannot be changed. */
+  async update(tenantId: string, changes: Omit<Partial<TenantInput>, 'tenantId'>): Promise<TenantRecord> {
+    const id = assertIdentifier(tenantId, 'tenantId')
+    const data = tenantToColumns(changes, 'changes')
+    if ('tenantId' in data) throw new InvalidArgumentError('changes.tenantId', 'omitted (a tenant id cannot change)', data.tenantId)
+    const row = (await this.client.llmTenant.update({ where: { tenantId: id }, data })) as Record<string, unknown>
+    return toTenantRecord(row)
+  }
+}
