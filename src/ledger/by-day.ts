@@ -5,7 +5,7 @@
  * straddles a local midnight; for zones where that is not true (historic LMT offsets) we fall back
  * to one range aggregate per day. Either way: the app's zone, never the database's UTC date.
  */
-import { daysOf, dayKey } from '../periods/index.js'
+import { daysOf, type DayBucket } from '../periods/index.js'
 import { nanosToUsd, toNanos } from '../money/index.js'
 import { placeholder, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
 import type { Scope } from './scope.js'
@@ -19,6 +19,21 @@ function epochSecondsSql(provider: SqlProvider): string {
   return provider === 'postgresql'
     ? 'EXTRACT(EPOCH FROM "started_at")'
     : `(CASE WHEN typeof("started_at") = 'integer' THEN "started_at" / 1000 ELSE CAST(strftime('%s', "started_at") AS INTEGER) END)`
+}
+
+/** Binary search over the (sorted, contiguous) days; avoids a time-zone conversion per slot. */
+function dayContaining(days: DayBucket[], ms: number): DayBucket | undefined {
+  let lo = 0
+  let hi = days.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    const day = days[mid]
+    // A slot may start before the clipped first day's start (custom ranges): compare with the next day.
+    if (ms < (mid === 0 ? Number.NEGATIVE_INFINITY : day.start.getTime())) hi = mid - 1
+    else if (ms >= day.end.getTime()) lo = mid + 1
+    else return day
+  }
+  return undefined
 }
 
 export async function usageByDay(client: LlmPrismaClient, provider: SqlProvider, scope: Scope): Promise<Record<string, UsageFigures>> {
@@ -45,8 +60,8 @@ export async function usageByDay(client: LlmPrismaClient, provider: SqlProvider,
       GROUP BY 1`
     const rows = (await client.$queryRawUnsafe(sql, ...params)) as Array<{ slot: unknown; nanos: unknown; tokens: unknown; n: unknown }>
     for (const row of rows) {
-      const key = dayKey(new Date(Number(toNanos(row.slot)) * SLOT_MS), scope.period.timeZone)
-      const bucket = totals.get(key)
+      const day = dayContaining(days, Number(toNanos(row.slot)) * SLOT_MS)
+      const bucket = day && totals.get(day.key)
       if (!bucket) continue // cannot happen: the WHERE clause clips to the period's days
       bucket.nanos += toNanos(row.nanos)
       bucket.tokens += Number(toNanos(row.tokens))
