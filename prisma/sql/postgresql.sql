@@ -13,6 +13,8 @@ CREATE TABLE IF NOT EXISTS "llm_tenants" (
     "monthly_token_limit" BIGINT,
     "daily_execution_limit" BIGINT,
     "monthly_execution_limit" BIGINT,
+    "max_concurrent" BIGINT,
+    "agent_limits" JSONB,
     "enforcement" TEXT,
     "inherit_global" BOOLEAN NOT NULL DEFAULT true,
     "active" BOOLEAN NOT NULL DEFAULT true,
@@ -48,8 +50,40 @@ CREATE TABLE IF NOT EXISTS "llm_executions" (
     CONSTRAINT "llm_executions_pkey" PRIMARY KEY ("id")
 );
 
+CREATE TABLE IF NOT EXISTS "llm_budget_counters" (
+    "scope" TEXT NOT NULL,
+    "tenant_id" TEXT NOT NULL,
+    "agent_type" TEXT NOT NULL,
+    "period" TEXT NOT NULL,
+    "bucket" TEXT NOT NULL,
+    "spent_cost_nanos" BIGINT NOT NULL DEFAULT 0,
+    "spent_tokens" BIGINT NOT NULL DEFAULT 0,
+    "spent_executions" BIGINT NOT NULL DEFAULT 0,
+    "reserved_cost_nanos" BIGINT NOT NULL DEFAULT 0,
+    "reserved_tokens" BIGINT NOT NULL DEFAULT 0,
+    "reserved_executions" BIGINT NOT NULL DEFAULT 0,
+    "alerted" TEXT NOT NULL DEFAULT '',
+    "updated_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "llm_budget_counters_pkey" PRIMARY KEY ("scope", "tenant_id", "agent_type", "period", "bucket")
+);
+
+CREATE TABLE IF NOT EXISTS "llm_budget_holds" (
+    "id" TEXT NOT NULL,
+    "tenant_id" TEXT,
+    "agent_type" TEXT NOT NULL,
+    "counters" TEXT NOT NULL,
+    "cost_nanos" BIGINT NOT NULL,
+    "tokens" BIGINT NOT NULL,
+    "state" TEXT NOT NULL DEFAULT 'open',
+    "expires_at" TIMESTAMP(3) NOT NULL,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "llm_budget_holds_pkey" PRIMARY KEY ("id")
+);
+
 CREATE UNIQUE INDEX IF NOT EXISTS "llm_tenants_tenant_id_key" ON "llm_tenants"("tenant_id");
 CREATE INDEX IF NOT EXISTS "llm_tenants_tenant_record_type_tenant_record_id_idx" ON "llm_tenants"("tenant_record_type", "tenant_record_id");
 CREATE INDEX IF NOT EXISTS "llm_executions_tenant_id_started_at_idx" ON "llm_executions"("tenant_id", "started_at");
 CREATE INDEX IF NOT EXISTS "llm_executions_started_at_idx" ON "llm_executions"("started_at");
 CREATE INDEX IF NOT EXISTS "llm_executions_trace_id_idx" ON "llm_executions"("trace_id");
+CREATE INDEX IF NOT EXISTS "llm_budget_holds_state_expires_at_idx" ON "llm_budget_holds"("state", "expires_at");
+CREATE INDEX IF NOT EXISTS "llm_budget_holds_tenant_id_idx" ON "llm_budget_holds"("tenant_id");

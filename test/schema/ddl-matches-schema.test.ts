@@ -39,12 +39,13 @@ const TYPES: Record<DbKind, Record<string, string>> = {
   postgresql: { String: 'text', Int: 'integer', BigInt: 'bigint', Boolean: 'boolean', DateTime: 'timestamp(3) without time zone', Json: 'jsonb' },
 }
 
-function expectedDefault(field: DmmfField): string | null {
+function expectedDefault(field: DmmfField, kind: DbKind): string | null {
   if (!field.hasDefaultValue) return null
   const d = field.default as { name?: string } | string | number | boolean
   if (typeof d === 'object' && d !== null && d.name === 'now') return 'CURRENT_TIMESTAMP'
   if (typeof d === 'boolean' || typeof d === 'number') return String(d)
   if (typeof d === 'string' && field.type === 'BigInt' && /^-?\d+$/.test(d)) return d
+  if (typeof d === 'string' && field.type === 'String') return kind === 'sqlite' ? `'${d}'` : `'${d}'::text`
   throw new Error(`unhandled default on ${field.name}: ${JSON.stringify(d)}`)
 }
 
@@ -115,7 +116,7 @@ describe.each(DATABASES)('shipped DDL matches the Prisma models on %s', (kind) =
       name: f.dbName ?? f.name,
       type: TYPES[kind][f.type] ?? `unmapped ${f.type}`,
       notNull: f.isRequired,
-      default: expectedDefault(f),
+      default: expectedDefault(f, kind),
     }))
     expect(table.columns).toEqual(expected)
   })
