@@ -1,9 +1,14 @@
 /**
- * The one shared configuration object. The ledger, the tenant extension and (later) the agent
- * runtime all read the same validated, frozen config, so "which zone is today in" has one answer.
+ * The one shared configuration object. The ledger, the budget layer, the llmTenant() extension and
+ * the agent runtime all read the same validated, frozen config, so "which zone is today in" and
+ * "what is the global budget" have one answer.
  */
+import type { EventEmitter } from 'node:events'
 import { validateTimeZone, validateWeekStartsOn, type WeekStartsOn } from './periods/index.js'
 import { InvalidArgumentError } from './errors.js'
+import { createBudgetEvents, parseBudgets, type BudgetOptions, type BudgetsInput } from './budget/options.js'
+import type { BudgetEvent } from './budget/events.js'
+import type { TenantOverride, TenantRef } from './tenant/ref.js'
 
 export interface LlmConfigInput {
   /** IANA zone in which days, weeks and months are computed. Default `UTC`. */
@@ -12,15 +17,49 @@ export interface LlmConfigInput {
   weekStartsOn?: number
   /** Clock used for named periods and default timestamps. Default `() => new Date()`. */
   now?: () => Date
+  /** Global budgets, per-agent limits and the defaults tenants inherit. */
+  budgets?: BudgetsInput
+  /** Supplies the tenant when a call names none (after `withTenant`). May be async. */
+  tenantResolver?: () => TenantRef | null | undefined | Promise<TenantRef | null | undefined>
+  /** Per-call limits/enforcement that override the database for a tenant. May be async. */
+  tenantConfigResolver?: (tenantId: string) => TenantOverride | null | undefined | Promise<TenantOverride | null | undefined>
+  /** `false` ignores tenants entirely: only global budgets apply. Default true. */
+  multiTenancy?: boolean
+  /**
+   * What admission does when it cannot decide (database error, resolver threw):
+   * `'closed'` (default) refuses with `AdmissionError`; `'open'` lets the call run untracked-by-budget.
+   */
+  failMode?: 'closed' | 'open'
+  /** How long a hold lives before a crashed holder's reservation is released. Default 10 minutes. */
+  holdTtlMs?: number
+  /** Called for every budget event (also emitted on `config.events` as 'budget'). */
+  onBudgetEvent?: (event: BudgetEvent) => void
 }
 
 export interface LlmConfig {
   readonly timeZone: string
   readonly weekStartsOn: WeekStartsOn
   readonly now: () => Date
+  readonly budgets: BudgetOptions
+  readonly tenantResolver?: LlmConfigInput['tenantResolver']
+  readonly tenantConfigResolver?: LlmConfigInput['tenantConfigResolver']
+  readonly multiTenancy: boolean
+  readonly failMode: 'closed' | 'open'
+  readonly holdTtlMs: number
+  readonly onBudgetEvent?: (event: BudgetEvent) => void
+  /** Emits 'budget' events (BudgetEvent). */
+  readonly events: EventEmitter
 }
 
-const CONFIG_KEYS = ['timeZone', 'weekStartsOn', 'now'] as const
+const CONFIG_KEYS = [
+  'timeZone', 'weekStartsOn', 'now', 'budgets', 'tenantResolver', 'tenantConfigResolver', 'multiTenancy',
+  'failMode', 'holdTtlMs', 'onBudgetEvent',
+] as const
+const CONFIG_MARK = Symbol.for('prisma-llm-tenant.config')
+
+function assertFunction(value: unknown, field: string): void {
+  if (value !== undefined && typeof value !== 'function') throw new InvalidArgumentError(field, 'a function', value)
+}
 
 export function defineLlmConfig(input: LlmConfigInput = {}): LlmConfig {
   if (typeof input !== 'object' || input === null) throw new InvalidArgumentError('config', 'an object', input)
@@ -29,20 +68,39 @@ export function defineLlmConfig(input: LlmConfigInput = {}): LlmConfig {
       throw new InvalidArgumentError(`config.${key}`, `one of the known keys: ${CONFIG_KEYS.join(', ')}`, key)
     }
   }
-  if (input.now !== undefined && typeof input.now !== 'function') {
-    throw new InvalidArgumentError('config.now', 'a function returning a Date', input.now)
+  assertFunction(input.now, 'config.now')
+  assertFunction(input.tenantResolver, 'config.tenantResolver')
+  assertFunction(input.tenantConfigResolver, 'config.tenantConfigResolver')
+  assertFunction(input.onBudgetEvent, 'config.onBudgetEvent')
+  if (input.multiTenancy !== undefined && typeof input.multiTenancy !== 'boolean') {
+    throw new InvalidArgumentError('config.multiTenancy', 'true or false', input.multiTenancy)
   }
-  return Object.freeze({
+  if (input.failMode !== undefined && input.failMode !== 'closed' && input.failMode !== 'open') {
+    throw new InvalidArgumentError('config.failMode', "'closed' or 'open'", input.failMode)
+  }
+  const holdTtlMs = input.holdTtlMs ?? 10 * 60_000
+  if (typeof holdTtlMs !== 'number' || !Number.isInteger(holdTtlMs) || holdTtlMs < 1 || holdTtlMs > 7 * 86_400_000) {
+    throw new InvalidArgumentError('config.holdTtlMs', 'an integer number of milliseconds from 1 to 604800000 (7 days)', holdTtlMs)
+  }
+  const config: LlmConfig = {
     timeZone: validateTimeZone(input.timeZone ?? 'UTC', 'config.timeZone'),
     weekStartsOn: validateWeekStartsOn(input.weekStartsOn ?? 1, 'config.weekStartsOn'),
     now: input.now ?? (() => new Date()),
-  })
+    budgets: parseBudgets(input.budgets),
+    tenantResolver: input.tenantResolver,
+    tenantConfigResolver: input.tenantConfigResolver,
+    multiTenancy: input.multiTenancy ?? true,
+    failMode: input.failMode ?? 'closed',
+    holdTtlMs,
+    onBudgetEvent: input.onBudgetEvent,
+    events: createBudgetEvents(),
+  }
+  Object.defineProperty(config, CONFIG_MARK, { value: true })
+  return Object.freeze(config)
 }
 
-/** Accepts either an already-defined config or raw options. */
+/** Accepts either an already-defined config (shared as is) or raw options. */
 export function toConfig(config: LlmConfig | LlmConfigInput | undefined): LlmConfig {
-  if (config && Object.isFrozen(config) && 'timeZone' in config && 'weekStartsOn' in config && 'now' in config) {
-    return config as LlmConfig
-  }
+  if (config && (config as Record<symbol, unknown>)[CONFIG_MARK]) return config as LlmConfig
   return defineLlmConfig(config as LlmConfigInput | undefined)
 }

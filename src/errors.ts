@@ -45,3 +45,63 @@ export class SchemaMismatchError extends LlmTenantError {
     super('SCHEMA_MISMATCH', message)
   }
 }
+
+/** A hard limit refused the call before the provider was contacted. */
+export class BudgetExceededError extends LlmTenantError {
+  readonly scope: 'tenant' | 'global' | 'agent'
+  readonly limitType: string
+  /** Dollars (decimal string) for cost limits, a count otherwise. */
+  readonly limit: string
+  /** Usage at refusal time: settled + reserved by calls in flight. */
+  readonly current: string
+  readonly tenantId: string | null
+  readonly agentType: string | null
+
+  constructor(details: {
+    scope: 'tenant' | 'global' | 'agent'
+    limitType: string
+    limit: string
+    current: string
+    tenantId: string | null
+    agentType: string | null
+    isCost: boolean
+  }) {
+    const fmt = (v: string) => (details.isCost ? `$${v}` : v)
+    const who =
+      details.scope === 'global'
+        ? 'global budget'
+        : details.scope === 'agent'
+          ? `agent "${details.agentType}" budget${details.tenantId ? ` of tenant "${details.tenantId}"` : ' (all tenants)'}`
+          : `tenant "${details.tenantId}"`
+    super(
+      'BUDGET_EXCEEDED',
+      `Budget exceeded: ${who} ${details.limitType} limit ${fmt(details.limit)} would be exceeded (current ${fmt(details.current)}; agent ${details.agentType ?? 'none'})`,
+    )
+    this.scope = details.scope
+    this.limitType = details.limitType
+    this.limit = details.limit
+    this.current = details.current
+    this.tenantId = details.tenantId
+    this.agentType = details.agentType
+  }
+}
+
+/** The tenant is deactivated: its calls are refused. */
+export class TenantInactiveError extends LlmTenantError {
+  readonly tenantId: string
+  constructor(tenantId: string) {
+    super('TENANT_INACTIVE', `Tenant "${tenantId}" is inactive; its LLM calls are refused`)
+    this.tenantId = tenantId
+  }
+}
+
+/**
+ * Admission could not decide (database error, resolver threw) and the fail mode is 'closed':
+ * the call is refused rather than silently admitted.
+ */
+export class AdmissionError extends LlmTenantError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ADMISSION_FAILED', message)
+    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause
+  }
+}

@@ -3,7 +3,8 @@
  * building the query (measured: 10k rows in 4.9 s on SQLite); one parameterised INSERT per 500
  * rows, all in one transaction, keeps "all or nothing" and is an order of magnitude faster.
  */
-import { placeholder, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
+import { placeholder, type SqlProvider } from '../db/client.js'
+import type { RawRunner } from '../budget/counters.js'
 import type { ExecutionRow } from './record.js'
 
 /** Column order of the INSERT; each entry maps a row to its bound value. */
@@ -47,13 +48,18 @@ function insertStatement(provider: SqlProvider, rows: ExecutionRow[], createdAt:
   return [`INSERT INTO "llm_executions" (${columns}) VALUES ${tuples.join(', ')}`, params]
 }
 
-/** Inserts all rows atomically (one transaction). */
-export async function insertExecutions(client: LlmPrismaClient, provider: SqlProvider, rows: ExecutionRow[], createdAt: Date): Promise<number> {
-  const statements = []
+/** The INSERT statements for `rows`, at most ROWS_PER_STATEMENT rows each. */
+export function insertStatements(provider: SqlProvider, rows: ExecutionRow[], createdAt: Date): Array<[string, unknown[]]> {
+  const statements: Array<[string, unknown[]]> = []
   for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-    const [sql, params] = insertStatement(provider, rows.slice(i, i + ROWS_PER_STATEMENT), createdAt)
-    statements.push(client.$executeRawUnsafe(sql, ...params))
+    statements.push(insertStatement(provider, rows.slice(i, i + ROWS_PER_STATEMENT), createdAt))
   }
-  const counts = (await client.$transaction(statements)) as number[]
-  return counts.reduce((a, b) => a + b, 0)
+  return statements
+}
+
+/** Inserts rows on a client or inside a caller's transaction (no transaction of its own). */
+export async function insertExecutionRows(db: RawRunner, provider: SqlProvider, rows: ExecutionRow[], createdAt: Date): Promise<number> {
+  let count = 0
+  for (const [sql, params] of insertStatements(provider, rows, createdAt)) count += await db.$executeRawUnsafe(sql, ...params)
+  return count
 }

@@ -8,7 +8,9 @@ import { InvalidArgumentError } from '../errors.js'
 import { nanosToUsd, toNanos, type Decimal } from '../money/index.js'
 import type { PeriodInput } from '../periods/index.js'
 import { usageByDay } from './by-day.js'
-import { insertExecutions } from './insert.js'
+import { insertExecutionRows } from './insert.js'
+import { applyDeltas, ensureCounterRows, type RawRunner } from '../budget/counters.js'
+import { recordedRowDeltas } from '../budget/spend.js'
 import { toExecutionRecord, toExecutionRow, type ExecutionRow } from './record.js'
 import { assertLimit, resolveScope, scopeWhere, type PeriodQuery, type TenantScope } from './scope.js'
 import {
@@ -37,12 +39,6 @@ export interface ExecutionsQuery extends Omit<ListQuery, 'tenantId'> {
   tenant?: 'with' | 'without' | { id: string }
 }
 
-/** Prisma rejects a plain `null` for Json columns; omitting the field stores SQL NULL. */
-function toPrismaData(row: ExecutionRow): Record<string, unknown> {
-  const { metadata, ...rest } = row
-  return metadata === null ? rest : { ...rest, metadata }
-}
-
 export class LlmLedger {
   readonly config: LlmConfig
   readonly provider: SqlProvider
@@ -54,23 +50,40 @@ export class LlmLedger {
     this.provider = detectProvider(client)
   }
 
-  /** Records one execution. Validates everything first: bad input throws and writes nothing. */
+  /**
+   * Records one execution (a call the app made itself) and adds it to the budget counters in the
+   * same transaction. Validates everything first: bad input throws and writes nothing.
+   */
   async recordExecution(input: RecordExecutionInput): Promise<ExecutionRecord> {
     const row = toExecutionRow(input, this.config.now())
-    const created = (await this.client.llmExecution.create({ data: toPrismaData(row) })) as Record<string, unknown>
-    return toExecutionRecord(created)
+    await this.write([row])
+    return toExecutionRecord(row as unknown as Record<string, unknown>)
   }
 
   /**
-   * Records many executions in one statement (all or nothing: every input is validated before the
-   * write). Returns the number written.
+   * Records many executions atomically (every input is validated before anything is written).
+   * Returns the number written.
    */
   async recordExecutions(inputs: readonly RecordExecutionInput[]): Promise<number> {
     if (!Array.isArray(inputs)) throw new InvalidArgumentError('executions', 'an array of executions', inputs)
     const now = this.config.now()
     const rows = inputs.map((input, i) => toExecutionRow(input, now, `executions[${i}]`))
     if (rows.length === 0) return 0
-    return insertExecutions(this.client, this.provider, rows, now)
+    return this.write(rows)
+  }
+
+  private async write(rows: ExecutionRow[]): Promise<number> {
+    const now = this.config.now()
+    const deltas = recordedRowDeltas(this.config, rows)
+    return (await this.client.$transaction(
+      async (tx: RawRunner) => {
+        const count = await insertExecutionRows(tx, this.provider, rows, now)
+        await ensureCounterRows(tx, this.provider, deltas.map((d) => d.key), now)
+        await applyDeltas(tx, this.provider, deltas, now)
+        return count
+      },
+      { maxWait: 30_000, timeout: 300_000 },
+    )) as number
   }
 
   async cost(query?: PeriodQuery): Promise<Decimal> {

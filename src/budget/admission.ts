@@ -1,0 +1,157 @@
+/**
+ * Admission: reserve a call's estimated cost, tokens and one execution on every counter row it
+ * touches, atomically, before the provider is contacted. One transaction writes the `running`
+ * ledger row, the hold, and the conditional counter update; if any hard-limited row refuses, the
+ * whole transaction rolls back (nothing reserved, nothing recorded) and the caller gets a
+ * BudgetExceededError naming the limit. Under concurrency the conditional UPDATE is the only
+ * arbiter: there is no read-then-write window.
+ */
+import { BudgetExceededError } from '../errors.js'
+import { nanosToUsd } from '../money/index.js'
+import type { SqlProvider } from '../db/client.js'
+import { insertExecutionRows } from '../ledger/insert.js'
+import type { ExecutionRow } from '../ledger/record.js'
+import { applyDeltas, ensureCounterRows, readCounters, type CounterRow, type Delta, type RawRunner } from './counters.js'
+import type { EffectivePolicy, LimitCheck } from './effective.js'
+import { keyId, type CounterKey } from './keys.js'
+import { placeholder } from '../db/client.js'
+
+export interface Reservation {
+  executionId: string
+  keys: CounterKey[]
+  cost: bigint
+  tokens: bigint
+  expiresAt: Date
+}
+
+export interface TransactionRunner {
+  $transaction(fn: (tx: RawRunner) => Promise<unknown>, options?: { maxWait?: number; timeout?: number }): Promise<unknown>
+}
+
+/** Thrown inside the transaction to roll it back when fewer rows were updated than expected. */
+class NotAllReserved extends Error {}
+
+function reserveDeltas(res: Reservation, policy: EffectivePolicy): Delta[] {
+  return res.keys.map((key) => {
+    const hard = policy.checks.filter((c) => c.enforcement === 'hard' && keyId(c.key) === keyId(key))
+    const limit = (measure: LimitCheck['measure']) => {
+      const values = hard.filter((c) => c.measure === measure).map((c) => c.limit)
+      return values.length === 0 ? null : values.reduce((a, b) => (a < b ? a : b))
+    }
+    return {
+      key,
+      reservedCost: res.cost,
+      reservedTokens: res.tokens,
+      reservedExecutions: 1n,
+      limitCost: limit('cost'),
+      limitTokens: limit('tokens'),
+      limitExecutions: limit('executions'),
+    }
+  })
+}
+
+async function insertHold(db: RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, now: Date): Promise<void> {
+  const p = (i: number) => placeholder(provider, i)
+  await db.$executeRawUnsafe(
+    `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
+     VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, 'open', ${p(7)}, ${p(8)})`,
+    res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens, res.expiresAt, now,
+  )
+}
+
+/** Deadlocks / serialization failures are safe to retry: the transaction rolled back entirely. */
+export function isWriteConflict(err: unknown): boolean {
+  const text = `${(err as Error)?.message ?? ''} ${String((err as { meta?: { driverAdapterError?: unknown } })?.meta?.driverAdapterError ?? '')}`
+  return /40P01|40001|deadlock|TransactionWriteConflict|SQLITE_BUSY|database is locked/i.test(text)
+}
+
+async function attempt(client: TransactionRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date, ensure: boolean): Promise<boolean> {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await attemptOnce(client, provider, res, row, deltas, now, ensure)
+    } catch (err) {
+      if (retry >= 5 || !isWriteConflict(err)) throw err
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (retry + 1)))
+    }
+  }
+}
+
+async function attemptOnce(client: TransactionRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date, ensure: boolean): Promise<boolean> {
+  try {
+    await client.$transaction(
+      async (tx) => {
+        if (ensure) await ensureCounterRows(tx, provider, res.keys, now)
+        // Uncontended inserts first, the hot counter rows last: their row locks are held only until COMMIT.
+        await insertExecutionRows(tx, provider, [row], now)
+        await insertHold(tx, provider, res, row, now)
+        const updated = await applyDeltas(tx, provider, deltas, now)
+        if (updated.length !== deltas.length) throw new NotAllReserved()
+      },
+      { maxWait: 10_000, timeout: 20_000 },
+    )
+    return true
+  } catch (err) {
+    if (err instanceof NotAllReserved) return false
+    throw err
+  }
+}
+
+/** The first hard limit the current counters cannot fit this reservation into. */
+export function findRefusal(rows: CounterRow[], policy: EffectivePolicy, res: Reservation): LimitCheck & { current: bigint } | null {
+  const byId = new Map(rows.map((r) => [keyId([r.scope, r.tenantId, r.agentType, r.period, r.bucket] as unknown as CounterKey), r]))
+  for (const check of policy.checks) {
+    if (check.enforcement !== 'hard') continue
+    const row = byId.get(keyId(check.key))
+    const used = row
+      ? check.measure === 'cost'
+        ? row.spentCost + row.reservedCost
+        : check.measure === 'tokens'
+          ? row.spentTokens + row.reservedTokens
+          : row.spentExecutions + row.reservedExecutions
+      : 0n
+    const need = check.measure === 'cost' ? res.cost : check.measure === 'tokens' ? res.tokens : 1n
+    if (used + need > check.limit) return { ...check, current: used }
+  }
+  return null
+}
+
+export function refusalError(check: LimitCheck & { current: bigint }, agentType: string): BudgetExceededError {
+  const isCost = check.measure === 'cost'
+  const show = (v: bigint) => (isCost ? nanosToUsd(v).toFixed() : v.toString())
+  return new BudgetExceededError({
+    scope: check.scope === 'tenant' ? 'tenant' : check.scope === 'global' ? 'global' : 'agent',
+    limitType: check.limitType,
+    limit: show(check.limit),
+    current: show(check.current),
+    tenantId: check.key[1] === '' ? null : check.key[1],
+    agentType,
+    isCost,
+  })
+}
+
+/**
+ * Reserves or throws BudgetExceededError. `sweep` releases expired holds (crashed holders) and is
+ * tried once before refusing, so a dead process cannot pin a budget past its holds' expiry.
+ */
+export async function reserve(
+  client: TransactionRunner & RawRunner,
+  provider: SqlProvider,
+  res: Reservation,
+  row: ExecutionRow,
+  policy: EffectivePolicy,
+  now: Date,
+  sweep: () => Promise<number>,
+): Promise<void> {
+  const deltas = reserveDeltas(res, policy)
+  if (await attempt(client, provider, res, row, deltas, now, false)) return
+  // Slow path: a counter row may not exist yet (new day/month/tenant), or a limit is reached.
+  if (await attempt(client, provider, res, row, deltas, now, true)) return
+  if ((await sweep()) > 0 && (await attempt(client, provider, res, row, deltas, now, false))) return
+  const rows = await readCounters(client, provider, res.keys)
+  const refusal = findRefusal(rows, policy, res)
+  if (refusal) throw refusalError(refusal, row.agentType)
+  // Counters moved between the attempt and the read (another call settled): one last try.
+  if (await attempt(client, provider, res, row, deltas, now, false)) return
+  const again = findRefusal(await readCounters(client, provider, res.keys), policy, res)
+  throw refusalError(again ?? { ...policy.checks.find((c) => c.enforcement === 'hard')!, current: 0n }, row.agentType)
+}

@@ -1,0 +1,247 @@
+/**
+ * LlmBudgets: the one admission pipeline every LLM call goes through —
+ *   tenant (resolve, load, active) → limits (effective policy) → reserve (hold) → call → settle.
+ * Each step lives in its own module; this file only sequences them and applies the fail mode.
+ */
+import { randomUUID } from 'node:crypto'
+import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
+import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
+import { AdmissionError, BudgetExceededError, InvalidArgumentError, LlmTenantError, TenantInactiveError } from '../errors.js'
+import { usdToNanos, type UsdInput } from '../money/index.js'
+import { assertIdentifier, toExecutionRow } from '../ledger/record.js'
+import { redactText } from '../ledger/redact.js'
+import { currentTenant, parseOverride, resolveTenantRef, type ResolvedTenant, type TenantRef } from '../tenant/ref.js'
+import { ensureTenantRow, findTenantRow, rowLimits, type TenantRow } from '../tenant/loader.js'
+import type { TenantInput } from '../tenant/store.js'
+import { reserve, refusalError, type Reservation, type TransactionRunner } from './admission.js'
+import { normalizeUsage, statusOfError, type CallContext, type NormalizedUsage } from './call.js'
+import { claimAlert, type CounterRow, type RawRunner } from './counters.js'
+import { effectivePolicy, type EffectivePolicy } from './effective.js'
+import { emitBudgetEvent } from './events.js'
+import { counterKeysFor, keyId, type CounterKey } from './keys.js'
+import { refreshCounters, type RefreshResult } from './refresh.js'
+import { expireHolds, settle } from './settlement.js'
+
+export interface TrackCall {
+  agentType: string
+  model: string
+  provider?: string | null
+  /** The reservation: the most this call may cost / use. Default $0 and 0 tokens. */
+  estimate?: { cost?: UsdInput; tokens?: number }
+  traceId?: string | null
+  parentId?: string | null
+  metadata?: Record<string, unknown> | null
+  signal?: AbortSignal
+}
+
+export interface BudgetsOptions {
+  /** Recognises host records of the tenant model and returns their tenant id (from the extension). */
+  hostIdOf?: (record: object) => string | undefined
+  /** Creates missing tenant rows on first use with these values (the extension's `budget: true`). */
+  autoCreate?: (tenant: ResolvedTenant) => TenantInput | null
+}
+
+/** Everything admission decided about one call. */
+export interface Admitted {
+  tenantId: string | null
+  agentType: string
+  policy: EffectivePolicy
+  keys: CounterKey[]
+}
+
+const TRACK_KEYS = new Set(['agentType', 'model', 'provider', 'estimate', 'traceId', 'parentId', 'metadata', 'signal'])
+
+export class LlmBudgets {
+  readonly config: LlmConfig
+  readonly provider: SqlProvider
+  private readonly client: LlmPrismaClient & TransactionRunner & RawRunner
+
+  constructor(client: unknown, config?: LlmConfig | LlmConfigInput, private readonly options: BudgetsOptions = {}) {
+    this.client = assertClient(client) as LlmPrismaClient & TransactionRunner & RawRunner
+    this.config = toConfig(config)
+    this.provider = detectProvider(client)
+  }
+
+  /**
+   * Runs `fn` as one admitted LLM call of `tenant` (id, host record, `{ id, limits }` override,
+   * `undefined` = ambient/resolver, `null` = no tenant). Refused before `fn` runs when a hard limit
+   * would be exceeded; settled exactly once afterwards with the usage `fn` reported.
+   */
+  async track<T>(tenant: TenantRef | null | undefined, call: TrackCall, fn: (ctx: CallContext) => Promise<T>): Promise<T> {
+    const request = this.validateCall(call)
+    if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'an async function performing the call', fn)
+    if (call.signal?.aborted) throw call.signal.reason ?? new DOMException('Aborted', 'AbortError')
+
+    const startedAt = this.config.now()
+    const executionId = randomUUID()
+    let admitted: Admitted
+    try {
+      admitted = await this.admit(tenant, request.agentType)
+      const reservation: Reservation = {
+        executionId,
+        keys: admitted.keys,
+        cost: request.estimateCost,
+        tokens: request.estimateTokens,
+        expiresAt: new Date(startedAt.getTime() + this.config.holdTtlMs),
+      }
+      const row = toExecutionRow(
+        { id: executionId, tenantId: admitted.tenantId, agentType: request.agentType, model: request.model, provider: call.provider ?? null,
+          status: 'running', startedAt, traceId: call.traceId ?? null, parentId: call.parentId ?? null, metadata: call.metadata ?? null },
+        startedAt,
+      )
+      await reserve(this.client, this.provider, reservation, row, admitted.policy, startedAt, () => this.releaseExpiredHolds())
+    } catch (err) {
+      if (err instanceof BudgetExceededError) {
+        emitBudgetEvent(this.config, { type: 'hard_limit_refused', scope: err.scope, limitType: err.limitType as never, limit: err.limit,
+          current: err.current, tenantId: err.tenantId, agentType: err.agentType, bucket: '', at: startedAt })
+        throw err
+      }
+      if (err instanceof LlmTenantError) throw err
+      if (this.config.failMode === 'open') return fn(this.untrackedContext(executionId, request.agentType, call.signal))
+      throw new AdmissionError(`Admission failed and the fail mode is 'closed': ${redactText(String((err as Error)?.message ?? err))}`, { cause: err })
+    }
+
+    let usage: NormalizedUsage | undefined
+    const ctx: CallContext = {
+      executionId,
+      tenantId: admitted.tenantId,
+      agentType: request.agentType,
+      signal: call.signal,
+      reportUsage: (report) => {
+        usage = normalizeUsage(report)
+      },
+    }
+    try {
+      const result = await fn(ctx)
+      await this.finish(executionId, admitted, request, startedAt, 'success', usage, null)
+      return result
+    } catch (err) {
+      await this.finish(executionId, admitted, request, startedAt, statusOfError(err), usage, err)
+      throw err
+    }
+  }
+
+  /** Releases holds of crashed holders whose expiry has passed. Returns how many. */
+  releaseExpiredHolds(): Promise<number> {
+    return expireHolds(this.client, this.provider, this.config.now())
+  }
+
+  /** Recomputes counters from the ledger and open holds (one tenant, or everything). */
+  refreshCounters(options: { tenantId?: string } = {}): Promise<RefreshResult> {
+    const tenantId = options.tenantId === undefined ? undefined : assertIdentifier(options.tenantId, 'tenantId')
+    return refreshCounters(this.client, this.provider, this.config, tenantId)
+  }
+
+  /** Resolves the tenant and its effective policy for an agent (no reservation). */
+  async admit(tenant: TenantRef | null | undefined, agentType: string): Promise<Admitted> {
+    const resolved = this.config.multiTenancy ? await this.resolveTenant(tenant) : null
+    let row: TenantRow | null = null
+    const overrides = []
+    if (resolved) {
+      if (resolved.override) overrides.push(resolved.override)
+      row = await findTenantRow(this.client, resolved.tenantId)
+      if (!row && this.options.autoCreate) {
+        const input = this.options.autoCreate(resolved)
+        if (input) row = await ensureTenantRow(this.client, this.provider, input, this.config.now())
+      }
+      if (row && row.active === false) throw new TenantInactiveError(resolved.tenantId)
+      if (this.config.tenantConfigResolver) {
+        const extra = await this.config.tenantConfigResolver(resolved.tenantId)
+        if (extra) overrides.push(parseOverride(extra, 'tenantConfigResolver()'))
+      }
+    }
+    const tenantId = resolved?.tenantId ?? null
+    const keys = counterKeysFor(tenantId, agentType, this.config.now(), this.config.timeZone)
+    const policy = effectivePolicy(this.config.budgets, tenantId, agentType, keys, row ? rowLimits(row) : null, overrides)
+    return { tenantId, agentType, policy, keys }
+  }
+
+  private async resolveTenant(tenant: TenantRef | null | undefined): Promise<ResolvedTenant | null> {
+    if (tenant !== undefined) return resolveTenantRef(tenant, this.options.hostIdOf)
+    const ambient = currentTenant()
+    if (ambient !== undefined) return resolveTenantRef(ambient, this.options.hostIdOf)
+    if (!this.config.tenantResolver) return null
+    return resolveTenantRef(await this.config.tenantResolver(), this.options.hostIdOf, 'tenantResolver()')
+  }
+
+  private validateCall(call: TrackCall) {
+    if (typeof call !== 'object' || call === null) throw new InvalidArgumentError('call', '{ agentType, model, estimate? }', call)
+    for (const key of Object.keys(call)) {
+      if (!TRACK_KEYS.has(key)) throw new InvalidArgumentError(`call.${key}`, [...TRACK_KEYS].join(', '), key)
+    }
+    const estimate = call.estimate ?? {}
+    if (typeof estimate !== 'object' || estimate === null) throw new InvalidArgumentError('call.estimate', '{ cost?, tokens? }', estimate)
+    const tokens = estimate.tokens ?? 0
+    if (typeof tokens !== 'number' || !Number.isSafeInteger(tokens) || tokens < 0) {
+      throw new InvalidArgumentError('call.estimate.tokens', 'a non-negative integer', tokens)
+    }
+    return {
+      agentType: assertIdentifier(call.agentType, 'call.agentType', 255),
+      model: assertIdentifier(call.model, 'call.model', 255),
+      estimateCost: usdToNanos(estimate.cost ?? 0, 'call.estimate.cost'),
+      estimateTokens: BigInt(tokens),
+    }
+  }
+
+  private untrackedContext(executionId: string, agentType: string, signal?: AbortSignal): CallContext {
+    return { executionId, tenantId: null, agentType, signal, reportUsage: (u) => void normalizeUsage(u) }
+  }
+
+  private async finish(
+    executionId: string,
+    admitted: Admitted,
+    request: ReturnType<LlmBudgets['validateCall']>,
+    startedAt: Date,
+    status: 'success' | 'error' | 'timeout' | 'cancelled',
+    usage: NormalizedUsage | undefined,
+    error: unknown,
+  ): Promise<void> {
+    const completedAt = this.config.now()
+    // No report = charged the reservation (never a bypass).
+    const u = usage ?? {
+      inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, totalTokens: Number(request.estimateTokens),
+      inputCostNanos: request.estimateCost, outputCostNanos: 0n, totalCostNanos: request.estimateCost,
+    }
+    const err = error as { name?: string; message?: string } | null
+    const outcome = {
+      status,
+      ...u,
+      model: usage?.model ?? request.model,
+      completedAt,
+      durationMs: Math.max(0, completedAt.getTime() - startedAt.getTime()),
+      errorClass: error ? (err?.name ?? 'Error') : null,
+      errorMessage: error ? redactText(String(err?.message ?? error)).slice(0, 4000) : null,
+      metadata: usage ? null : { usageReported: false },
+    }
+    let lastError: unknown
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const result = await settle(this.client, this.provider, executionId, outcome, this.config.timeZone, completedAt)
+        if (result.settled) await this.emitSoftEvents(admitted, result.counters, completedAt)
+        return
+      } catch (e) {
+        lastError = e
+        await new Promise((r) => setTimeout(r, 50 * 2 ** attempt))
+      }
+    }
+    // The hold expires and the row becomes a timeout; a later settle of this id is still accepted.
+    // The caller's result is not thrown away for a bookkeeping failure: it is reported instead.
+    this.config.events.emit('settle_failed', { executionId, error: lastError })
+  }
+
+  private async emitSoftEvents(admitted: Admitted, rows: CounterRow[], at: Date): Promise<void> {
+    const byId = new Map(rows.map((r) => [keyId([r.scope, r.tenantId, r.agentType, r.period, r.bucket] as unknown as CounterKey), r]))
+    for (const check of admitted.policy.checks) {
+      if (check.enforcement !== 'soft') continue
+      const row = byId.get(keyId(check.key))
+      if (!row) continue
+      const used = check.measure === 'cost' ? row.spentCost : check.measure === 'tokens' ? row.spentTokens : row.spentExecutions + (check.limitType === 'maxConcurrent' ? row.reservedExecutions : 0n)
+      if (used < check.limit || (check.limit === 0n && used === 0n)) continue
+      if (!(await claimAlert(this.client, this.provider, check.key, check.limitType))) continue
+      const e = refusalError({ ...check, current: used }, admitted.agentType)
+      emitBudgetEvent(this.config, { type: 'soft_limit_reached', scope: e.scope, limitType: check.limitType, limit: e.limit, current: e.current,
+        tenantId: e.tenantId, agentType: e.agentType, bucket: check.key[4], at })
+    }
+  }
+}
+

@@ -1,0 +1,158 @@
+/**
+ * The counter statements. One parameterised UPDATE … FROM (SELECT … UNION ALL …) applies the deltas
+ * of a call to all of its counter rows at once, with the hard-limit conditions in its WHERE clause:
+ * a row whose condition fails is not updated, so "rows updated < rows expected" means refused. The
+ * same SQL runs on PostgreSQL and SQLite (≥ 3.35: UPDATE FROM, RETURNING, ON CONFLICT).
+ */
+import { placeholder, type SqlProvider } from '../db/client.js'
+import { type CounterKey } from './keys.js'
+
+export interface Delta {
+  key: CounterKey
+  spentCost?: bigint
+  spentTokens?: bigint
+  spentExecutions?: bigint
+  reservedCost?: bigint
+  reservedTokens?: bigint
+  reservedExecutions?: bigint
+  /** Hard limits checked against spent + reserved + reserved delta; null = unchecked. */
+  limitCost?: bigint | null
+  limitTokens?: bigint | null
+  limitExecutions?: bigint | null
+}
+
+export interface CounterRow {
+  scope: string
+  tenantId: string
+  agentType: string
+  period: string
+  bucket: string
+  spentCost: bigint
+  spentTokens: bigint
+  spentExecutions: bigint
+  reservedCost: bigint
+  reservedTokens: bigint
+  reservedExecutions: bigint
+  alerted: string
+}
+
+export interface RawRunner {
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>
+  $queryRawUnsafe(query: string, ...values: unknown[]): PromiseLike<unknown>
+}
+
+class Params {
+  readonly values: unknown[] = []
+  constructor(private readonly provider: SqlProvider) {}
+  add(value: unknown): string {
+    this.values.push(value)
+    return placeholder(this.provider, this.values.length)
+  }
+}
+
+const RETURNING = `RETURNING "scope", "tenant_id", "agent_type", "period", "bucket", "spent_cost_nanos", "spent_tokens",
+  "spent_executions", "reserved_cost_nanos", "reserved_tokens", "reserved_executions", "alerted"`
+
+const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(String(v ?? 0)))
+
+export function toCounterRow(r: Record<string, unknown>): CounterRow {
+  return {
+    scope: String(r.scope),
+    tenantId: String(r.tenant_id),
+    agentType: String(r.agent_type),
+    period: String(r.period),
+    bucket: String(r.bucket),
+    spentCost: big(r.spent_cost_nanos),
+    spentTokens: big(r.spent_tokens),
+    spentExecutions: big(r.spent_executions),
+    reservedCost: big(r.reserved_cost_nanos),
+    reservedTokens: big(r.reserved_tokens),
+    reservedExecutions: big(r.reserved_executions),
+    alerted: String(r.alerted ?? ''),
+  }
+}
+
+/** Creates missing counter rows (zeros); existing rows are untouched. */
+export async function ensureCounterRows(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[], now: Date): Promise<void> {
+  if (keys.length === 0) return
+  const p = new Params(provider)
+  const tuples = keys.map((k) => `(${k.map((part) => p.add(part)).join(', ')}, ${p.add(now)})`)
+  await db.$executeRawUnsafe(
+    `INSERT INTO "llm_budget_counters" ("scope", "tenant_id", "agent_type", "period", "bucket", "updated_at")
+     VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`,
+    ...p.values,
+  )
+}
+
+/**
+ * Applies deltas to their rows; rows whose hard-limit condition fails are left unchanged.
+ * Returns the updated rows (after the update).
+ */
+export async function applyDeltas(db: RawRunner, provider: SqlProvider, deltas: readonly Delta[], now: Date): Promise<CounterRow[]> {
+  if (deltas.length === 0) return []
+  const p = new Params(provider)
+  const text = (v: string) => `CAST(${p.add(v)} AS TEXT)`
+  const int = (v: bigint | null | undefined) => (v === null || v === undefined ? 'CAST(NULL AS BIGINT)' : `CAST(${p.add(v)} AS BIGINT)`)
+  const selects = deltas.map((d) => {
+    const [scope, tenantId, agentType, period, bucket] = d.key
+    return `SELECT ${text(scope)} AS k_scope, ${text(tenantId)} AS k_tenant, ${text(agentType)} AS k_agent, ${text(period)} AS k_period,
+      ${text(bucket)} AS k_bucket, ${int(d.spentCost ?? 0n)} AS d_sc, ${int(d.spentTokens ?? 0n)} AS d_st, ${int(d.spentExecutions ?? 0n)} AS d_se,
+      ${int(d.reservedCost ?? 0n)} AS d_rc, ${int(d.reservedTokens ?? 0n)} AS d_rt, ${int(d.reservedExecutions ?? 0n)} AS d_re,
+      ${int(d.limitCost)} AS l_c, ${int(d.limitTokens)} AS l_t, ${int(d.limitExecutions)} AS l_e`
+  })
+  // SQLite binds `?` in textual order: the CTE's parameters come first, then the SET clause's.
+  const updatedAt = p.add(now)
+  const matches = (t: string) =>
+    `${t}."scope" = v.k_scope AND ${t}."tenant_id" = v.k_tenant AND ${t}."agent_type" = v.k_agent AND ${t}."period" = v.k_period AND ${t}."bucket" = v.k_bucket`
+  // PostgreSQL: lock the rows in key order first, so two transactions touching overlapping rows
+  // queue instead of deadlocking (UPDATE … FROM has no defined row order).
+  const lock =
+    provider === 'postgresql'
+      ? `, locked AS (SELECT l."scope" AS lk_scope, l."tenant_id" AS lk_tenant, l."agent_type" AS lk_agent, l."period" AS lk_period,
+             l."bucket" AS lk_bucket FROM "llm_budget_counters" AS l JOIN v ON ${matches('l')}
+           ORDER BY l."scope", l."tenant_id", l."agent_type", l."period", l."bucket" FOR UPDATE OF l)`
+      : ''
+  const lockJoin = provider === 'postgresql' ? `, locked` : ''
+  const lockMatch =
+    provider === 'postgresql'
+      ? ` AND locked.lk_scope = c."scope" AND locked.lk_tenant = c."tenant_id" AND locked.lk_agent = c."agent_type" AND locked.lk_period = c."period" AND locked.lk_bucket = c."bucket"`
+      : ''
+  const sql = `WITH v AS (${selects.join(' UNION ALL ')})${lock}
+    UPDATE "llm_budget_counters" AS c SET
+      "spent_cost_nanos" = c."spent_cost_nanos" + v.d_sc,
+      "spent_tokens" = c."spent_tokens" + v.d_st,
+      "spent_executions" = c."spent_executions" + v.d_se,
+      "reserved_cost_nanos" = c."reserved_cost_nanos" + v.d_rc,
+      "reserved_tokens" = c."reserved_tokens" + v.d_rt,
+      "reserved_executions" = c."reserved_executions" + v.d_re,
+      "updated_at" = ${updatedAt}
+    FROM v${lockJoin}
+    WHERE ${matches('c')}${lockMatch}
+      AND (v.l_c IS NULL OR c."spent_cost_nanos" + c."reserved_cost_nanos" + v.d_rc <= v.l_c)
+      AND (v.l_t IS NULL OR c."spent_tokens" + c."reserved_tokens" + v.d_rt <= v.l_t)
+      AND (v.l_e IS NULL OR c."spent_executions" + c."reserved_executions" + v.d_re <= v.l_e)
+    ${RETURNING}`
+  const rows = (await db.$queryRawUnsafe(sql, ...p.values)) as Record<string, unknown>[]
+  return rows.map(toCounterRow)
+}
+
+/** Reads counter rows by key (missing rows are absent from the result). */
+export async function readCounters(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[]): Promise<CounterRow[]> {
+  if (keys.length === 0) return []
+  const p = new Params(provider)
+  const conds = keys.map(
+    (k) => `("scope" = ${p.add(k[0])} AND "tenant_id" = ${p.add(k[1])} AND "agent_type" = ${p.add(k[2])} AND "period" = ${p.add(k[3])} AND "bucket" = ${p.add(k[4])})`,
+  )
+  const rows = (await db.$queryRawUnsafe(`SELECT * FROM "llm_budget_counters" WHERE ${conds.join(' OR ')}`, ...p.values)) as Record<string, unknown>[]
+  return rows.map(toCounterRow)
+}
+
+/** Marks a soft alert as sent for (key, limitType); true only for the first caller (dedup). */
+export async function claimAlert(db: RawRunner, provider: SqlProvider, key: CounterKey, limitType: string): Promise<boolean> {
+  const p = new Params(provider)
+  const marker = `,${limitType},`
+  const sql = `UPDATE "llm_budget_counters" SET "alerted" = "alerted" || ${p.add(marker)}
+    WHERE "scope" = ${p.add(key[0])} AND "tenant_id" = ${p.add(key[1])} AND "agent_type" = ${p.add(key[2])}
+      AND "period" = ${p.add(key[3])} AND "bucket" = ${p.add(key[4])} AND "alerted" NOT LIKE ${p.add(`%${marker}%`)}`
+  return (await db.$executeRawUnsafe(sql, ...p.values)) === 1
+}

@@ -1,0 +1,55 @@
+/**
+ * Counter keys: which counter rows one call touches. Every call maintains the same fixed set of
+ * scopes (so counters can always be compared with the ledger, and a limit configured mid-month
+ * finds its counter already counting): tenant, global, tenant×agent and global×agent, each per day
+ * and per month, plus the tenant's in-flight row.
+ */
+import { TZDate } from '@date-fns/tz'
+import { addDays, addMonths } from 'date-fns'
+import { dayKey } from '../periods/index.js'
+
+export const SCOPES = ['tenant', 'global', 'tenant_agent', 'global_agent'] as const
+export type Scope = (typeof SCOPES)[number]
+export type PeriodKind = 'day' | 'month' | 'inflight'
+
+/** [scope, tenantId ('' = none), agentType ('' = none), period, bucket] — the counter primary key. */
+export type CounterKey = readonly [scope: Scope, tenantId: string, agentType: string, period: PeriodKind, bucket: string]
+
+export const INFLIGHT_BUCKET = '*'
+
+export function buckets(at: Date, timeZone: string): { day: string; month: string } {
+  const day = dayKey(at, timeZone)
+  return { day, month: day.slice(0, 7) }
+}
+
+export function keyId(key: CounterKey): string {
+  return JSON.stringify(key)
+}
+
+/** Keys touched by one call, sorted (a fixed lock order avoids deadlocks between transactions). */
+export function counterKeysFor(tenantId: string | null, agentType: string, at: Date, timeZone: string): CounterKey[] {
+  const { day, month } = buckets(at, timeZone)
+  const keys: CounterKey[] = []
+  for (const [period, bucket] of [['day', day], ['month', month]] as const) {
+    keys.push(['global', '', '', period, bucket], ['global_agent', '', agentType, period, bucket])
+    if (tenantId !== null) keys.push(['tenant', tenantId, '', period, bucket], ['tenant_agent', tenantId, agentType, period, bucket])
+  }
+  if (tenantId !== null) keys.push(['tenant', tenantId, '', 'inflight', INFLIGHT_BUCKET])
+  return keys.sort(compareKeys)
+}
+
+export function compareKeys(a: CounterKey, b: CounterKey): number {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] < b[i]) return -1
+    if (a[i] > b[i]) return 1
+  }
+  return 0
+}
+
+/** The instant range [from, to) of a day ('YYYY-MM-DD') or month ('YYYY-MM') bucket in the zone. */
+export function bucketRange(period: 'day' | 'month', bucket: string, timeZone: string): { from: Date; to: Date } {
+  const [y, m, d] = bucket.split('-').map(Number)
+  const start = new TZDate(y, m - 1, period === 'day' ? d : 1, timeZone)
+  const end = period === 'day' ? addDays(start, 1) : addMonths(start, 1)
+  return { from: new Date(start.getTime()), to: new Date(end.getTime()) }
+}

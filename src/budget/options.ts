@@ -1,0 +1,144 @@
+/**
+ * Budget options of the shared config: global budgets (across all tenants and tenant-less calls),
+ * per-agent limits, defaults for tenants that inherit, enforcement and failure policy. Parsed once
+ * into exact integer units so the hot path never converts money.
+ */
+import { EventEmitter } from 'node:events'
+import { InvalidArgumentError } from '../errors.js'
+import { usdToNanos, type UsdInput } from '../money/index.js'
+import { assertEnforcement, limitsToColumns, LIMIT_COLUMNS, LIMIT_TYPES, type Enforcement, type LimitType, type LimitsInput } from '../tenant/limits.js'
+
+/** Limits in storage units (nano-USD for cost); null = no limit. */
+export type LimitValues = Record<LimitType, bigint | null>
+/** Per-agent cost limits in nano-USD. */
+export type AgentLimitValues = Record<string, { dailyCost: bigint | null; monthlyCost: bigint | null }>
+
+export interface AgentLimitsInput {
+  [agentType: string]: { dailyCost?: UsdInput | null; monthlyCost?: UsdInput | null }
+}
+
+export interface BudgetsInput {
+  /** Global limits across every tenant and tenant-less call; also the defaults tenants inherit. */
+  globalDaily?: UsdInput | null
+  globalMonthly?: UsdInput | null
+  globalDailyTokens?: number | null
+  globalMonthlyTokens?: number | null
+  globalDailyExecutions?: number | null
+  globalMonthlyExecutions?: number | null
+  /** Global per-agent cost limits (all tenants together). */
+  perAgent?: AgentLimitsInput
+  /** Per-agent cost limits every tenant inherits (each tenant separately). */
+  perTenantAgent?: AgentLimitsInput
+  /** Default in-flight limit per tenant (tenants inherit it). */
+  maxConcurrentPerTenant?: number | null
+  /** Enforcement of the global budgets, inherited by tenants without their own. Default 'hard'. */
+  enforcement?: Enforcement
+}
+
+export interface BudgetOptions {
+  global: LimitValues
+  perAgent: AgentLimitValues
+  perTenantAgent: AgentLimitValues
+  maxConcurrentPerTenant: bigint | null
+  enforcement: Enforcement
+}
+
+const GLOBAL_KEYS: Record<string, LimitType> = {
+  globalDaily: 'dailyCost',
+  globalMonthly: 'monthlyCost',
+  globalDailyTokens: 'dailyTokens',
+  globalMonthlyTokens: 'monthlyTokens',
+  globalDailyExecutions: 'dailyExecutions',
+  globalMonthlyExecutions: 'monthlyExecutions',
+}
+const BUDGET_KEYS = [...Object.keys(GLOBAL_KEYS), 'perAgent', 'perTenantAgent', 'maxConcurrentPerTenant', 'enforcement']
+
+export function emptyLimits(): LimitValues {
+  return Object.fromEntries(LIMIT_TYPES.map((t) => [t, null])) as LimitValues
+}
+
+/** Column values (from limitsToColumns) → LimitValues. */
+export function columnsToLimits(columns: Record<string, bigint | null>): Partial<LimitValues> {
+  const out: Partial<LimitValues> = {}
+  for (const type of LIMIT_TYPES) {
+    if (LIMIT_COLUMNS[type] in columns) out[type] = columns[LIMIT_COLUMNS[type]]
+  }
+  return out
+}
+
+export function parseLimits(input: LimitsInput | undefined, field: string): Partial<LimitValues> {
+  return input === undefined ? {} : columnsToLimits(limitsToColumns(input, field))
+}
+
+export function parseAgentLimits(input: unknown, field: string): AgentLimitValues {
+  if (input === undefined || input === null) return {}
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new InvalidArgumentError(field, '{ [agentType]: { dailyCost?, monthlyCost? } }', input)
+  }
+  const out: AgentLimitValues = {}
+  for (const [agent, limits] of Object.entries(input as Record<string, unknown>)) {
+    if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
+      throw new InvalidArgumentError(`${field}.${agent}`, '{ dailyCost?, monthlyCost? }', limits)
+    }
+    for (const key of Object.keys(limits)) {
+      if (key !== 'dailyCost' && key !== 'monthlyCost') {
+        throw new InvalidArgumentError(`${field}.${agent}.${key}`, 'dailyCost, monthlyCost', key)
+      }
+    }
+    const l = limits as { dailyCost?: UsdInput | null; monthlyCost?: UsdInput | null }
+    out[agent] = {
+      dailyCost: l.dailyCost === undefined || l.dailyCost === null ? null : usdToNanos(l.dailyCost, `${field}.${agent}.dailyCost`),
+      monthlyCost: l.monthlyCost === undefined || l.monthlyCost === null ? null : usdToNanos(l.monthlyCost, `${field}.${agent}.monthlyCost`),
+    }
+  }
+  return out
+}
+
+export function parseMaxConcurrent(value: unknown, field: string): bigint | null {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(field, 'an integer >= 0, or null for no limit', value)
+  }
+  return BigInt(value)
+}
+
+export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
+  if (input === undefined) {
+    return { global: emptyLimits(), perAgent: {}, perTenantAgent: {}, maxConcurrentPerTenant: null, enforcement: 'none' }
+  }
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new InvalidArgumentError('config.budgets', `an object with any of: ${BUDGET_KEYS.join(', ')}`, input)
+  }
+  for (const key of Object.keys(input)) {
+    if (!BUDGET_KEYS.includes(key)) throw new InvalidArgumentError(`config.budgets.${key}`, `one of: ${BUDGET_KEYS.join(', ')}`, key)
+  }
+  const limitsInput: Record<string, unknown> = {}
+  for (const [key, type] of Object.entries(GLOBAL_KEYS)) {
+    const value = (input as Record<string, unknown>)[key]
+    if (value !== undefined) limitsInput[type] = value
+  }
+  let global: LimitValues
+  try {
+    global = { ...emptyLimits(), ...parseLimits(limitsInput as LimitsInput, 'config.budgets') }
+  } catch (err) {
+    // Re-name the field after the public option (config.budgets.globalDaily, not …dailyCost).
+    if (err instanceof InvalidArgumentError) {
+      const type = err.field.split('.').pop() as LimitType
+      const key = Object.keys(GLOBAL_KEYS).find((k) => GLOBAL_KEYS[k] === type) ?? type
+      throw new InvalidArgumentError(`config.budgets.${key}`, err.allowed, limitsInput[type])
+    }
+    throw err
+  }
+  return {
+    global,
+    perAgent: parseAgentLimits(input.perAgent, 'config.budgets.perAgent'),
+    perTenantAgent: parseAgentLimits(input.perTenantAgent, 'config.budgets.perTenantAgent'),
+    maxConcurrentPerTenant: parseMaxConcurrent(input.maxConcurrentPerTenant, 'config.budgets.maxConcurrentPerTenant'),
+    enforcement: (input.enforcement === undefined ? 'hard' : assertEnforcement(input.enforcement, 'config.budgets.enforcement', false)) as Enforcement,
+  }
+}
+
+/** The emitter every budget event goes through (soft-limit crossings, hard refusals). */
+export function createBudgetEvents(): EventEmitter {
+  return new EventEmitter({ captureRejections: false })
+}

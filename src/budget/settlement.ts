@@ -1,0 +1,140 @@
+/**
+ * Settlement: after the provider call, move the hold to spent at the actual figures — exactly once.
+ * The `running → final` ledger update is the idempotency gate: a second settle of the same
+ * execution updates no ledger row and touches no counter. Release (error, cancel) is a settle with
+ * whatever was consumed. Expiry releases holds whose process died; a late settle of an expired
+ * hold still records the real outcome once.
+ */
+import type { SqlProvider } from '../db/client.js'
+import { placeholder } from '../db/client.js'
+import { applyDeltas, type CounterRow, type RawRunner } from './counters.js'
+import type { TransactionRunner } from './admission.js'
+import { counterKeysFor, type CounterKey } from './keys.js'
+import { executionDeltas, mergeDeltas } from './spend.js'
+import type { ExecutionStatus, JsonValue } from '../ledger/types.js'
+
+export const HOLD_EXPIRED_ERROR = 'HoldExpiredError'
+
+export interface Outcome {
+  status: Exclude<ExecutionStatus, 'running'>
+  model: string
+  inputTokens: number
+  outputTokens: number
+  cachedInputTokens: number
+  totalTokens: number
+  inputCostNanos: bigint
+  outputCostNanos: bigint
+  totalCostNanos: bigint
+  completedAt: Date
+  durationMs: number | null
+  errorClass: string | null
+  errorMessage: string | null
+  metadata: JsonValue | null
+}
+
+export interface SettleResult {
+  /** false when this execution had already been settled (nothing changed). */
+  settled: boolean
+  late: boolean
+  counters: CounterRow[]
+}
+
+interface HoldRow {
+  id: string
+  counters: string
+  cost_nanos: unknown
+  tokens: unknown
+  state: string
+}
+
+const big = (v: unknown) => (typeof v === 'bigint' ? v : BigInt(String(v ?? 0)))
+
+function updateLedgerSql(provider: SqlProvider, where: string): string {
+  const p = (i: number) => placeholder(provider, i)
+  const json = provider === 'postgresql' ? `${p(13)}::jsonb` : p(13)
+  return `UPDATE "llm_executions" SET "status" = ${p(1)}, "model" = ${p(2)}, "input_tokens" = ${p(3)}, "output_tokens" = ${p(4)},
+      "cached_input_tokens" = ${p(5)}, "total_tokens" = ${p(6)}, "input_cost_nanos" = ${p(7)}, "output_cost_nanos" = ${p(8)},
+      "total_cost_nanos" = ${p(9)}, "completed_at" = ${p(10)}, "duration_ms" = ${p(11)}, "error_class" = ${p(12)},
+      "metadata" = COALESCE(${json}, "metadata"), "error_message" = ${p(14)}
+    WHERE "id" = ${p(15)} AND ${where}`
+}
+
+export async function settle(client: TransactionRunner, provider: SqlProvider, executionId: string, outcome: Outcome, timeZone: string, now: Date): Promise<SettleResult> {
+  const p = (i: number) => placeholder(provider, i)
+  const params = [
+    outcome.status, outcome.model, outcome.inputTokens, outcome.outputTokens, outcome.cachedInputTokens, outcome.totalTokens,
+    outcome.inputCostNanos, outcome.outputCostNanos, outcome.totalCostNanos, outcome.completedAt, outcome.durationMs,
+    outcome.errorClass, outcome.metadata === null ? null : JSON.stringify(outcome.metadata), outcome.errorMessage, executionId,
+  ]
+  return (await client.$transaction(
+    async (tx) => {
+      let late = false
+      if ((await tx.$executeRawUnsafe(updateLedgerSql(provider, `"status" = 'running'`), ...params)) === 0) {
+        const lateWhere = `"status" = 'timeout' AND "error_class" = '${HOLD_EXPIRED_ERROR}'`
+        if ((await tx.$executeRawUnsafe(updateLedgerSql(provider, lateWhere), ...params)) === 0) {
+          return { settled: false, late: false, counters: [] }
+        }
+        late = true
+      }
+      const [hold] = (await tx.$queryRawUnsafe(
+        `DELETE FROM "llm_budget_holds" WHERE "id" = ${p(1)} RETURNING "id", "counters", "cost_nanos", "tokens", "state"`,
+        executionId,
+      )) as HoldRow[]
+      let keys: CounterKey[]
+      if (hold) {
+        keys = JSON.parse(hold.counters) as CounterKey[]
+      } else {
+        const [row] = (await tx.$queryRawUnsafe(
+          `SELECT "tenant_id", "agent_type", "started_at" FROM "llm_executions" WHERE "id" = ${p(1)}`,
+          executionId,
+        )) as Array<{ tenant_id: string | null; agent_type: string; started_at: unknown }>
+        keys = counterKeysFor(row.tenant_id, row.agent_type, new Date(row.started_at as string), timeZone)
+      }
+      const released = hold && hold.state === 'open' ? { cost: big(hold.cost_nanos), tokens: big(hold.tokens), executions: 1n } : null
+      // An expired hold already counted the execution (as a timeout); a late settle adds only its usage.
+      const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: late ? 0n : 1n }
+      const deltas = executionDeltas(keys, spent, released).filter((d) => !(late && d.key[3] === 'inflight'))
+      const counters = await applyDeltas(tx, provider, deltas, now)
+      return { settled: true, late, counters }
+    },
+    { maxWait: 10_000, timeout: 20_000 },
+  )) as SettleResult
+}
+
+/**
+ * Releases holds past their expiry: their reservations are dropped, their `running` ledger rows
+ * become `timeout` / HoldExpiredError (counted as executions with no usage). Returns how many.
+ */
+export async function expireHolds(client: TransactionRunner, provider: SqlProvider, now: Date, filterTenantId?: string | null): Promise<number> {
+  const p = (i: number) => placeholder(provider, i)
+  return (await client.$transaction(
+    async (tx) => {
+      const tenantFilter = filterTenantId ? ` AND "tenant_id" = ${p(2)}` : ''
+      const holds = (await tx.$queryRawUnsafe(
+        `UPDATE "llm_budget_holds" SET "state" = 'expired' WHERE "state" = 'open' AND "expires_at" < ${p(1)}${tenantFilter}
+         RETURNING "id", "counters", "cost_nanos", "tokens", "state"`,
+        ...(filterTenantId ? [now, filterTenantId] : [now]),
+      )) as HoldRow[]
+      if (holds.length === 0) return 0
+      const deltas = holds.flatMap((h) =>
+        executionDeltas(JSON.parse(h.counters) as CounterKey[], { cost: 0n, tokens: 0n, executions: 1n }, { cost: big(h.cost_nanos), tokens: big(h.tokens), executions: 1n }),
+      )
+      await applyDeltas(tx, provider, mergeDeltas(deltas), now)
+      const ids = holds.map((h) => h.id)
+      const list = ids.map((_, i) => p(i + 2)).join(', ')
+      await tx.$executeRawUnsafe(
+        `UPDATE "llm_executions" SET "status" = 'timeout', "error_class" = '${HOLD_EXPIRED_ERROR}',
+           "error_message" = 'The hold expired before the call settled (holder crashed or exceeded holdTtlMs)', "completed_at" = ${p(1)}
+         WHERE "status" = 'running' AND "id" IN (${list})`,
+        now, ...ids,
+      )
+      // Expired holds are kept for late settles for a week, then dropped.
+      await tx.$executeRawUnsafe(
+        `DELETE FROM "llm_budget_holds" WHERE "state" = 'expired' AND "expires_at" < ${p(1)}`,
+        new Date(now.getTime() - 7 * 86_400_000),
+      )
+      return holds.length
+    },
+    { maxWait: 10_000, timeout: 30_000 },
+  )) as number
+}

@@ -1,0 +1,64 @@
+/**
+ * Loading tenant rows for admission, and race-free get-or-create (INSERT … ON CONFLICT DO NOTHING,
+ * then read): concurrent first uses of a tenant never create duplicates or fail.
+ */
+import { randomUUID } from 'node:crypto'
+import { placeholder, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
+import type { TenantRowLimits } from '../budget/effective.js'
+import { LIMIT_COLUMNS, LIMIT_TYPES, type Enforcement } from './limits.js'
+import { tenantToColumns, type TenantInput } from './store.js'
+
+export type TenantRow = Record<string, unknown>
+
+export async function findTenantRow(client: LlmPrismaClient, tenantId: string): Promise<TenantRow | null> {
+  return (await client.llmTenant.findUnique({ where: { tenantId } })) as TenantRow | null
+}
+
+/** Creates the tenant row unless it exists (no error, no duplicate under concurrency); returns the row. */
+export async function ensureTenantRow(client: LlmPrismaClient, provider: SqlProvider, input: TenantInput, now: Date): Promise<TenantRow> {
+  const existing = await findTenantRow(client, input.tenantId)
+  if (existing) return existing
+  const data = tenantToColumns(input)
+  const columns: Record<string, unknown> = {
+    id: randomUUID(),
+    tenant_id: data.tenantId,
+    name: data.name ?? null,
+    tenant_record_type: data.tenantRecordType ?? null,
+    tenant_record_id: data.tenantRecordId ?? null,
+    enforcement: data.enforcement ?? null,
+    inherit_global: data.inheritGlobal ?? true,
+    active: data.active ?? true,
+    created_at: now,
+    updated_at: now,
+  }
+  for (const type of LIMIT_TYPES) {
+    const field = LIMIT_COLUMNS[type]
+    if (field in data) columns[field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = data[field]
+  }
+  const names = Object.keys(columns)
+  const sql = `INSERT INTO "llm_tenants" (${names.map((n) => `"${n}"`).join(', ')})
+    VALUES (${names.map((_, i) => placeholder(provider, i + 1)).join(', ')}) ON CONFLICT ("tenant_id") DO NOTHING`
+  await client.$executeRawUnsafe(sql, ...Object.values(columns))
+  const row = await findTenantRow(client, input.tenantId)
+  if (!row) throw new Error(`tenant row ${input.tenantId} vanished after insert`)
+  return row
+}
+
+const big = (v: unknown): bigint | null => (v === null || v === undefined ? null : typeof v === 'bigint' ? v : BigInt(String(v)))
+
+/** The budget-relevant part of a tenant row, in storage units. */
+export function rowLimits(row: TenantRow): TenantRowLimits {
+  const limits = Object.fromEntries(LIMIT_TYPES.map((t) => [t, big(row[LIMIT_COLUMNS[t]])])) as TenantRowLimits['limits']
+  const agentLimits: TenantRowLimits['agentLimits'] = {}
+  const raw = row.agentLimits as Record<string, { dailyCost?: string | null; monthlyCost?: string | null }> | null
+  for (const [agent, l] of Object.entries(raw ?? {})) {
+    agentLimits[agent] = { dailyCost: big(l?.dailyCost ?? null), monthlyCost: big(l?.monthlyCost ?? null) }
+  }
+  return {
+    limits,
+    enforcement: (row.enforcement as Enforcement | null) ?? null,
+    inheritGlobal: row.inheritGlobal !== false,
+    maxConcurrent: big(row.maxConcurrent),
+    agentLimits,
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * How a call names its tenant: an id string, a host record (a row of the app's tenant model, when
+ * the llmTenant() extension is installed), or a `{ id, limits, enforcement }` runtime override
+ * (no database lookup of limits). Plus the ambient tenant (`withTenant`, AsyncLocalStorage).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { InvalidArgumentError } from '../errors.js'
+import { assertIdentifier } from '../ledger/record.js'
+import { parseAgentLimits, parseLimits, parseMaxConcurrent, type AgentLimitsInput, type AgentLimitValues, type LimitValues } from '../budget/options.js'
+import { assertEnforcement, type Enforcement, type LimitsInput } from './limits.js'
+
+export interface TenantOverride {
+  limits?: LimitsInput
+  enforcement?: Enforcement | null
+  maxConcurrent?: number | null
+  agentLimits?: AgentLimitsInput
+}
+
+export type TenantOverrideObject = { id: string } & TenantOverride
+/** A tenant as a call may name it. `object` covers host records of the app's tenant model. */
+export type TenantRef = string | TenantOverrideObject | object
+
+/** An override parsed to storage units; absent keys are `undefined` (fall through to the DB). */
+export interface ParsedOverride {
+  limits: Partial<LimitValues>
+  enforcement?: Enforcement | null
+  maxConcurrent?: bigint | null
+  agentLimits?: AgentLimitValues
+}
+
+export interface ResolvedTenant {
+  tenantId: string
+  /** Present for `{ id, limits, … }` objects: used instead of the database row's limits. */
+  override?: ParsedOverride
+  /** Present when the caller passed a host record. */
+  hostRecord?: object
+}
+
+const OVERRIDE_KEYS = ['limits', 'enforcement', 'maxConcurrent', 'agentLimits'] as const
+const REF_KEYS = new Set<string>(['id', 'name', ...OVERRIDE_KEYS])
+const ALLOWED = 'a tenant id string, a host record of the tenant model, or { id, limits?, enforcement?, maxConcurrent? }'
+
+export function parseOverride(input: unknown, field: string): ParsedOverride {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new InvalidArgumentError(field, '{ limits?, enforcement?, maxConcurrent?, agentLimits? }', input)
+  }
+  const o = input as TenantOverride
+  const parsed: ParsedOverride = { limits: parseLimits(o.limits, `${field}.limits`) }
+  if (o.enforcement !== undefined) parsed.enforcement = assertEnforcement(o.enforcement, `${field}.enforcement`)
+  if (o.maxConcurrent !== undefined) parsed.maxConcurrent = parseMaxConcurrent(o.maxConcurrent, `${field}.maxConcurrent`)
+  if (o.agentLimits !== undefined) parsed.agentLimits = parseAgentLimits(o.agentLimits, `${field}.agentLimits`)
+  return parsed
+}
+
+/**
+ * Normalises what a call passed as its tenant. `hostIdOf` (from the extension) recognises host
+ * records. Returns null for "no tenant".
+ */
+export function resolveTenantRef(ref: unknown, hostIdOf?: (record: object) => string | undefined, field = 'tenant'): ResolvedTenant | null {
+  if (ref === null || ref === undefined) return null
+  if (typeof ref === 'string') return { tenantId: assertIdentifier(ref, field) }
+  if (typeof ref !== 'object' || Array.isArray(ref) || ref instanceof Date) throw new InvalidArgumentError(field, ALLOWED, ref)
+  const keys = Object.keys(ref)
+  const isRefObject = keys.every((k) => REF_KEYS.has(k)) && typeof (ref as { id?: unknown }).id === 'string'
+  if (isRefObject) {
+    const tenantId = assertIdentifier((ref as { id: string }).id, `${field}.id`)
+    const hasOverride = OVERRIDE_KEYS.some((k) => k in ref)
+    return hasOverride ? { tenantId, override: parseOverride(ref, field) } : { tenantId }
+  }
+  const hostId = hostIdOf?.(ref)
+  if (typeof hostId === 'string' && hostId.length > 0) return { tenantId: assertIdentifier(hostId, `${field}.id`), hostRecord: ref }
+  throw new InvalidArgumentError(field, ALLOWED, ref)
+}
+
+const ambient = new AsyncLocalStorage<{ tenant: TenantRef | null }>()
+
+/** Runs `fn` with `tenant` as the ambient tenant of every call made inside it (unless a call names one). */
+export function withTenant<T>(tenant: TenantRef | null, fn: () => T): T {
+  return ambient.run({ tenant }, fn)
+}
+
+/** The ambient tenant set by the innermost `withTenant`, or `undefined` outside any. */
+export function currentTenant(): TenantRef | null | undefined {
+  return ambient.getStore()?.tenant
+}
