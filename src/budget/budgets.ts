@@ -15,8 +15,9 @@ import { ensureTenantRow, findTenantRow, rowLimits, type TenantRow } from '../te
 import type { TenantInput } from '../tenant/store.js'
 import { reserve, refusalError, type Reservation, type TransactionRunner } from './admission.js'
 import { normalizeUsage, statusOfError, type CallContext, type NormalizedUsage } from './call.js'
-import { claimAlert, type CounterRow, type RawRunner } from './counters.js'
-import { effectivePolicy, type EffectivePolicy } from './effective.js'
+import { claimAlert, readCounters, type CounterRow, type RawRunner } from './counters.js'
+import { assertStatusType, budgetStatus, type BudgetStatus, type LimitStatus } from './status.js'
+import { effectivePolicy, type BudgetLimitType, type EffectivePolicy } from './effective.js'
 import { emitBudgetEvent } from './events.js'
 import { counterKeysFor, keyId, type CounterKey } from './keys.js'
 import { refreshCounters, type RefreshResult } from './refresh.js'
@@ -132,8 +133,45 @@ export class LlmBudgets {
     return refreshCounters(this.client, this.provider, this.config, tenantId)
   }
 
+  /** Per-limit figures for a tenant's current day/month (see LimitStatus). */
+  async status(tenant: TenantRef): Promise<BudgetStatus> {
+    const admitted = await this.admit(tenant, '', { skipActiveCheck: true })
+    if (admitted.tenantId === null) throw new InvalidArgumentError('tenant', 'a tenant (multi-tenancy is on)', tenant)
+    const rows = await readCounters(this.client, this.provider, admitted.keys.filter((k) => k[0] === 'tenant'))
+    return budgetStatus(admitted.tenantId, admitted.policy, admitted.keys, rows)
+  }
+
+  /** True when the limit (or every limit) still has room: no limit, or used < limit. */
+  async withinBudget(tenant: TenantRef, options: { type?: BudgetLimitType } = {}): Promise<boolean> {
+    const type = assertStatusType(options?.type, 'type')
+    const status = await this.status(tenant)
+    const entries = type ? [status.limits[type]] : Object.values(status.limits)
+    return entries.every((l) => l.remaining === null || (typeof l.remaining === 'number' ? l.remaining > 0 : l.remaining.gt(0)))
+  }
+
+  /** What is left of one limit (default dailyCost); null when there is no limit. */
+  async remainingBudget(tenant: TenantRef, options: { type?: BudgetLimitType } = {}): Promise<LimitStatus['remaining']> {
+    const type = assertStatusType(options?.type, 'type') ?? 'dailyCost'
+    return (await this.status(tenant)).limits[type].remaining
+  }
+
+  /** Throws BudgetExceededError when a hard-enforced limit is used up; returns the status otherwise. */
+  async checkBudget(tenant: TenantRef): Promise<BudgetStatus> {
+    const status = await this.status(tenant)
+    if (status.enforcement !== 'hard') return status
+    for (const l of Object.values(status.limits)) {
+      if (l.limit === null || l.remaining === null) continue
+      const exhausted = typeof l.remaining === 'number' ? l.remaining <= 0 : l.remaining.lte(0)
+      if (!exhausted) continue
+      const isCost = typeof l.limit !== 'number'
+      throw new BudgetExceededError({ scope: 'tenant', limitType: l.limitType, limit: l.limit.toString(), current: l.used.toString(),
+        tenantId: status.tenantId, agentType: null, isCost })
+    }
+    return status
+  }
+
   /** Resolves the tenant and its effective policy for an agent (no reservation). */
-  async admit(tenant: TenantRef | null | undefined, agentType: string): Promise<Admitted> {
+  async admit(tenant: TenantRef | null | undefined, agentType: string, opts: { skipActiveCheck?: boolean } = {}): Promise<Admitted> {
     const resolved = this.config.multiTenancy ? await this.resolveTenant(tenant) : null
     let row: TenantRow | null = null
     const overrides = []
@@ -144,7 +182,7 @@ export class LlmBudgets {
         const input = this.options.autoCreate(resolved)
         if (input) row = await ensureTenantRow(this.client, this.provider, input, this.config.now())
       }
-      if (row && row.active === false) throw new TenantInactiveError(resolved.tenantId)
+      if (row && row.active === false && !opts.skipActiveCheck) throw new TenantInactiveError(resolved.tenantId)
       if (this.config.tenantConfigResolver) {
         const extra = await this.config.tenantConfigResolver(resolved.tenantId)
         if (extra) overrides.push(parseOverride(extra, 'tenantConfigResolver()'))

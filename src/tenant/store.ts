@@ -8,6 +8,8 @@ import { InvalidArgumentError } from '../errors.js'
 import { assertIdentifier, assertTenantId } from '../ledger/record.js'
 import { redactMetadata } from '../ledger/redact.js'
 import type { JsonValue } from '../ledger/types.js'
+import { parseAgentLimits, parseMaxConcurrent, type AgentLimitsInput } from '../budget/options.js'
+import { nanosToUsd, type Decimal } from '../money/index.js'
 import { assertEnforcement, limitsFromRow, limitsToColumns, type Enforcement, type Limits, type LimitsInput } from './limits.js'
 
 export interface TenantInput {
@@ -16,6 +18,10 @@ export interface TenantInput {
   /** The host record this tenant belongs to. */
   record?: { type: string; id: string | number | bigint } | null
   limits?: LimitsInput
+  /** Most calls in flight at once; null = inherit. */
+  maxConcurrent?: number | null
+  /** Per-agent cost limits for this tenant: { [agentType]: { dailyCost?, monthlyCost? } }; null = inherit. */
+  agentLimits?: AgentLimitsInput | null
   /** null = inherit the global enforcement. */
   enforcement?: Enforcement | null
   inheritGlobal?: boolean
@@ -29,6 +35,8 @@ export interface TenantRecord {
   name: string | null
   record: { type: string; id: string } | null
   limits: Limits
+  maxConcurrent: number | null
+  agentLimits: Record<string, { dailyCost: Decimal | null; monthlyCost: Decimal | null }>
   enforcement: Enforcement | null
   inheritGlobal: boolean
   active: boolean
@@ -37,7 +45,7 @@ export interface TenantRecord {
   updatedAt: Date
 }
 
-const TENANT_KEYS = new Set(['tenantId', 'name', 'record', 'limits', 'enforcement', 'inheritGlobal', 'active', 'metadata'])
+const TENANT_KEYS = new Set(['tenantId', 'name', 'record', 'limits', 'maxConcurrent', 'agentLimits', 'enforcement', 'inheritGlobal', 'active', 'metadata'])
 
 /** Validates a tenant input and maps it to column values (only the keys present). */
 export function tenantToColumns(input: Partial<TenantInput>, field = 'tenant'): Record<string, unknown> {
@@ -76,6 +84,20 @@ export function tenantToColumns(input: Partial<TenantInput>, field = 'tenant'): 
       case 'enforcement':
         data.enforcement = assertEnforcement(value)
         break
+      case 'maxConcurrent':
+        data.maxConcurrent = parseMaxConcurrent(value, 'maxConcurrent')
+        break
+      case 'agentLimits': {
+        if (value === null) {
+          data.agentLimits = {} // Prisma rejects a bare null for Json columns; {} = no per-agent limits
+          break
+        }
+        const parsed = parseAgentLimits(value, 'agentLimits')
+        data.agentLimits = Object.fromEntries(
+          Object.entries(parsed).map(([agent, l]) => [agent, { dailyCost: l.dailyCost?.toString() ?? null, monthlyCost: l.monthlyCost?.toString() ?? null }]),
+        )
+        break
+      }
       case 'inheritGlobal':
       case 'active':
         if (typeof value !== 'boolean') throw new InvalidArgumentError(key, 'true or false', value)
@@ -102,6 +124,13 @@ export function toTenantRecord(row: Record<string, unknown>): TenantRecord {
         ? { type: row.tenantRecordType as string, id: row.tenantRecordId as string }
         : null,
     limits: limitsFromRow(row),
+    maxConcurrent: row.maxConcurrent === null || row.maxConcurrent === undefined ? null : Number(row.maxConcurrent),
+    agentLimits: Object.fromEntries(
+      Object.entries((row.agentLimits as Record<string, { dailyCost: string | null; monthlyCost: string | null }> | null) ?? {}).map(([agent, l]) => [
+        agent,
+        { dailyCost: l.dailyCost === null ? null : nanosToUsd(l.dailyCost), monthlyCost: l.monthlyCost === null ? null : nanosToUsd(l.monthlyCost) },
+      ]),
+    ),
     enforcement: (row.enforcement as Enforcement | null) ?? null,
     inheritGlobal: row.inheritGlobal as boolean,
     active: row.active as boolean,

@@ -17,7 +17,10 @@ import { applyLlmTenantSchema } from '../../src/schema/index.ts'
 
 export type DbKind = 'sqlite' | 'postgresql'
 /** Both generated clients have the same models; tests use the SQLite client's type for either. */
-export type TestClient = InstanceType<typeof SqliteClient>
+function newSqliteClient(file: string) {
+  return new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) })
+}
+export type TestClient = ReturnType<typeof newSqliteClient>
 
 export const POSTGRES_URL = process.env.TEST_POSTGRES_URL
 export const REQUIRE_POSTGRES = process.env.REQUIRE_POSTGRES === '1'
@@ -53,7 +56,7 @@ export async function openDatabase(kind: DbKind, options: OpenOptions = {}): Pro
 async function openSqlite(): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'llm-tenant-'))
   const file = join(dir, 'test.db')
-  const client = new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) })
+  const client = newSqliteClient(file)
   const { default: Database } = await import('better-sqlite3')
   let raw: InstanceType<typeof Database> | undefined
   return {

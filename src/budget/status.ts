@@ -1,0 +1,69 @@
+/**
+ * Budget status figures for a tenant: per limit its effective value, what is used (settled spend of
+ * the current zone-local day/month, from the counters), what is reserved by calls in flight, what
+ * remains and the percentage, with the enforcement that applies.
+ */
+import { Decimal, nanosToUsd } from '../money/index.js'
+import { InvalidArgumentError } from '../errors.js'
+import { LIMIT_TYPES, type Enforcement } from '../tenant/limits.js'
+import type { CounterRow } from './counters.js'
+import type { BudgetLimitType, EffectivePolicy } from './effective.js'
+import { keyId, type CounterKey } from './keys.js'
+
+export interface LimitStatus {
+  limitType: BudgetLimitType
+  /** null = no limit. Cost figures are Decimal dollars; the others are counts. */
+  limit: Decimal | number | null
+  used: Decimal | number
+  reserved: Decimal | number
+  remaining: Decimal | number | null
+  /** used ÷ limit × 100, two decimals; null without a limit; 100 for a limit of 0. */
+  percentage: number | null
+  enforcement: Enforcement
+}
+
+export interface BudgetStatus {
+  tenantId: string
+  enforcement: Enforcement
+  limits: Record<BudgetLimitType, LimitStatus>
+}
+
+export const STATUS_TYPES: readonly BudgetLimitType[] = [...LIMIT_TYPES, 'maxConcurrent']
+
+export function assertStatusType(type: unknown, field = 'type'): BudgetLimitType | undefined {
+  if (type === undefined) return undefined
+  if (typeof type !== 'string' || !(STATUS_TYPES as readonly string[]).includes(type)) {
+    throw new InvalidArgumentError(field, STATUS_TYPES.join(', '), type)
+  }
+  return type as BudgetLimitType
+}
+
+export function budgetStatus(tenantId: string, policy: EffectivePolicy, keys: CounterKey[], rows: CounterRow[]): BudgetStatus {
+  const byId = new Map(rows.map((r) => [keyId([r.scope, r.tenantId, r.agentType, r.period, r.bucket] as unknown as CounterKey), r]))
+  const rowFor = (period: string) => {
+    const key = keys.find((k) => k[0] === 'tenant' && k[3] === period)
+    return key ? byId.get(keyId(key)) : undefined
+  }
+  const limits = {} as Record<BudgetLimitType, LimitStatus>
+  for (const type of STATUS_TYPES) {
+    const limit = type === 'maxConcurrent' ? policy.maxConcurrent : policy.tenantLimits[type]
+    const row = rowFor(type === 'maxConcurrent' ? 'inflight' : type.startsWith('daily') ? 'day' : 'month')
+    const measure = type === 'maxConcurrent' ? 'inflight' : type.endsWith('Cost') ? 'cost' : type.endsWith('Tokens') ? 'tokens' : 'executions'
+    const used = !row ? 0n : measure === 'cost' ? row.spentCost : measure === 'tokens' ? row.spentTokens : measure === 'executions' ? row.spentExecutions : row.reservedExecutions
+    const reserved = !row ? 0n : measure === 'cost' ? row.reservedCost : measure === 'tokens' ? row.reservedTokens : row.reservedExecutions
+    const show = (v: bigint) => (measure === 'cost' ? nanosToUsd(v) : Number(v))
+    const remaining = limit === null ? null : limit > used ? limit - used : 0n
+    const percentage =
+      limit === null ? null : limit === 0n ? 100 : new Decimal(used.toString()).times(100).dividedBy(limit.toString()).toDecimalPlaces(2).toNumber()
+    limits[type] = {
+      limitType: type,
+      limit: limit === null ? null : show(limit),
+      used: show(used),
+      reserved: show(reserved),
+      remaining: remaining === null ? null : show(remaining),
+      percentage,
+      enforcement: policy.tenantEnforcement,
+    }
+  }
+  return { tenantId, enforcement: policy.tenantEnforcement, limits }
+}

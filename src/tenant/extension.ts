@@ -1,0 +1,106 @@
+/**
+ * llmTenant(): one `$extends` call turns a model of the app's schema into an LLM tenant — typed
+ * record methods (usage, budgets, keys), static helpers on the model, `$llm` on the client, and
+ * (with `budget: true`) the LlmTenant row created with the host row and kept in sync on rename.
+ */
+import { Prisma } from '@prisma/client/extension'
+import { LlmBudgets } from '../budget/budgets.js'
+import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
+import { assertClient, detectProvider } from '../db/client.js'
+import { LlmLedger } from '../ledger/ledger.js'
+import type { PeriodInput } from '../periods/index.js'
+import { describeHostModel, type HostModelOptions } from './host.js'
+import { ensureTenantRow } from './loader.js'
+import { recordMethods, tenantRowOf, type TenantContext } from './record-methods.js'
+import { TenantStore, type TenantRecord } from './store.js'
+import { withTenant, type TenantRef } from './ref.js'
+
+export interface LlmTenantOptions<M extends string> extends HostModelOptions<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  model: M
+  /** The shared config (from defineLlmConfig) or its options. */
+  config?: LlmConfig | LlmConfigInput
+}
+
+type Rec = Record<string, unknown>
+
+export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
+  return Prisma.defineExtension((base) => {
+    const config = toConfig(options.config)
+    const client = assertClient(base)
+    const provider = detectProvider(base)
+    const host = describeHostModel(base, options)
+    const ledger = new LlmLedger(base, config)
+    const budgets = new LlmBudgets(base, config, {
+      hostIdOf: (record) => host.hostIdOf(record),
+      autoCreate: host.autoCreate ? (t) => host.tenantInput((t.hostRecord as Rec | undefined) ?? null, t.tenantId) : undefined,
+    })
+    const ctx: TenantContext = { client, provider, host, ledger, budgets, store: new TenantStore(base), now: config.now }
+    const idOf = (tenant: string | Rec) => (typeof tenant === 'string' ? tenant : host.tenantIdOf(tenant))
+    const setActive = async (tenant: string | Rec, active: boolean): Promise<TenantRecord> => {
+      await tenantRowOf(ctx, typeof tenant === 'string' ? null : tenant, idOf(tenant))
+      return ctx.store.update(idOf(tenant), { active })
+    }
+
+    const statics = {
+      llmFindTenant: (tenantId: string) => ctx.store.find(tenantId),
+      llmFindTenantByRecord: (record: Rec) => ctx.store.find(host.tenantIdOf(record)),
+      llmFindOrCreateTenant: (record: Rec) => tenantRowOf(ctx, record, host.tenantIdOf(record)),
+      llmDeactivate: (tenant: string | Rec) => setActive(tenant, false),
+      llmActivate: (tenant: string | Rec) => setActive(tenant, true),
+      llmTopSpenders: (q: { period?: PeriodInput; limit?: number } = {}) => ledger.costByTenant(q),
+      llmRefreshCounters: (q: { tenantId?: string } = {}) => budgets.refreshCounters(q),
+      llmReleaseExpiredHolds: () => budgets.releaseExpiredHolds(),
+    }
+
+    /** Creates the tenant row with the host row: same transaction unless the caller runs one already. */
+    const createWithTenant = async ({ args, query, ...rest }: { args: any; query: (a: any) => Promise<any> }) => {
+      const inCallerTransaction = Boolean((rest as { __internalParams?: { transaction?: unknown } }).__internalParams?.transaction)
+      if (!host.autoCreate) return query(args)
+      if (inCallerTransaction) {
+        // Our writes cannot join the caller's transaction; the row is created race-free right after
+        // (and on first use, should this fail).
+        const record = (await query(args)) as Rec
+        await ensureFromResult(record, args).catch(() => undefined)
+        return record
+      }
+      return (base as any).$transaction(async (tx: any) => {
+        const record = (await tx[options.model].create(args)) as Rec
+        const full = hasNeeds(record) ? record : await tx[options.model].findUniqueOrThrow({ where: whereOf(record, args) })
+        await ensureTenantRow(tx, provider, host.tenantInput(full, host.tenantIdOf(full)), config.now())
+        return record
+      })
+    }
+    const hasNeeds = (record: Rec) => Object.keys(host.needs).every((f) => f in record)
+    const whereOf = (record: Rec, args: any) => ('id' in record ? { id: record.id } : args.where)
+    const ensureFromResult = async (record: Rec, args: any) => {
+      const full = hasNeeds(record) ? record : await (base as any)[options.model].findUniqueOrThrow({ where: whereOf(record, args) })
+      await ensureTenantRow(client, provider, host.tenantInput(full, host.tenantIdOf(full)), config.now())
+      return full as Rec
+    }
+    /** Keeps the tenant's name in step with the host record. */
+    const syncName = async ({ args, query }: { args: any; query: (a: any) => Promise<any> }) => {
+      const record = (await query(args)) as Rec | null
+      if (!record || typeof options.name !== 'string' || !(options.name in (args.data ?? args.update ?? {}))) return record
+      const full = hasNeeds(record) ? record : await (base as any)[options.model].findUnique({ where: whereOf(record, args) })
+      if (full) await client.llmTenant.updateMany({ where: { tenantId: host.tenantIdOf(full) }, data: { name: host.nameOf(full) } })
+      return record
+    }
+
+    const methods = recordMethods(ctx)
+    return base.$extends({
+      name: 'prisma-llm-tenant',
+      client: {
+        $llm: {
+          config,
+          ledger,
+          budgets,
+          track: budgets.track.bind(budgets),
+          withTenant: <T>(tenant: TenantRef | null, fn: () => T) => withTenant(tenant, fn),
+        },
+      },
+      model: { [options.model]: statics } as { [K in M]: typeof statics },
+      result: { [options.model]: methods } as unknown as { [K in M]: typeof methods },
+      query: { [options.model]: { create: createWithTenant, update: syncName, upsert: syncName } } as {},
+    })
+  })
+}
