@@ -65,10 +65,10 @@ export function isWriteConflict(err: unknown): boolean {
   return /40P01|40001|deadlock|TransactionWriteConflict|SQLITE_BUSY|database is locked/i.test(text)
 }
 
-async function attempt(client: TransactionRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date, ensure: boolean): Promise<boolean> {
+async function attempt(client: TransactionRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
   for (let retry = 0; ; retry++) {
     try {
-      return await attemptOnce(client, provider, res, row, deltas, now, ensure)
+      return await attemptOnce(client, provider, res, row, deltas, now)
     } catch (err) {
       if (retry >= 5 || !isWriteConflict(err)) throw err
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (retry + 1)))
@@ -76,11 +76,10 @@ async function attempt(client: TransactionRunner, provider: SqlProvider, res: Re
   }
 }
 
-async function attemptOnce(client: TransactionRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date, ensure: boolean): Promise<boolean> {
+async function attemptOnce(client: TransactionRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
   try {
     await client.$transaction(
       async (tx) => {
-        if (ensure) await ensureCounterRows(tx, provider, res.keys, now)
         // Uncontended inserts first, the hot counter rows last: their row locks are held only until COMMIT.
         await insertExecutionRows(tx, provider, [row], now)
         await insertHold(tx, provider, res, row, now)
@@ -143,15 +142,17 @@ export async function reserve(
   sweep: () => Promise<number>,
 ): Promise<void> {
   const deltas = reserveDeltas(res, policy)
-  if (await attempt(client, provider, res, row, deltas, now, false)) return
-  // Slow path: a counter row may not exist yet (new day/month/tenant), or a limit is reached.
-  if (await attempt(client, provider, res, row, deltas, now, true)) return
-  if ((await sweep()) > 0 && (await attempt(client, provider, res, row, deltas, now, false))) return
+  if (await attempt(client, provider, res, row, deltas, now)) return
+  // Slow path: a counter row may not exist yet (new day/month/tenant/agent), or a limit is reached.
+  // Rows are created outside the attempt's transaction, so a refused attempt cannot roll them back.
+  await ensureCounterRows(client, provider, res.keys, now)
+  if (await attempt(client, provider, res, row, deltas, now)) return
+  if ((await sweep()) > 0 && (await attempt(client, provider, res, row, deltas, now))) return
   const rows = await readCounters(client, provider, res.keys)
   const refusal = findRefusal(rows, policy, res)
   if (refusal) throw refusalError(refusal, row.agentType)
   // Counters moved between the attempt and the read (another call settled): one last try.
-  if (await attempt(client, provider, res, row, deltas, now, false)) return
+  if (await attempt(client, provider, res, row, deltas, now)) return
   const again = findRefusal(await readCounters(client, provider, res.keys), policy, res)
   throw refusalError(again ?? { ...policy.checks.find((c) => c.enforcement === 'hard')!, current: 0n }, row.agentType)
 }

@@ -128,6 +128,14 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
     expect((await b.status('conc')).limits.maxConcurrent.used).toBe(0)
   })
 
+  it('regression: counter rows created by a refused admission survive its rollback', async () => {
+    await store().upsert({ tenantId: 'reg-rows', limits: { dailyExecutions: 0 }, enforcement: 'hard' })
+    const b = new LlmBudgets(db().client)
+    await expect(b.track('reg-rows', { agentType: 'NewAgent', model: 'm' }, async () => 1)).rejects.toBeInstanceOf(BudgetExceededError)
+    const rows = await db().rawQuery<{ n: number | string }>(`SELECT COUNT(*) AS n FROM llm_budget_counters WHERE tenant_id = 'reg-rows' AND agent_type = 'NewAgent'`)
+    expect(Number(rows[0].n)).toBe(2)
+  })
+
   it('fail closed: a resolver that throws refuses with AdmissionError; fail open lets the call run', async () => {
     const boom = () => { throw new Error('tenant service down') }
     const closed = new LlmBudgets(db().client, { tenantResolver: boom })
