@@ -34,6 +34,13 @@ describe('README.md code blocks', () => {
       const out = execFileSync(tsx, [file], { cwd: root, encoding: 'utf8', timeout: 60_000 })
       expect(out.length).toBeGreaterThan(0)
       expect(out).not.toContain('sk-never-stored')
+      // What the README's comments promise the llmTenant() block prints:
+      if (code.includes('llmTenant(')) {
+        expect(out).toContain('answered with a tenant key 0.00036')
+        expect(out).toMatch(/tenant "acme" dailyExecutions limit 2 would be exceeded/)
+        expect(out).toMatch(/limit: 2,\s+used: 2,\s+reserved: 0,\s+remaining: 0,\s+percentage: 100/)
+        expect(out).not.toContain('never runs')
+      }
     } finally {
       rmSync(file, { force: true })
       rmSync(join(root, '.tmp/readme.db'), { force: true })

@@ -213,11 +213,13 @@ export class LlmBudgets {
     if (typeof tokens !== 'number' || !Number.isSafeInteger(tokens) || tokens < 0) {
       throw new InvalidArgumentError('call.estimate.tokens', 'a non-negative integer', tokens)
     }
+    const cap = this.config.budgets.maxReservation
+    const min = (a: bigint, b: bigint | null) => (b !== null && b < a ? b : a)
     return {
       agentType: assertIdentifier(call.agentType, 'call.agentType', 255),
       model: assertIdentifier(call.model, 'call.model', 255),
-      estimateCost: usdToNanos(estimate.cost ?? 0, 'call.estimate.cost'),
-      estimateTokens: BigInt(tokens),
+      estimateCost: min(usdToNanos(estimate.cost ?? 0, 'call.estimate.cost'), cap.cost),
+      estimateTokens: min(BigInt(tokens), cap.tokens),
     }
   }
 

@@ -33,6 +33,8 @@ export interface BudgetsInput {
   maxConcurrentPerTenant?: number | null
   /** Enforcement of the global budgets, inherited by tenants without their own. Default 'hard'. */
   enforcement?: Enforcement
+  /** Caps any single call's reservation, so one call can never pin a whole budget. Default: no cap. */
+  maxReservation?: { cost?: UsdInput | null; tokens?: number | null }
 }
 
 export interface BudgetOptions {
@@ -41,6 +43,7 @@ export interface BudgetOptions {
   perTenantAgent: AgentLimitValues
   maxConcurrentPerTenant: bigint | null
   enforcement: Enforcement
+  maxReservation: { cost: bigint | null; tokens: bigint | null }
 }
 
 const GLOBAL_KEYS: Record<string, LimitType> = {
@@ -51,7 +54,19 @@ const GLOBAL_KEYS: Record<string, LimitType> = {
   globalDailyExecutions: 'dailyExecutions',
   globalMonthlyExecutions: 'monthlyExecutions',
 }
-const BUDGET_KEYS = [...Object.keys(GLOBAL_KEYS), 'perAgent', 'perTenantAgent', 'maxConcurrentPerTenant', 'enforcement']
+const BUDGET_KEYS = [...Object.keys(GLOBAL_KEYS), 'perAgent', 'perTenantAgent', 'maxConcurrentPerTenant', 'enforcement', 'maxReservation']
+
+function parseMaxReservation(input: unknown): BudgetOptions['maxReservation'] {
+  if (input === undefined || input === null) return { cost: null, tokens: null }
+  if (typeof input !== 'object' || Array.isArray(input)) throw new InvalidArgumentError('config.budgets.maxReservation', '{ cost?, tokens? }', input)
+  const { cost, tokens, ...rest } = input as { cost?: UsdInput | null; tokens?: number | null }
+  const extra = Object.keys(rest)[0]
+  if (extra) throw new InvalidArgumentError(`config.budgets.maxReservation.${extra}`, 'cost, tokens', extra)
+  return {
+    cost: cost === undefined || cost === null ? null : usdToNanos(cost, 'config.budgets.maxReservation.cost'),
+    tokens: parseMaxConcurrent(tokens, 'config.budgets.maxReservation.tokens'),
+  }
+}
 
 export function emptyLimits(): LimitValues {
   return Object.fromEntries(LIMIT_TYPES.map((t) => [t, null])) as LimitValues
@@ -104,7 +119,7 @@ export function parseMaxConcurrent(value: unknown, field: string): bigint | null
 
 export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
   if (input === undefined) {
-    return { global: emptyLimits(), perAgent: {}, perTenantAgent: {}, maxConcurrentPerTenant: null, enforcement: 'none' }
+    return { global: emptyLimits(), perAgent: {}, perTenantAgent: {}, maxConcurrentPerTenant: null, enforcement: 'none', maxReservation: { cost: null, tokens: null } }
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new InvalidArgumentError('config.budgets', `an object with any of: ${BUDGET_KEYS.join(', ')}`, input)
@@ -135,6 +150,7 @@ export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
     perTenantAgent: parseAgentLimits(input.perTenantAgent, 'config.budgets.perTenantAgent'),
     maxConcurrentPerTenant: parseMaxConcurrent(input.maxConcurrentPerTenant, 'config.budgets.maxConcurrentPerTenant'),
     enforcement: (input.enforcement === undefined ? 'hard' : assertEnforcement(input.enforcement, 'config.budgets.enforcement', false)) as Enforcement,
+    maxReservation: parseMaxReservation(input.maxReservation),
   }
 }
 

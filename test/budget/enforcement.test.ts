@@ -128,6 +128,16 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
     expect((await b.status('conc')).limits.maxConcurrent.used).toBe(0)
   })
 
+  it('maxReservation caps one call’s reservation so it cannot pin the whole budget', async () => {
+    await store().upsert({ tenantId: 'capped', limits: { dailyCost: 5 }, enforcement: 'hard' })
+    const uncapped = new LlmBudgets(db().client)
+    await expect(uncapped.track('capped', { ...call, estimate: { cost: '100' } }, charge('0.5'))).rejects.toMatchObject({ limitType: 'dailyCost' })
+    const capped = new LlmBudgets(db().client, { budgets: { enforcement: 'hard', maxReservation: { cost: '1' } } })
+    await capped.track('capped', { ...call, estimate: { cost: '100' } }, charge('0.5'))
+    expect((await capped.status('capped')).limits.dailyCost.used.toString()).toBe('0.5')
+    expect(() => new LlmBudgets(db().client, { budgets: { maxReservation: { cost: -1 } } })).toThrow(/maxReservation\.cost/)
+  })
+
   it('regression: counter rows created by a refused admission survive its rollback', async () => {
     await store().upsert({ tenantId: 'reg-rows', limits: { dailyExecutions: 0 }, enforcement: 'hard' })
     const b = new LlmBudgets(db().client)
