@@ -28,3 +28,10 @@ export { withTenant, currentTenant, type TenantRef, type TenantOverride } from '
 export { BudgetExceededError, TenantInactiveError, AdmissionError } from './errors.js'
 export { llmTenant, type LlmTenantOptions } from './tenant/extension.js'
 export type { BudgetStatus, LimitStatus } from './budget/status.js'
+export {
+  LlmRuntime, createLlmRuntime, defineAgent, AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError, MissingApiKeyError,
+  type Agent, type AgentInput, type AgentOptions, type AgentResult, type AgentStream, type AgentTool, type AttemptInfo, type RunOptions, type RuntimeOptions,
+} from './agents/index.js'
+export { ProviderError, type ChatMessage, type ProviderName } from './providers/index.js'
+export { DEFAULT_PRICES, UnknownModelError, priceUsage, findPrice, type ModelPrice, type PricingOptions } from './pricing/index.js'
+export { encryptSecret, decryptSecret, keyringFromEnv, SecretDecryptionError } from './crypto/index.js'

@@ -9,8 +9,9 @@ import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } 
 import { AdmissionError, BudgetExceededError, InvalidArgumentError, LlmTenantError, TenantInactiveError } from '../errors.js'
 import { usdToNanos, type UsdInput } from '../money/index.js'
 import { assertIdentifier, toExecutionRow } from '../ledger/record.js'
-import { redactText } from '../ledger/redact.js'
-import { currentTenant, parseOverride, resolveTenantRef, type ResolvedTenant, type TenantRef } from '../tenant/ref.js'
+import { redactMetadata, redactText } from '../ledger/redact.js'
+import type { JsonValue } from '../ledger/types.js'
+import { currentTenant, parseOverride, ResolvedTenantRef, resolveTenantRef, type ResolvedTenant, type TenantRef } from '../tenant/ref.js'
 import { ensureTenantRow, findTenantRow, rowLimits, type TenantRow } from '../tenant/loader.js'
 import type { TenantInput } from '../tenant/store.js'
 import { reserve, refusalError, type Reservation, type TransactionRunner } from './admission.js'
@@ -172,7 +173,7 @@ export class LlmBudgets {
 
   /** Resolves the tenant and its effective policy for an agent (no reservation). */
   async admit(tenant: TenantRef | null | undefined, agentType: string, opts: { skipActiveCheck?: boolean } = {}): Promise<Admitted> {
-    const resolved = this.config.multiTenancy ? await this.resolveTenant(tenant) : null
+    const resolved = !this.config.multiTenancy ? null : tenant instanceof ResolvedTenantRef ? tenant.value : await this.resolveTenant(tenant)
     let row: TenantRow | null = null
     const overrides = []
     if (resolved) {
@@ -194,7 +195,10 @@ export class LlmBudgets {
     return { tenantId, agentType, policy, keys }
   }
 
-  private async resolveTenant(tenant: TenantRef | null | undefined): Promise<ResolvedTenant | null> {
+  /** Explicit tenant → withTenant() → tenantResolver → none. */
+  async resolveTenant(tenant: TenantRef | null | undefined): Promise<ResolvedTenant | null> {
+    if (!this.config.multiTenancy) return null
+    if (tenant instanceof ResolvedTenantRef) return tenant.value
     if (tenant !== undefined) return resolveTenantRef(tenant, this.options.hostIdOf)
     const ambient = currentTenant()
     if (ambient !== undefined) return resolveTenantRef(ambient, this.options.hostIdOf)
@@ -220,6 +224,7 @@ export class LlmBudgets {
       model: assertIdentifier(call.model, 'call.model', 255),
       estimateCost: min(usdToNanos(estimate.cost ?? 0, 'call.estimate.cost'), cap.cost),
       estimateTokens: min(BigInt(tokens), cap.tokens),
+      metadata: call.metadata ?? null,
     }
   }
 
@@ -251,7 +256,11 @@ export class LlmBudgets {
       durationMs: Math.max(0, completedAt.getTime() - startedAt.getTime()),
       errorClass: error ? (err?.name ?? 'Error') : null,
       errorMessage: error ? redactText(String(err?.message ?? error)).slice(0, 4000) : null,
-      metadata: usage ? null : { usageReported: false },
+      metadata: usage
+        ? usage.metadata
+          ? (redactMetadata({ ...(request.metadata ?? {}), ...usage.metadata }) as JsonValue)
+          : null
+        : (redactMetadata({ ...(request.metadata ?? {}), usageReported: false }) as JsonValue),
     }
     let lastError: unknown
     for (let attempt = 0; attempt < 3; attempt++) {

@@ -18,6 +18,8 @@ export interface UsageReport {
   outputCost?: UsdInput
   /** The model that actually answered, when it differs from the one admitted (fallbacks). */
   model?: string
+  /** Merged into the execution's metadata at settle (credential-shaped keys redacted). */
+  metadata?: Record<string, unknown>
 }
 
 export interface NormalizedUsage {
@@ -29,6 +31,7 @@ export interface NormalizedUsage {
   outputCostNanos: bigint
   totalCostNanos: bigint
   model?: string
+  metadata?: Record<string, unknown>
 }
 
 export interface CallContext {
@@ -40,7 +43,7 @@ export interface CallContext {
   reportUsage(usage: UsageReport): void
 }
 
-const USAGE_KEYS = new Set(['inputTokens', 'outputTokens', 'cachedInputTokens', 'totalTokens', 'inputCost', 'outputCost', 'model'])
+const USAGE_KEYS = new Set(['inputTokens', 'outputTokens', 'cachedInputTokens', 'totalTokens', 'inputCost', 'outputCost', 'model', 'metadata'])
 
 export function normalizeUsage(usage: UsageReport): NormalizedUsage {
   if (typeof usage !== 'object' || usage === null) throw new InvalidArgumentError('usage', 'an object with token counts and costs', usage)
@@ -60,6 +63,7 @@ export function normalizeUsage(usage: UsageReport): NormalizedUsage {
     outputCostNanos,
     totalCostNanos: inputCostNanos + outputCostNanos,
     model: usage.model === undefined ? undefined : assertIdentifier(usage.model, 'usage.model', 255),
+    metadata: usage.metadata,
   }
 }
 

@@ -3,6 +3,12 @@ import type { ResolvedPeriod } from '../periods/index.js'
 
 export const EXECUTION_STATUSES = ['running', 'success', 'error', 'timeout', 'cancelled'] as const
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
+/**
+ * Error classes of calls refused before any provider contact. Their ledger rows make refusals
+ * visible but consume nothing: budget counters (and refreshCounters) skip them.
+ */
+export const REFUSAL_ERROR_CLASSES = ['BudgetExceededError', 'TenantInactiveError', 'CircuitBreakerOpenError', 'MissingApiKeyError'] as const
+
 /** Statuses counted as failures by `failedExecutions`. */
 export const FAILED_STATUSES: readonly ExecutionStatus[] = ['error', 'timeout']
 

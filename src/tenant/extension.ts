@@ -14,11 +14,17 @@ import { ensureTenantRow } from './loader.js'
 import { recordMethods, tenantRowOf, type TenantContext } from './record-methods.js'
 import { TenantStore, type TenantRecord } from './store.js'
 import { withTenant, type TenantRef } from './ref.js'
+import { LlmRuntime, type RuntimeOptions } from '../agents/runtime.js'
+import type { AgentOptions } from '../agents/define.js'
 
 export interface LlmTenantOptions<M extends string> extends HostModelOptions<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   model: M
   /** The shared config (from defineLlmConfig) or its options. */
   config?: LlmConfig | LlmConfigInput
+  /** Provider endpoints for agents (base URLs, default keys). */
+  providers?: RuntimeOptions['providers']
+  /** Price overrides / fallback for agents. */
+  pricing?: RuntimeOptions['pricing']
 }
 
 type Rec = Record<string, unknown>
@@ -33,6 +39,19 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
     const budgets = new LlmBudgets(base, config, {
       hostIdOf: (record) => host.hostIdOf(record),
       autoCreate: host.autoCreate ? (t) => host.tenantInput((t.hostRecord as Rec | undefined) ?? null, t.tenantId) : undefined,
+    })
+    const runtime = new LlmRuntime(base, {
+      config,
+      providers: options.providers,
+      pricing: options.pricing,
+      budgets: { hostIdOf: (record) => host.hostIdOf(record), autoCreate: host.autoCreate ? (t) => host.tenantInput((t.hostRecord as Rec | undefined) ?? null, t.tenantId) : undefined },
+      tenantApiKeys: async (t) => {
+        let record = t.hostRecord as Rec | undefined
+        if ((!record || !hasNeeds(record)) && host.idField) {
+          record = ((await (base as any)[options.model].findFirst({ where: { [host.idField]: t.tenantId } })) as Rec | null) ?? undefined
+        }
+        return record ? host.apiKeysOf(record) : {}
+      },
     })
     const ctx: TenantContext = { client, provider, host, ledger, budgets, store: new TenantStore(base), now: config.now }
     const idOf = (tenant: string | Rec) => (typeof tenant === 'string' ? tenant : host.tenantIdOf(tenant))
@@ -95,6 +114,8 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
           ledger,
           budgets,
           track: budgets.track.bind(budgets),
+          runtime,
+          defineAgent: (agent: AgentOptions) => runtime.defineAgent(agent),
           withTenant: <T>(tenant: TenantRef | null, fn: () => T) => withTenant(tenant, fn),
         },
       },

@@ -31,6 +31,8 @@ export interface HostModel {
   modelName: string
   /** Scalar fields of the model (from Prisma's runtime data model). */
   fields: string[]
+  /** The id field when the tenant id is a field (used to find a host record by tenant id). */
+  idField?: string
   /** Fields a record must have for the tenant methods to work (Prisma result-extension `needs`). */
   needs: Record<string, true>
   tenantIdOf(record: Record<string, unknown>): string
@@ -98,6 +100,7 @@ export function describeHostModel(client: unknown, options: HostModelOptions<any
   }
   return {
     modelName,
+    idField: typeof idOption === 'string' ? idOption : undefined,
     fields,
     needs,
     tenantIdOf,

@@ -83,3 +83,8 @@ export function withTenant<T>(tenant: TenantRef | null, fn: () => T): T {
 export function currentTenant(): TenantRef | null | undefined {
   return ambient.getStore()?.tenant
 }
+
+/** A tenant already resolved by the caller (the agent runtime resolves once per run). */
+export class ResolvedTenantRef {
+  constructor(readonly value: ResolvedTenant | null) {}
+}

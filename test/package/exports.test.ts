@@ -12,7 +12,7 @@ const entries = Object.entries(pkg.exports as Record<string, string | { types: s
 
 describe('package exports', () => {
   it('lists the expected entry points', () => {
-    expect(Object.keys(pkg.exports)).toEqual(expect.arrayContaining(['.', './ledger', './tenant', './periods', './money', './errors', './schema']))
+    expect(Object.keys(pkg.exports)).toEqual(expect.arrayContaining(['.', './ledger', './tenant', './periods', './money', './errors', './schema', './agents', './pricing', './providers', './crypto', './testing']))
   })
 
   it.each(entries.filter(([, t]) => typeof t === 'object'))('%s imports from dist with its types present', async (subpath, target) => {

@@ -1,0 +1,279 @@
+/**
+ * The agent runtime: tenant → key → (breaker → admission → provider → price → settle) per attempt,
+ * with retries, fallback models and tool round trips. Every provider call is its own ledger row,
+ * linked by the run's trace id and the previous step's execution id; refusals (budget, breaker,
+ * missing key) are ledger rows too, that consume nothing.
+ */
+import { randomUUID } from 'node:crypto'
+import { LlmBudgets, type BudgetsOptions } from '../budget/budgets.js'
+import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
+import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
+import { AdmissionError, BudgetExceededError, InvalidArgumentError, LlmTenantError, TenantInactiveError } from '../errors.js'
+import { insertExecutionRows } from '../ledger/insert.js'
+import { toExecutionRow } from '../ledger/record.js'
+import { redactText } from '../ledger/redact.js'
+import { Decimal, nanosToUsd } from '../money/index.js'
+import type { NormalizedUsage, PricingOptions } from '../pricing/price.js'
+import { validatePrice } from '../pricing/price.js'
+import { SdkClientCache, type ProviderEndpoint } from '../providers/clients.js'
+import { ProviderError } from '../providers/errors.js'
+import type { ChatMessage, ProviderName, ProviderRequest } from '../providers/types.js'
+import { ResolvedTenantRef, type ResolvedTenant, type TenantRef } from '../tenant/ref.js'
+import { runAttempt, type PricedResponse } from './attempt.js'
+import { CircuitBreakers } from './breaker.js'
+import { defineAgent, type AgentDefinition, type AgentOptions } from './define.js'
+import { AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError, MissingApiKeyError, type AttemptInfo } from './errors.js'
+import { streamAgent, type AgentStream } from './stream.js'
+
+export interface RuntimeOptions {
+  config?: LlmConfig | LlmConfigInput
+  providers?: Partial<Record<ProviderName, ProviderEndpoint>>
+  pricing?: PricingOptions
+  /** The tenant's own provider keys (the llmTenant() extension wires its `apiKeys` option here). */
+  tenantApiKeys?: (tenant: ResolvedTenant) => Promise<Record<string, string>>
+  budgets?: BudgetsOptions
+  /** Most SDK clients kept (one per distinct key). Default 256. */
+  clientCacheSize?: number
+}
+
+export type AgentInput = string | ChatMessage[]
+
+export interface RunOptions {
+  /** Tenant id, host record, `{ id, limits }`, null (none); omitted = withTenant()/resolver. */
+  tenant?: TenantRef | null
+  /** Keys for this call, used when the tenant has none. */
+  apiKeys?: Partial<Record<ProviderName, string>>
+  signal?: AbortSignal
+  traceId?: string
+  parentId?: string
+}
+
+export interface AgentUsage extends NormalizedUsage {}
+
+export interface AgentResult {
+  text: string
+  /** The model that produced the final answer. */
+  model: string
+  usage: AgentUsage
+  /** Exact cost of every attempt of the run (failed attempts included), as Decimal dollars. */
+  cost: Decimal
+  /** The ledger row of the final answer. */
+  executionId: string
+  traceId: string
+  steps: number
+  attempts: AttemptInfo[]
+  messages: ChatMessage[]
+}
+
+export interface Agent {
+  readonly definition: AgentDefinition
+  run(input: AgentInput, options?: RunOptions): Promise<AgentResult>
+  stream(input: AgentInput, options?: RunOptions): AgentStream
+}
+
+const ENV_KEYS: Record<ProviderName, string> = { openai: 'OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_KEY' }
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true })
+  })
+
+export function normalizeInput(input: AgentInput): ChatMessage[] {
+  if (typeof input === 'string') return [{ role: 'user', content: input }]
+  if (!Array.isArray(input) || input.length === 0) throw new InvalidArgumentError('input', 'a string or a non-empty array of { role, content } messages', input)
+  input.forEach((m, i) => {
+    if (!m || !['user', 'assistant', 'tool'].includes(m.role) || typeof m.content !== 'string') {
+      throw new InvalidArgumentError(`input[${i}]`, "{ role: 'user' | 'assistant' | 'tool', content: string }", m)
+    }
+  })
+  return input.map((m) => ({ ...m }))
+}
+
+export class LlmRuntime {
+  readonly config: LlmConfig
+  readonly budgets: LlmBudgets
+  readonly clients: SdkClientCache
+  readonly breakers = new CircuitBreakers()
+  private readonly client: LlmPrismaClient
+  private readonly provider: SqlProvider
+
+  constructor(client: unknown, private readonly options: RuntimeOptions = {}) {
+    this.client = assertClient(client)
+    this.provider = detectProvider(client)
+    this.config = toConfig(options.config)
+    this.budgets = new LlmBudgets(client, this.config, options.budgets)
+    this.clients = new SdkClientCache(options.clientCacheSize ?? 256)
+    for (const p of options.pricing?.prices ?? []) validatePrice(p, `pricing.prices[${p?.model}]`)
+    if (options.pricing?.fallback) validatePrice(options.pricing.fallback, 'pricing.fallback')
+  }
+
+  get pricing(): PricingOptions {
+    return this.options.pricing ?? {}
+  }
+
+  defineAgent(options: AgentOptions): Agent {
+    const definition = defineAgent(options)
+    return {
+      definition,
+      run: (input, opts) => this.run(definition, input, opts),
+      stream: (input, opts) => this.stream(definition, input, opts),
+    }
+  }
+
+  async run(def: AgentDefinition, input: AgentInput, opts: RunOptions = {}): Promise<AgentResult> {
+    const setup = await this.prepare(def, input, opts)
+    let messages = setup.messages
+    let parentId = opts.parentId ?? null
+    const attempts: AttemptInfo[] = []
+    const usage: AgentUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }
+    let costNanos = 0n
+    for (let step = 1; step <= def.maxSteps; step++) {
+      const result = await this.callModels(def, setup, messages, { step, parentId, signal: opts.signal }, attempts)
+      costNanos += result.costNanos // failed attempts settle with zero usage: nothing to add
+      for (const k of Object.keys(usage) as Array<keyof AgentUsage>) usage[k] += result.usage[k]
+      parentId = result.executionId
+      const { response } = result
+      if (response.toolCalls.length > 0 && def.tools.length > 0) {
+        messages = [...messages, { role: 'assistant', content: response.text, toolCalls: response.toolCalls }]
+        for (const call of response.toolCalls) {
+          const tool = def.tools.find((t) => t.name === call.name)
+          let content: string
+          try {
+            const out = tool ? await tool.run(call.arguments) : `error: unknown tool "${call.name}"`
+            content = typeof out === 'string' ? out : JSON.stringify(out)
+          } catch (err) {
+            content = `error: ${redactText(String((err as Error)?.message ?? err))}`
+          }
+          messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content })
+        }
+        continue
+      }
+      messages = [...messages, { role: 'assistant', content: response.text }]
+      return {
+        text: response.text,
+        model: result.model,
+        usage,
+        cost: nanosToUsd(costNanos),
+        executionId: result.executionId,
+        traceId: setup.traceId,
+        steps: step,
+        attempts,
+        messages,
+      }
+    }
+    throw new MaxStepsExceededError(def.name, def.maxSteps)
+  }
+
+  stream(def: AgentDefinition, input: AgentInput, opts: RunOptions = {}): AgentStream {
+    return streamAgent(this, def, input, opts)
+  }
+
+  /** Tenant, key and SDK client for a run; a missing key is refused (and recorded) before any call. */
+  async prepare(def: AgentDefinition, input: AgentInput, opts: RunOptions) {
+    const messages = normalizeInput(input)
+    let resolved: ResolvedTenant | null
+    try {
+      resolved = await this.budgets.resolveTenant(opts.tenant)
+    } catch (err) {
+      if (err instanceof LlmTenantError) throw err
+      if (this.config.failMode === 'closed') throw new AdmissionError(`Tenant resolution failed: ${redactText(String((err as Error)?.message ?? err))}`)
+      resolved = null
+    }
+    const traceId = opts.traceId ?? randomUUID()
+    const tenantKeys = resolved && this.options.tenantApiKeys ? await this.options.tenantApiKeys(resolved) : {}
+    const endpoint = this.options.providers?.[def.provider] ?? {}
+    const apiKey = [tenantKeys[def.provider], opts.apiKeys?.[def.provider], endpoint.apiKey, process.env[ENV_KEYS[def.provider]]].find(
+      (k): k is string => typeof k === 'string' && k.trim() !== '',
+    )
+    if (!apiKey) {
+      const err = new MissingApiKeyError(def.provider, resolved?.tenantId ?? null)
+      await this.recordRefusal(def, def.model, resolved, traceId, opts.parentId ?? null, err)
+      throw err
+    }
+    const sdk = await this.clients.get(def.provider, apiKey, endpoint)
+    return { messages, resolved, tenant: new ResolvedTenantRef(resolved), traceId, apiKey, sdk }
+  }
+
+  request(def: AgentDefinition, model: string, messages: ChatMessage[], signal?: AbortSignal, stream = false): ProviderRequest {
+    return {
+      model,
+      instructions: def.instructions,
+      messages,
+      maxOutputTokens: def.maxOutputTokens,
+      temperature: def.temperature,
+      tools: stream ? undefined : def.tools.map(({ name, description, parameters }) => ({ name, description, parameters })),
+      signal,
+      timeoutMs: def.timeoutMs,
+    }
+  }
+
+  /** Primary model, then fallbacks; per model: breaker, then attempts with backoff on retryable failures. */
+  async callModels(
+    def: AgentDefinition,
+    setup: Awaited<ReturnType<LlmRuntime['prepare']>>,
+    messages: ChatMessage[],
+    at: { step: number; parentId: string | null; signal?: AbortSignal },
+    attempts: AttemptInfo[],
+  ): Promise<PricedResponse & { model: string }> {
+    const tenantId = setup.resolved?.tenantId ?? null
+    const models = [def.model, ...def.fallbackModels]
+    let tried = false
+    for (const model of models) {
+      if (this.breakers.acquire(tenantId, def.name, model, def.circuitBreaker, Date.now()) === 'open') {
+        const err = new CircuitBreakerOpenError(tenantId, def.name, [model])
+        const id = await this.recordRefusal(def, model, setup.resolved, setup.traceId, at.parentId, err)
+        attempts.push({ executionId: id, model, status: 'refused', errorClass: err.name, message: err.message })
+        continue
+      }
+      for (let retry = 0; retry <= def.retries; retry++) {
+        tried = true
+        try {
+          const result = await runAttempt(
+            { budgets: this.budgets, tenant: setup.tenant, client: setup.sdk, apiKey: setup.apiKey, pricing: this.pricing,
+              traceId: setup.traceId, parentId: at.parentId, step: at.step, attempt: attempts.length + 1, now: this.config.now },
+            def, model, this.request(def, model, messages, at.signal),
+          )
+          this.breakers.success(tenantId, def.name, model)
+          attempts.push({ executionId: result.executionId, model, status: 'success', errorClass: null, message: null })
+          return { ...result, model }
+        } catch (err) {
+          const executionId = (err as { executionId?: string })?.executionId ?? null
+          if (err instanceof BudgetExceededError || err instanceof TenantInactiveError) {
+            this.breakers.releaseProbe(tenantId, def.name, model)
+            await this.recordRefusal(def, model, setup.resolved, setup.traceId, at.parentId, err)
+            throw err
+          }
+          if (!(err instanceof ProviderError)) {
+            this.breakers.releaseProbe(tenantId, def.name, model)
+            throw err // aborted by the caller, admission failure, unknown model: not the provider's fault
+          }
+          attempts.push({ executionId, model, status: err.name === 'TimeoutError' ? 'timeout' : 'error', errorClass: err.name, message: err.message })
+          this.breakers.failure(tenantId, def.name, model, def.circuitBreaker, Date.now())
+          if (!err.retryable || retry === def.retries) break
+          if (this.breakers.acquire(tenantId, def.name, model, def.circuitBreaker, Date.now()) === 'open') break
+          const backoff = def.retryBaseMs * 2 ** retry * (0.5 + Math.random() / 2)
+          await sleep(Math.min(err.retryAfterMs ?? backoff, 60_000), at.signal)
+        }
+      }
+    }
+    if (!tried) throw new CircuitBreakerOpenError(tenantId, def.name, models)
+    throw new AllModelsExhaustedError(def.name, attempts)
+  }
+
+  /** A refused call is a ledger row (visible) that consumes no budget (counters skip refusals). */
+  async recordRefusal(def: AgentDefinition, model: string, tenant: ResolvedTenant | null, traceId: string, parentId: string | null, err: Error): Promise<string> {
+    const now = this.config.now()
+    const row = toExecutionRow(
+      { tenantId: tenant?.tenantId ?? null, agentType: def.name, model, provider: def.provider, status: 'error', startedAt: now, completedAt: now,
+        errorClass: err.name, errorMessage: err.message, traceId, parentId, metadata: { refused: true } },
+      now,
+    )
+    await insertExecutionRows(this.client as never, this.provider, [row], now).catch(() => undefined)
+    return row.id
+  }
+}
+
+/** Creates the agent runtime over the app's Prisma client. */
+export function createLlmRuntime(client: unknown, options: RuntimeOptions = {}): LlmRuntime {
+  return new LlmRuntime(client, options)
+}

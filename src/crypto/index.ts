@@ -1,0 +1,1 @@
+export { decryptSecret, encryptSecret, keyringFromEnv, SecretDecryptionError, type Keyring } from './secrets.js'

@@ -1,0 +1,71 @@
+/**
+ * Provider failures as our own error type: status, retryability and retry-after, with a message
+ * scrubbed of the key used for the call. The SDK's error object is not kept (it carries request
+ * headers), so nothing downstream can leak the key by inspecting `cause`.
+ */
+import { LlmTenantError } from '../errors.js'
+import { redactText } from '../ledger/redact.js'
+
+export class ProviderError extends LlmTenantError {
+  readonly provider: string
+  readonly model: string
+  /** HTTP status, when the provider answered. */
+  readonly status: number | null
+  /** The SDK error class name, e.g. RateLimitError, APIConnectionTimeoutError. */
+  readonly errorClass: string
+  readonly retryable: boolean
+  /** Milliseconds the provider asked us to wait (retry-after), if any. */
+  readonly retryAfterMs: number | null
+
+  constructor(details: { provider: string; model: string; status: number | null; errorClass: string; message: string; retryable: boolean; retryAfterMs: number | null }) {
+    super('PROVIDER_ERROR', `${details.provider} ${details.model}: ${details.message}`)
+    // The ledger's error class and `err.name` say what failed (RateLimitError, TimeoutError, …).
+    this.name = details.errorClass
+    this.provider = details.provider
+    this.model = details.model
+    this.status = details.status
+    this.errorClass = details.errorClass
+    this.retryable = details.retryable
+    this.retryAfterMs = details.retryAfterMs
+  }
+}
+
+function retryAfter(headers: unknown): number | null {
+  const get = (name: string): string | null => {
+    if (!headers) return null
+    if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name)
+    return ((headers as Record<string, string>)[name] ?? null) as string | null
+  }
+  const ms = get('retry-after-ms')
+  if (ms && /^\d+(\.\d+)?$/.test(ms)) return Math.round(Number(ms))
+  const value = get('retry-after')
+  if (!value) return null
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000)
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? null : Math.max(0, date - Date.now())
+}
+
+/** Maps any SDK / network error to a ProviderError with every occurrence of `secret` removed. */
+export function toProviderError(err: unknown, provider: string, model: string, secret: string): ProviderError | Error {
+  const e = err as { name?: string; status?: number; headers?: unknown; message?: string; constructor?: { name?: string } }
+  const errorClass = e?.constructor?.name && e.constructor.name !== 'Object' ? e.constructor.name : (e?.name ?? 'Error')
+  if (errorClass === 'APIUserAbortError' || e?.name === 'AbortError') {
+    const abort = new Error('The call was aborted by the caller')
+    abort.name = 'AbortError'
+    return abort
+  }
+  const status = typeof e?.status === 'number' ? e.status : null
+  const timeout = /Timeout/i.test(errorClass)
+  const connection = /Connection/i.test(errorClass) || status === null
+  const retryable = timeout || connection || status === 408 || status === 409 || status === 429 || (status !== null && status >= 500)
+  const scrub = (text: string) => redactText(secret ? text.split(secret).join('[REDACTED]') : text)
+  return new ProviderError({
+    provider,
+    model,
+    status,
+    errorClass: timeout ? 'TimeoutError' : errorClass,
+    message: scrub(String(e?.message ?? err)).slice(0, 1000),
+    retryable,
+    retryAfterMs: retryAfter(e?.headers),
+  })
+}

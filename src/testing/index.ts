@@ -1,0 +1,1 @@
+export { ProviderEmulator, type EmulatedUsage, type RecordedRequest, type Scenario } from './emulator.js'
