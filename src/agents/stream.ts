@@ -61,6 +61,8 @@ export function streamAgent(rt: LlmRuntime, def: AgentDefinition, input: AgentIn
                 push(event.delta)
               } else response = event.response
             }
+            // The SDKs end an aborted stream quietly; an abort is still a cancellation, not a success.
+            if (controller.signal.aborted) throw Object.assign(new Error('The stream was aborted by the caller'), { name: 'AbortError' })
           } catch (err) {
             // Consumed so far: the input and what was streamed (no final usage arrives).
             reportPriced(ctx, def, model, estimatedUsage(est.inputTokens, text), rt.config.now(), pricing, { ...meta, usageEstimated: true, partial: true })

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 
 export type Scenario =
-  | { kind: 'ok'; text?: string; usage?: Partial<EmulatedUsage> | null }
+  | { kind: 'ok'; text?: string; usage?: Partial<EmulatedUsage> | null; /** Streaming: pause between deltas. */ deltaDelayMs?: number }
   | { kind: 'error'; status: number; message?: string; headers?: Record<string, string> }
   | { kind: 'hang'; ms: number }
   | { kind: 'malformed' }
@@ -112,7 +112,7 @@ export class ProviderEmulator {
       return void res.end('{"id": "broken", "choices": [ {"message": ')
     }
     const reply = this.reply(api, body, scenario)
-    if (body.stream === true) return this.stream(api, res, body, reply, scenario)
+    if (body.stream === true) return void (await this.stream(api, res, body, reply, scenario))
     this.send(res, 200, this.complete(api, body, reply))
   }
 
@@ -168,7 +168,7 @@ export class ProviderEmulator {
     }
   }
 
-  private stream(api: string, res: ServerResponse, body: Json, r: ReturnType<ProviderEmulator['reply']>, scenario: Scenario): void {
+  private async stream(api: string, res: ServerResponse, body: Json, r: ReturnType<ProviderEmulator['reply']>, scenario: Scenario): Promise<void> {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
     const deltas = r.text.match(/.{1,6}/gs) ?? []
     const cutAt = scenario.kind === 'cut' ? scenario.afterDeltas : Number.POSITIVE_INFINITY
@@ -179,16 +179,21 @@ export class ProviderEmulator {
         usage: u ? { ...this.anthropicUsage(u), output_tokens: 1 } : { input_tokens: 0, output_tokens: 0 } } })
       sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } })
     }
-    deltas.forEach((delta, i) => {
-      if (i >= cutAt) return
+    const pause = scenario.kind === 'ok' ? scenario.deltaDelayMs ?? 0 : scenario.kind === 'cut' ? 5 : 0
+    for (const [i, delta] of deltas.entries()) {
+      if (i >= cutAt || res.destroyed) break
+      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause))
+      if (res.destroyed) return
       if (api === 'chat') sse(null, { id: 'c', object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: { content: delta }, finish_reason: null }] })
       else if (api === 'responses') sse('response.output_text.delta', { type: 'response.output_text.delta', item_id: 'msg_1', output_index: 0, content_index: 0, delta, sequence_number: i })
       else sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: delta } })
-    })
+    }
     if (deltas.length > cutAt) {
-      res.socket?.destroy() // the connection drops mid-stream
+      await new Promise((resolve) => setTimeout(resolve, 50)) // let the client read what was sent
+      res.socket?.destroy() // then the connection drops mid-stream
       return
     }
+    if (res.destroyed) return
     if (api === 'chat') {
       sse(null, { id: 'c', object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })
       if (u && body.stream_options?.include_usage) {
