@@ -4,10 +4,16 @@ import { expect, it } from 'vitest'
 
 const root = new URL('..', import.meta.url).pathname
 
-it('the example prints a usage summary for two tenants, offline, without API keys', () => {
+it('the example runs an agent for two tenants offline: own keys, usage, a soft event (once), a BudgetExceededError', () => {
   const env = { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '' }
   const out = execFileSync(join(root, 'node_modules/.bin/tsx'), ['examples/two-tenants.ts'], { cwd: root, encoding: 'utf8', env })
-  expect(out).toMatch(/^acme: \$0\.000455300 · 466 tokens · 3 executions \(this_month, Europe\/Berlin\)$/m)
-  expect(out).toMatch(/^globex: \$0\.000346300 · 261 tokens · 2 executions/m)
+  expect(out).toMatch(/offline provider: the bundled emulator at http:\/\/127\.0\.0\.1:\d+/)
+  expect(out.match(/own key\)/g)).toHaveLength(5)
+  expect(out).not.toContain('OTHER KEY')
+  expect(out.match(/soft_limit_reached — tenant acme dailyCost/g)).toHaveLength(1)
+  expect(out).toMatch(/refused before the provider: Budget exceeded: tenant "globex" dailyExecutions limit 2/)
+  expect(out).toMatch(/^acme: \$0\.000028650 · 116 tokens · 3 executions/m)
+  expect(out).toMatch(/^globex: \$0\.000020100 · 80 tokens · 3 executions/m)
   expect(out).toMatch(/^top spender: acme/m)
+  expect(out).not.toContain('sk-acme-demo-key')
 }, 60_000)

@@ -41,6 +41,10 @@ describe('README.md code blocks', () => {
         expect(out).toMatch(/limit: 2,\s+used: 2,\s+reserved: 0,\s+remaining: 0,\s+percentage: 100/)
         expect(out).not.toContain('never runs')
       }
+      if (code.includes('createLlmRuntime(')) {
+        expect(out).toContain('key used: true')
+        expect(out).toMatch(/streamed cost: 0\.\d+/)
+      }
     } finally {
       rmSync(file, { force: true })
       rmSync(join(root, '.tmp/readme.db'), { force: true })
