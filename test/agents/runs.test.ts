@@ -71,6 +71,21 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
     expect(emulator.requests.at(-1)?.body.input.some((i: { type?: string }) => i.type === 'function_call_output')).toBe(true)
   })
 
+  it.each([
+    ['anthropic', 'claude-sonnet-4', undefined],
+    ['openai', 'gpt-4o', 'chat'],
+  ] as const)('%s tool round trip (%s): the tool result goes back and the model answers', async (provider, model, api) => {
+    const agent = runtime().defineAgent({ name: `Tools-${provider}`, provider, model, ...(api ? { api } : {}),
+      tools: [{ name: 'add', description: 'Adds', parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } } }, run: (x) => String(Number(x.a) + Number(x.b)) }] })
+    emulator.script(model, { kind: 'tool', name: 'add', arguments: { a: 2, b: 3 } })
+    const r = await agent.run('2+3?', { tenant: 'acme' })
+    expect(r.text).toBe('Tool said: 5')
+    expect(r.steps).toBe(2)
+    const sent = emulator.requests.at(-1)!.body
+    const toolTurn = provider === 'anthropic' ? sent.messages.at(-1).content[0] : sent.messages.at(-1)
+    expect(toolTurn).toMatchObject(provider === 'anthropic' ? { type: 'tool_result', content: '5' } : { role: 'tool', content: '5' })
+  })
+
   it('a multi-turn conversation is sent whole; maxSteps guards tool loops', async () => {
     const agent = runtime().defineAgent({ name: 'Chat', provider: 'anthropic', model: 'claude-sonnet-4-5' })
     const r = await agent.run([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello!' }, { role: 'user', content: 'again' }], { tenant: 'acme' })
