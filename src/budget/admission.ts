@@ -9,9 +9,9 @@
 import { BudgetExceededError } from '../errors.js'
 import { nanosToUsd } from '../money/index.js'
 import type { SqlProvider } from '../db/client.js'
-import { insertExecutionRows } from '../ledger/insert.js'
+import { EXECUTION_COLUMN_LIST, executionValueList, insertExecutionRows } from '../ledger/insert.js'
 import type { ExecutionRow } from '../ledger/record.js'
-import { applyDeltas, ensureCounterRows, readCounters, type CounterRow, type Delta, type RawRunner } from './counters.js'
+import { applyDeltas, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, matchesV, Params, readCounters, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import type { EffectivePolicy, LimitCheck } from './effective.js'
 import { keyId, type CounterKey } from './keys.js'
 import { placeholder } from '../db/client.js'
@@ -65,7 +65,7 @@ export function isWriteConflict(err: unknown): boolean {
   return /40P01|40001|deadlock|TransactionWriteConflict|SQLITE_BUSY|database is locked/i.test(text)
 }
 
-async function attempt(client: TransactionRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
+async function attempt(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
   for (let retry = 0; ; retry++) {
     try {
       return await attemptOnce(client, provider, res, row, deltas, now)
@@ -76,7 +76,34 @@ async function attempt(client: TransactionRunner, provider: SqlProvider, res: Re
   }
 }
 
-async function attemptOnce(client: TransactionRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
+/**
+ * PostgreSQL: the whole admission in ONE statement (one round trip, one commit): lock the counter
+ * rows in key order, decide on the locked (latest) values whether every hard limit fits, and only
+ * then update all rows and insert the ledger row and the hold. All or nothing, no interactive
+ * transaction held open.
+ */
+async function reserveInOneStatement(client: RawRunner, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
+  const p = new Params('postgresql')
+  const selects = deltaSelects(p, deltas)
+  const n = p.add(deltas.length)
+  const updatedAt = p.add(now)
+  const values = executionValueList('postgresql', row, now, (v) => p.add(v))
+  const hold = [res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens, res.expiresAt, now].map((v) => p.add(v))
+  const sql = `WITH v AS (${selects.join(' UNION ALL ')}), ${LOCKED_CTE.replace('locked AS (SELECT l."scope"', 'locked AS (SELECT l.*, l."scope"')},
+    ok AS (SELECT COUNT(*) = CAST(${n} AS BIGINT) AS ok FROM locked AS l JOIN v ON ${matchesV('l')} WHERE ${fitsV('l')}),
+    upd AS (UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
+            WHERE ${matchesV('c')} AND (SELECT ok FROM ok) RETURNING 1),
+    led AS (INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${values} WHERE (SELECT ok FROM ok) RETURNING 1),
+    hold AS (INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
+             SELECT ${hold[0]}, ${hold[1]}, ${hold[2]}, ${hold[3]}, CAST(${hold[4]} AS BIGINT), CAST(${hold[5]} AS BIGINT), 'open', CAST(${hold[6]} AS TIMESTAMP(3)), CAST(${hold[7]} AS TIMESTAMP(3))
+             WHERE (SELECT ok FROM ok) RETURNING 1)
+    SELECT (SELECT ok FROM ok) AS ok, (SELECT COUNT(*) FROM upd) AS updated, (SELECT COUNT(*) FROM led) AS ledger, (SELECT COUNT(*) FROM hold) AS holds`
+  const [result] = (await client.$queryRawUnsafe(sql, ...p.values)) as Array<{ ok: boolean }>
+  return result?.ok === true
+}
+
+async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
+  if (provider === 'postgresql') return reserveInOneStatement(client, res, row, deltas, now)
   try {
     await client.$transaction(
       async (tx) => {

@@ -265,7 +265,8 @@ export class LlmBudgets {
     let lastError: unknown
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        const result = await settle(this.client, this.provider, executionId, outcome, this.config.timeZone, completedAt)
+        const held = { keys: admitted.keys, cost: request.estimateCost, tokens: request.estimateTokens }
+        const result = await settle(this.client, this.provider, executionId, outcome, this.config.timeZone, completedAt, held)
         if (result.settled) await this.emitSoftEvents(admitted, result.counters, completedAt)
         return
       } catch (e) {

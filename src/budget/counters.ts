@@ -41,7 +41,7 @@ export interface RawRunner {
   $queryRawUnsafe(query: string, ...values: unknown[]): PromiseLike<unknown>
 }
 
-class Params {
+export class Params {
   readonly values: unknown[] = []
   constructor(private readonly provider: SqlProvider) {}
   add(value: unknown): string {
@@ -84,6 +84,44 @@ export async function ensureCounterRows(db: RawRunner, provider: SqlProvider, ke
   )
 }
 
+/** `SELECT … UNION ALL …` of the deltas: the `v` relation joined to the counter rows. */
+export function deltaSelects(p: Params, deltas: readonly Delta[]): string[] {
+  const text = (v: string) => `CAST(${p.add(v)} AS TEXT)`
+  const int = (v: bigint | null | undefined) => (v === null || v === undefined ? 'CAST(NULL AS BIGINT)' : `CAST(${p.add(v)} AS BIGINT)`)
+  return deltas.map((d) => {
+    const [scope, tenantId, agentType, period, bucket] = d.key
+    return `SELECT ${text(scope)} AS k_scope, ${text(tenantId)} AS k_tenant, ${text(agentType)} AS k_agent, ${text(period)} AS k_period,
+      ${text(bucket)} AS k_bucket, ${int(d.spentCost ?? 0n)} AS d_sc, ${int(d.spentTokens ?? 0n)} AS d_st, ${int(d.spentExecutions ?? 0n)} AS d_se,
+      ${int(d.reservedCost ?? 0n)} AS d_rc, ${int(d.reservedTokens ?? 0n)} AS d_rt, ${int(d.reservedExecutions ?? 0n)} AS d_re,
+      ${int(d.limitCost)} AS l_c, ${int(d.limitTokens)} AS l_t, ${int(d.limitExecutions)} AS l_e`
+  })
+}
+
+/** Key equality between a counter-table alias and the `v` relation. */
+export const matchesV = (t: string) =>
+  `${t}."scope" = v.k_scope AND ${t}."tenant_id" = v.k_tenant AND ${t}."agent_type" = v.k_agent AND ${t}."period" = v.k_period AND ${t}."bucket" = v.k_bucket`
+
+/** The hard-limit condition of a counter row (alias `t`) against its delta. */
+export const fitsV = (t: string) => `(v.l_c IS NULL OR ${t}."spent_cost_nanos" + ${t}."reserved_cost_nanos" + v.d_rc <= v.l_c)
+      AND (v.l_t IS NULL OR ${t}."spent_tokens" + ${t}."reserved_tokens" + v.d_rt <= v.l_t)
+      AND (v.l_e IS NULL OR ${t}."spent_executions" + ${t}."reserved_executions" + v.d_re <= v.l_e)`
+
+/** SET clause applying the deltas of `v`. */
+export const applyV = (updatedAt: string) => `"spent_cost_nanos" = c."spent_cost_nanos" + v.d_sc,
+      "spent_tokens" = c."spent_tokens" + v.d_st,
+      "spent_executions" = c."spent_executions" + v.d_se,
+      "reserved_cost_nanos" = c."reserved_cost_nanos" + v.d_rc,
+      "reserved_tokens" = c."reserved_tokens" + v.d_rt,
+      "reserved_executions" = c."reserved_executions" + v.d_re,
+      "updated_at" = ${updatedAt}`
+
+/** PostgreSQL: locks the delta rows in key order so overlapping transactions queue instead of deadlocking. */
+export const LOCKED_CTE = `locked AS (SELECT l."scope" AS lk_scope, l."tenant_id" AS lk_tenant, l."agent_type" AS lk_agent,
+             l."period" AS lk_period, l."bucket" AS lk_bucket FROM "llm_budget_counters" AS l JOIN v ON ${matchesV('l')}
+           ORDER BY l."scope", l."tenant_id", l."agent_type", l."period", l."bucket" FOR UPDATE OF l)`
+export const LOCKED_MATCH = `locked.lk_scope = c."scope" AND locked.lk_tenant = c."tenant_id" AND locked.lk_agent = c."agent_type"
+      AND locked.lk_period = c."period" AND locked.lk_bucket = c."bucket"`
+
 /**
  * Applies deltas to their rows; rows whose hard-limit condition fails are left unchanged.
  * Returns the updated rows (after the update).
@@ -91,46 +129,14 @@ export async function ensureCounterRows(db: RawRunner, provider: SqlProvider, ke
 export async function applyDeltas(db: RawRunner, provider: SqlProvider, deltas: readonly Delta[], now: Date): Promise<CounterRow[]> {
   if (deltas.length === 0) return []
   const p = new Params(provider)
-  const text = (v: string) => `CAST(${p.add(v)} AS TEXT)`
-  const int = (v: bigint | null | undefined) => (v === null || v === undefined ? 'CAST(NULL AS BIGINT)' : `CAST(${p.add(v)} AS BIGINT)`)
-  const selects = deltas.map((d) => {
-    const [scope, tenantId, agentType, period, bucket] = d.key
-    return `SELECT ${text(scope)} AS k_scope, ${text(tenantId)} AS k_tenant, ${text(agentType)} AS k_agent, ${text(period)} AS k_period,
-      ${text(bucket)} AS k_bucket, ${int(d.spentCost ?? 0n)} AS d_sc, ${int(d.spentTokens ?? 0n)} AS d_st, ${int(d.spentExecutions ?? 0n)} AS d_se,
-      ${int(d.reservedCost ?? 0n)} AS d_rc, ${int(d.reservedTokens ?? 0n)} AS d_rt, ${int(d.reservedExecutions ?? 0n)} AS d_re,
-      ${int(d.limitCost)} AS l_c, ${int(d.limitTokens)} AS l_t, ${int(d.limitExecutions)} AS l_e`
-  })
+  const selects = deltaSelects(p, deltas)
   // SQLite binds `?` in textual order: the CTE's parameters come first, then the SET clause's.
   const updatedAt = p.add(now)
-  const matches = (t: string) =>
-    `${t}."scope" = v.k_scope AND ${t}."tenant_id" = v.k_tenant AND ${t}."agent_type" = v.k_agent AND ${t}."period" = v.k_period AND ${t}."bucket" = v.k_bucket`
-  // PostgreSQL: lock the rows in key order first, so two transactions touching overlapping rows
-  // queue instead of deadlocking (UPDATE … FROM has no defined row order).
-  const lock =
-    provider === 'postgresql'
-      ? `, locked AS (SELECT l."scope" AS lk_scope, l."tenant_id" AS lk_tenant, l."agent_type" AS lk_agent, l."period" AS lk_period,
-             l."bucket" AS lk_bucket FROM "llm_budget_counters" AS l JOIN v ON ${matches('l')}
-           ORDER BY l."scope", l."tenant_id", l."agent_type", l."period", l."bucket" FOR UPDATE OF l)`
-      : ''
-  const lockJoin = provider === 'postgresql' ? `, locked` : ''
-  const lockMatch =
-    provider === 'postgresql'
-      ? ` AND locked.lk_scope = c."scope" AND locked.lk_tenant = c."tenant_id" AND locked.lk_agent = c."agent_type" AND locked.lk_period = c."period" AND locked.lk_bucket = c."bucket"`
-      : ''
-  const sql = `WITH v AS (${selects.join(' UNION ALL ')})${lock}
-    UPDATE "llm_budget_counters" AS c SET
-      "spent_cost_nanos" = c."spent_cost_nanos" + v.d_sc,
-      "spent_tokens" = c."spent_tokens" + v.d_st,
-      "spent_executions" = c."spent_executions" + v.d_se,
-      "reserved_cost_nanos" = c."reserved_cost_nanos" + v.d_rc,
-      "reserved_tokens" = c."reserved_tokens" + v.d_rt,
-      "reserved_executions" = c."reserved_executions" + v.d_re,
-      "updated_at" = ${updatedAt}
-    FROM v${lockJoin}
-    WHERE ${matches('c')}${lockMatch}
-      AND (v.l_c IS NULL OR c."spent_cost_nanos" + c."reserved_cost_nanos" + v.d_rc <= v.l_c)
-      AND (v.l_t IS NULL OR c."spent_tokens" + c."reserved_tokens" + v.d_rt <= v.l_t)
-      AND (v.l_e IS NULL OR c."spent_executions" + c."reserved_executions" + v.d_re <= v.l_e)
+  const pg = provider === 'postgresql'
+  const sql = `WITH v AS (${selects.join(' UNION ALL ')})${pg ? `, ${LOCKED_CTE}` : ''}
+    UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)}
+    FROM v${pg ? ', locked' : ''}
+    WHERE ${matchesV('c')}${pg ? ` AND ${LOCKED_MATCH}` : ''} AND ${fitsV('c')}
     ${RETURNING}`
   const rows = (await db.$queryRawUnsafe(sql, ...p.values)) as Record<string, unknown>[]
   return rows.map(toCounterRow)

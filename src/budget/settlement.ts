@@ -7,7 +7,7 @@
  */
 import type { SqlProvider } from '../db/client.js'
 import { placeholder } from '../db/client.js'
-import { applyDeltas, type CounterRow, type RawRunner } from './counters.js'
+import { applyDeltas, applyV, deltaSelects, LOCKED_CTE, matchesV, Params, toCounterRow, type CounterRow, type RawRunner } from './counters.js'
 import type { TransactionRunner } from './admission.js'
 import { counterKeysFor, type CounterKey } from './keys.js'
 import { executionDeltas, mergeDeltas } from './spend.js'
@@ -59,13 +59,66 @@ function updateLedgerSql(provider: SqlProvider, where: string): string {
     WHERE "id" = ${p(15)} AND ${where}`
 }
 
-export async function settle(client: TransactionRunner, provider: SqlProvider, executionId: string, outcome: Outcome, timeZone: string, now: Date): Promise<SettleResult> {
-  const p = (i: number) => placeholder(provider, i)
-  const params = [
+/** What admission reserved, known in-process: lets PostgreSQL settle in one statement. */
+export interface HeldReservation {
+  keys: CounterKey[]
+  cost: bigint
+  tokens: bigint
+}
+
+function outcomeParams(executionId: string, outcome: Outcome): unknown[] {
+  return [
     outcome.status, outcome.model, outcome.inputTokens, outcome.outputTokens, outcome.cachedInputTokens, outcome.totalTokens,
     outcome.inputCostNanos, outcome.outputCostNanos, outcome.totalCostNanos, outcome.completedAt, outcome.durationMs,
     outcome.errorClass, outcome.metadata === null ? null : JSON.stringify(outcome.metadata), outcome.errorMessage, executionId,
   ]
+}
+
+/**
+ * PostgreSQL fast path, ONE statement: `running → final` on the ledger row (the exactly-once gate),
+ * delete the hold, move reserved → spent on every counter row (locked in key order). Returns null
+ * when the row was not `running` (already settled, or its hold expired): the general path decides.
+ */
+async function settleInOneStatement(client: RawRunner, executionId: string, outcome: Outcome, held: HeldReservation, now: Date): Promise<CounterRow[] | null> {
+  const p = new Params('postgresql')
+  const ledgerParams = outcomeParams(executionId, outcome).map((v) => p.add(v))
+  const [status, model, inT, outT, cachedT, totalT, inC, outC, totalC, completed, duration, errClass, meta, errMsg, id] = ledgerParams
+  const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n }
+  const deltas = executionDeltas(held.keys, spent, { cost: held.cost, tokens: held.tokens, executions: 1n })
+  const selects = deltaSelects(p, deltas)
+  const updatedAt = p.add(now)
+  const sql = `WITH led AS (
+      UPDATE "llm_executions" SET "status" = ${status}, "model" = ${model}, "input_tokens" = CAST(${inT} AS INTEGER), "output_tokens" = CAST(${outT} AS INTEGER),
+        "cached_input_tokens" = CAST(${cachedT} AS INTEGER), "total_tokens" = CAST(${totalT} AS INTEGER), "input_cost_nanos" = CAST(${inC} AS BIGINT),
+        "output_cost_nanos" = CAST(${outC} AS BIGINT), "total_cost_nanos" = CAST(${totalC} AS BIGINT), "completed_at" = CAST(${completed} AS TIMESTAMP(3)),
+        "duration_ms" = CAST(${duration} AS INTEGER), "error_class" = ${errClass}, "metadata" = COALESCE(CAST(${meta} AS jsonb), "metadata"), "error_message" = ${errMsg}
+      WHERE "id" = ${id} AND "status" = 'running' RETURNING "id"),
+    h AS (DELETE FROM "llm_budget_holds" WHERE "id" = ${id} AND EXISTS (SELECT 1 FROM led) RETURNING "id"),
+    v AS (${selects.join(' UNION ALL ')}), ${LOCKED_CTE},
+    upd AS (UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
+            WHERE ${matchesV('c')} AND EXISTS (SELECT 1 FROM led) AND EXISTS (SELECT 1 FROM locked)
+            RETURNING c."scope", c."tenant_id", c."agent_type", c."period", c."bucket", c."spent_cost_nanos", c."spent_tokens", c."spent_executions",
+              c."reserved_cost_nanos", c."reserved_tokens", c."reserved_executions", c."alerted")
+    SELECT upd.*, (SELECT COUNT(*) FROM h) AS holds FROM upd`
+  const rows = (await client.$queryRawUnsafe(sql, ...p.values)) as Record<string, unknown>[]
+  return rows.length === 0 ? null : rows.map(toCounterRow)
+}
+
+export async function settle(
+  client: TransactionRunner & RawRunner,
+  provider: SqlProvider,
+  executionId: string,
+  outcome: Outcome,
+  timeZone: string,
+  now: Date,
+  held?: HeldReservation,
+): Promise<SettleResult> {
+  if (provider === 'postgresql' && held) {
+    const counters = await settleInOneStatement(client, executionId, outcome, held, now)
+    if (counters) return { settled: true, late: false, counters }
+  }
+  const p = (i: number) => placeholder(provider, i)
+  const params = outcomeParams(executionId, outcome)
   return (await client.$transaction(
     async (tx) => {
       let late = false

@@ -34,6 +34,17 @@ const COLUMNS: Array<[column: string, value: (row: ExecutionRow) => unknown]> = 
 ]
 const ROWS_PER_STATEMENT = 500
 
+/** Column list of the ledger INSERT. */
+export const EXECUTION_COLUMN_LIST = COLUMNS.map(([c]) => `"${c}"`).join(', ')
+
+/** One row's value list, binding through `add` (which returns the placeholder). */
+export function executionValueList(provider: SqlProvider, row: ExecutionRow, createdAt: Date, add: (v: unknown) => string): string {
+  return COLUMNS.map(([column, value]) => {
+    const slot = add(column === 'created_at' ? createdAt : value(row))
+    return provider === 'postgresql' && column === 'metadata' ? `CAST(${slot} AS jsonb)` : slot
+  }).join(', ')
+}
+
 function insertStatement(provider: SqlProvider, rows: ExecutionRow[], createdAt: Date): [string, unknown[]] {
   const params: unknown[] = []
   const tuples = rows.map((row) => {

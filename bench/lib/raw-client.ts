@@ -1,0 +1,106 @@
+/**
+ * The raw floor: a minimal stand-in for a Prisma client that runs the library's own SQL (the same
+ * statements, same parameters, same transactions) straight through `pg` / `better-sqlite3`. Running
+ * the unchanged budget pipeline on it measures what our SQL costs without Prisma in between.
+ */
+import Database from 'better-sqlite3'
+import pg from 'pg'
+
+type Params = unknown[]
+const sqliteValue = (v: unknown) => (v instanceof Date ? v.toISOString().replace('Z', '+00:00') : typeof v === 'boolean' ? (v ? 1 : 0) : v)
+const pgValue = (v: unknown) => (typeof v === 'bigint' ? v.toString() : v)
+const camel = (row: Record<string, unknown>) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()), v]))
+
+interface Runner {
+  $executeRawUnsafe(sql: string, ...params: Params): Promise<number>
+  $queryRawUnsafe(sql: string, ...params: Params): Promise<unknown>
+}
+
+function delegates(runner: Runner) {
+  return {
+    llmTenant: {
+      findUnique: async ({ where }: { where: { tenantId: string } }) => {
+        const rows = (await runner.$queryRawUnsafe(`SELECT * FROM "llm_tenants" WHERE "tenant_id" = ${'$1'}`, where.tenantId)) as Record<string, unknown>[]
+        return rows[0] ? camel(rows[0]) : null
+      },
+    },
+    llmExecution: {},
+  }
+}
+
+export function rawSqliteClient(file: string) {
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.pragma('busy_timeout = 5000')
+  const cache = new Map<string, Database.Statement>()
+  const stmt = (sql: string) => {
+    let s = cache.get(sql)
+    if (!s) cache.set(sql, (s = db.prepare(sql.replace(/\$\d+/g, '?'))))
+    return s
+  }
+  const runner: Runner = {
+    async $executeRawUnsafe(sql, ...params) {
+      return stmt(sql).run(...params.map(sqliteValue)).changes
+    },
+    async $queryRawUnsafe(sql, ...params) {
+      const s = stmt(sql)
+      return s.reader ? s.all(...params.map(sqliteValue)) : (s.run(...params.map(sqliteValue)), [])
+    },
+  }
+  let chain = Promise.resolve()
+  return {
+    _activeProvider: 'sqlite',
+    ...runner,
+    ...delegates(runner),
+    // One connection: transactions queue behind each other, like the Prisma adapter's.
+    $transaction(fn: (tx: Runner) => Promise<unknown>) {
+      const run = chain.then(async () => {
+        db.exec('BEGIN IMMEDIATE')
+        try {
+          const out = await fn(runner)
+          db.exec('COMMIT')
+          return out
+        } catch (err) {
+          db.exec('ROLLBACK')
+          throw err
+        }
+      })
+      chain = run.then(() => undefined, () => undefined)
+      return run
+    },
+    close: () => db.close(),
+  }
+}
+
+export function rawPgClient(url: string, schema: string, max = 10) {
+  const pool = new pg.Pool({ connectionString: url, options: `-c search_path="${schema}"`, max })
+  const on = (q: { query: pg.Pool['query'] }): Runner => ({
+    async $executeRawUnsafe(sql, ...params) {
+      return (await q.query(sql, params.map(pgValue))).rowCount ?? 0
+    },
+    async $queryRawUnsafe(sql, ...params) {
+      return (await q.query(sql, params.map(pgValue))).rows
+    },
+  })
+  const runner = on(pool)
+  return {
+    _activeProvider: 'postgresql',
+    ...runner,
+    ...delegates(runner),
+    async $transaction(fn: (tx: Runner) => Promise<unknown>) {
+      const c = await pool.connect()
+      try {
+        await c.query('BEGIN')
+        const out = await fn(on(c as unknown as { query: pg.Pool['query'] }))
+        await c.query('COMMIT')
+        return out
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined)
+        throw err
+      } finally {
+        c.release()
+      }
+    },
+    close: () => pool.end(),
+  }
+}

@@ -1,0 +1,208 @@
+/** The benchmark scenarios (see bench/README.md). Each returns figures; run.ts prints and records. */
+import { LlmBudgets, TenantStore, createLedger } from '../src/index.ts'
+import { SdkClientCache } from '../src/providers/clients.ts'
+import { openDatabase, POSTGRES_URL, type DbKind, type TestDatabase } from '../test/support/databases.ts'
+import { checkThenRecord, Refused, sumPerCheck, type BaselineCall } from './lib/baselines.ts'
+import { rawPgClient, rawSqliteClient } from './lib/raw-client.ts'
+import { seedLedger } from './lib/seed.ts'
+import { percentile, timeCalls, type Figure } from './lib/stats.ts'
+
+export interface Mode {
+  quick: boolean
+  repeats: number
+  calls: number
+}
+
+const NOW = () => new Date()
+const usage = async (c: { reportUsage(u: object): void }) => c.reportUsage({ inputTokens: 10, outputTokens: 5, inputCost: '0.00001', outputCost: '0.00002' })
+const call = { agentType: 'Bench', model: 'm', estimate: { cost: '0.0001', tokens: 100 } }
+
+/** One tracked call per iteration, rotating over 8 tenants (their counter rows exist after warm-up). */
+async function trackedLatencies(budgets: LlmBudgets, n: number): Promise<number[]> {
+  for (let i = 0; i < 40; i++) await budgets.track(`bench-${i % 8}`, call, usage)
+  return timeCalls(n, (i) => budgets.track(`bench-${i % 8}`, call, usage))
+}
+
+function baselineCall(i: number, limitNanos = 10n ** 15n): BaselineCall {
+  return { tenantId: `base-${i % 8}`, limitNanos, costNanos: 30_000n, now: NOW(), provider: async () => undefined }
+}
+
+/** Scenarios 1–4: per-call overhead on an empty-ish and a large ledger, baselines, raw floor. */
+export async function perCall(kind: DbKind, mode: Mode, ledgerSizes: number[]): Promise<Figure[]> {
+  const figures: Figure[] = []
+  const p50 = new Map<string, number[]>()
+  const add = (key: string, v: number) => p50.set(key, [...(p50.get(key) ?? []), v])
+  for (const size of ledgerSizes) {
+    const db = await openDatabase(kind)
+    try {
+      if (size > 0) await seedLedger(db, { rows: size, tenants: 1000, days: 60, now: NOW() })
+      const budgets = new LlmBudgets(db.client)
+      if (size > 0) await budgets.refreshCounters()
+      const floorClient = kind === 'sqlite' ? rawSqliteClient(db.location) : rawPgClient(POSTGRES_URL!, db.location)
+      const floor = new LlmBudgets(floorClient)
+      for (let r = 0; r < mode.repeats; r++) {
+        const ours = await trackedLatencies(budgets, mode.calls)
+        add(`ours p50 ${size}`, percentile(ours, 50) * 1000)
+        add(`ours p99 ${size}`, percentile(ours, 99) * 1000)
+        const raw = await trackedLatencies(floor, mode.calls)
+        add(`floor p50 ${size}`, percentile(raw, 50) * 1000)
+        const sum = await timeCalls(mode.calls, (i) => sumPerCheck(db.client, baselineCall(i)))
+        add(`sum p50 ${size}`, percentile(sum, 50) * 1000)
+        const ctr = await timeCalls(mode.calls, (i) => checkThenRecord(db.client, baselineCall(i)))
+        add(`ctr p50 ${size}`, percentile(ctr, 50) * 1000)
+      }
+      await floorClient.close()
+    } finally {
+      await db.close()
+    }
+    const ratio = (a: string, b: string) => p50.get(a)!.map((v, i) => v / p50.get(b)![i])
+    const label = `${size.toLocaleString('en-US')} rows`
+    figures.push(
+      { scenario: '1–2 per-call overhead', db: kind, metric: `p50, ledger ${label}`, unit: 'µs', runs: p50.get(`ours p50 ${size}`)! },
+      { scenario: '1–2 per-call overhead', db: kind, metric: `p99, ledger ${label}`, unit: 'µs', runs: p50.get(`ours p99 ${size}`)! },
+      { scenario: '3 baselines', db: kind, metric: `SUM-per-check p50, ${label}`, unit: 'µs', runs: p50.get(`sum p50 ${size}`)! },
+      { scenario: '3 baselines', db: kind, metric: `check-then-record p50, ${label}`, unit: 'µs', runs: p50.get(`ctr p50 ${size}`)! },
+      { scenario: '3 baselines', db: kind, metric: `ours ÷ SUM-per-check, ${label}`, unit: '×', runs: ratio(`ours p50 ${size}`, `sum p50 ${size}`) },
+      { scenario: '3 baselines', db: kind, metric: `ours ÷ check-then-record, ${label}`, unit: '×', runs: ratio(`ours p50 ${size}`, `ctr p50 ${size}`) },
+      { scenario: '4 raw floor', db: kind, metric: `same SQL via ${kind === 'sqlite' ? 'better-sqlite3' : 'pg'} p50, ${label}`, unit: 'µs', runs: p50.get(`floor p50 ${size}`)! },
+      { scenario: '4 raw floor', db: kind, metric: `ours ÷ floor, ${label}`, unit: '×', runs: ratio(`ours p50 ${size}`, `floor p50 ${size}`) },
+    )
+  }
+  if (ledgerSizes.length > 1) {
+    const first = p50.get(`ours p50 ${ledgerSizes[0]}`)!
+    const last = p50.get(`ours p50 ${ledgerSizes[ledgerSizes.length - 1]}`)!
+    figures.push({ scenario: '2 ledger size', db: kind, metric: `p50 ratio ${ledgerSizes.at(-1)!.toLocaleString('en-US')} ÷ ${ledgerSizes[0].toLocaleString('en-US')} rows`, unit: '×', runs: last.map((v, i) => v / first[i]) })
+  }
+  return figures
+}
+
+/** Scenario 5 (PostgreSQL): many calls in flight against one hard limit; ours vs the racy baselines. */
+export async function concurrency(mode: Mode): Promise<Figure[]> {
+  const figures: Figure[] = []
+  const total = mode.quick ? 512 : 2048
+  for (const inFlight of [64, 256]) {
+    for (const tenants of [1, 100]) {
+      const runs = { tput: [] as number[], p99: [] as number[], over: [] as number[], drift: [] as number[], ctrOver: [] as number[], sumOver: [] as number[] }
+      for (let r = 0; r < mode.repeats; r++) {
+        const db = await openDatabase('postgresql')
+        try {
+          // Each tenant may spend what admits 1/4 of its share of the calls; the rest must be refused.
+          const perTenant = Math.ceil(total / tenants)
+          const admits = Math.max(1, Math.floor(perTenant / 4))
+          const limit = BigInt(admits) * 100_000n
+          const store = new TenantStore(db.client)
+          for (let t = 0; t < tenants; t++) await store.upsert({ tenantId: `c-${t}`, limits: { dailyCost: Number(limit) / 1e9 }, enforcement: 'hard' })
+          const budgets = new LlmBudgets(db.client)
+          const latencies: number[] = []
+          let next = 0
+          const t0 = performance.now()
+          const worker = async () => {
+            while (next < total) {
+              const i = next++
+              const t = performance.now()
+              await budgets.track(`c-${i % tenants}`, { agentType: 'Burst', model: 'm', estimate: { cost: '0.0001' } }, async (c) => c.reportUsage({ inputCost: '0.0001' })).catch(() => undefined)
+              latencies.push(performance.now() - t)
+            }
+          }
+          await Promise.all(Array.from({ length: inFlight }, worker))
+          const seconds = (performance.now() - t0) / 1000
+          latencies.sort((a, b) => a - b)
+          runs.tput.push(total / seconds)
+          runs.p99.push(percentile(latencies, 99))
+          const top = await createLedger(db.client).costByTenant({ period: 'today', limit: 1000 })
+          runs.over.push(Math.max(0, ...top.map((t) => Number(BigInt(t.cost.times(1e9).toFixed(0)) - limit))) / 1e9)
+          runs.drift.push((await budgets.refreshCounters()).changed)
+          // The baselines under the same load (a 2 ms provider so their check-act window is realistic).
+          for (const [name, design] of [['ctr', checkThenRecord], ['sum', sumPerCheck]] as const) {
+            let k = 0
+            const spent = new Map<string, bigint>()
+            const w = async () => {
+              while (k < total) {
+                const i = k++
+                const c: BaselineCall = { tenantId: `${name}-${i % tenants}`, limitNanos: limit, costNanos: 100_000n, now: NOW(), provider: () => new Promise((res) => setTimeout(res, 2)) }
+                try {
+                  await design(db.client, c)
+                  spent.set(c.tenantId, (spent.get(c.tenantId) ?? 0n) + c.costNanos)
+                } catch (err) {
+                  if (!(err instanceof Refused)) throw err
+                }
+              }
+            }
+            await Promise.all(Array.from({ length: inFlight }, w))
+            const over = Math.max(0, ...[...spent.values()].map((v) => Number(v - limit))) / 1e9
+            ;(name === 'ctr' ? runs.ctrOver : runs.sumOver).push(over)
+          }
+        } finally {
+          await db.close()
+        }
+      }
+      const label = `${inFlight} in flight, ${tenants} tenant${tenants > 1 ? 's' : ''}`
+      figures.push(
+        { scenario: '5 concurrency', db: 'postgresql', metric: `throughput, ${label}`, unit: 'calls/s', runs: runs.tput },
+        { scenario: '5 concurrency', db: 'postgresql', metric: `p99 latency, ${label}`, unit: 'ms', runs: runs.p99 },
+        { scenario: '5 concurrency', db: 'postgresql', metric: `overspend ($, worst tenant), ${label}`, unit: '$', runs: runs.over },
+        { scenario: '5 concurrency', db: 'postgresql', metric: `counter rows corrected by refresh, ${label}`, unit: 'rows', runs: runs.drift },
+        { scenario: '5 concurrency', db: 'postgresql', metric: `check-then-record overspend ($), ${label}`, unit: '$', runs: runs.ctrOver },
+        { scenario: '5 concurrency', db: 'postgresql', metric: `SUM-per-check overspend ($), ${label}`, unit: '$', runs: runs.sumOver },
+      )
+    }
+  }
+  return figures
+}
+
+/** Scenario 6: analytics over a large ledger with 10k tenants. */
+export async function analytics(kind: DbKind, mode: Mode): Promise<Figure[]> {
+  const rows = mode.quick ? 100_000 : 1_000_000
+  const db: TestDatabase = await openDatabase(kind)
+  try {
+    await seedLedger(db, { rows, tenants: 10_000, days: 60, now: NOW() })
+    const ledger = createLedger(db.client)
+    const cases: Array<[string, () => Promise<unknown>]> = [
+      ['usage by day, one tenant, this month', () => ledger.usageByDay({ tenantId: 'tenant-42', period: 'this_month' })],
+      ['usage by model, one tenant, this month', () => ledger.usageByModel({ tenantId: 'tenant-42', period: 'this_month' })],
+      ['top 10 tenants by spend, this month', () => ledger.costByTenant({ period: 'this_month', limit: 10 })],
+    ]
+    const figures: Figure[] = []
+    for (const [name, run] of cases) {
+      await run()
+      const runs: number[] = []
+      for (let r = 0; r < Math.max(5, mode.repeats * 3); r++) {
+        const t = performance.now()
+        await run()
+        runs.push(performance.now() - t)
+      }
+      figures.push({ scenario: '6 analytics', db: kind, metric: `${name} (${rows.toLocaleString('en-US')} rows)`, unit: 'ms', runs })
+    }
+    return figures
+  } finally {
+    await db.close()
+  }
+}
+
+/** Scenario 7: RSS over many calls, and the SDK-client cache bound. */
+export async function memory(mode: Mode): Promise<Figure[]> {
+  const calls = mode.quick ? 3_000 : 100_000
+  const db = await openDatabase('sqlite')
+  const figures: Figure[] = []
+  try {
+    const budgets = new LlmBudgets(db.client)
+    const samples: number[] = []
+    for (let i = 0; i < calls; i++) {
+      await budgets.track(`mem-${i % 50}`, call, usage)
+      if (i % Math.floor(calls / 10) === 0) {
+        global.gc?.()
+        samples.push(process.memoryUsage().rss / 2 ** 20)
+      }
+    }
+    figures.push(
+      { scenario: '7 memory', db: 'sqlite', metric: `RSS after 10% of ${calls.toLocaleString('en-US')} calls`, unit: 'MB', runs: [samples[1] ?? samples[0]] },
+      { scenario: '7 memory', db: 'sqlite', metric: `RSS after all ${calls.toLocaleString('en-US')} calls`, unit: 'MB', runs: [samples.at(-1)!] },
+    )
+    const cache = new SdkClientCache(256)
+    for (let i = 0; i < (mode.quick ? 2_000 : 10_000); i++) await cache.get('openai', `sk-key-${i}`)
+    figures.push({ scenario: '7 memory', db: '-', metric: `SDK clients cached after ${mode.quick ? '2,000' : '10,000'} distinct keys (bound 256)`, unit: 'clients', runs: [cache.size] })
+  } finally {
+    await db.close()
+  }
+  return figures
+}
