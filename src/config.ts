@@ -34,6 +34,12 @@ export interface LlmConfigInput {
   holdTtlMs?: number
   /** Called for every budget event (also emitted on `config.events` as 'budget'). */
   onBudgetEvent?: (event: BudgetEvent) => void
+  /**
+   * How long admission may reuse a tenant row it read (limits, enforcement, active). Writes through
+   * this library invalidate it at once in-process; other processes see them within this time.
+   * Default 1000 ms; 0 reads the row on every call.
+   */
+  tenantCacheTtlMs?: number
 }
 
 export interface LlmConfig {
@@ -47,13 +53,14 @@ export interface LlmConfig {
   readonly failMode: 'closed' | 'open'
   readonly holdTtlMs: number
   readonly onBudgetEvent?: (event: BudgetEvent) => void
+  readonly tenantCacheTtlMs: number
   /** Emits 'budget' events (BudgetEvent). */
   readonly events: EventEmitter
 }
 
 const CONFIG_KEYS = [
   'timeZone', 'weekStartsOn', 'now', 'budgets', 'tenantResolver', 'tenantConfigResolver', 'multiTenancy',
-  'failMode', 'holdTtlMs', 'onBudgetEvent',
+  'failMode', 'holdTtlMs', 'onBudgetEvent', 'tenantCacheTtlMs',
 ] as const
 const CONFIG_MARK = Symbol.for('prisma-llm-tenant.config')
 
@@ -82,6 +89,10 @@ export function defineLlmConfig(input: LlmConfigInput = {}): LlmConfig {
   if (typeof holdTtlMs !== 'number' || !Number.isInteger(holdTtlMs) || holdTtlMs < 1 || holdTtlMs > 7 * 86_400_000) {
     throw new InvalidArgumentError('config.holdTtlMs', 'an integer number of milliseconds from 1 to 604800000 (7 days)', holdTtlMs)
   }
+  const tenantCacheTtlMs = input.tenantCacheTtlMs ?? 1000
+  if (typeof tenantCacheTtlMs !== 'number' || !Number.isInteger(tenantCacheTtlMs) || tenantCacheTtlMs < 0 || tenantCacheTtlMs > 3_600_000) {
+    throw new InvalidArgumentError('config.tenantCacheTtlMs', 'an integer number of milliseconds from 0 to 3600000', tenantCacheTtlMs)
+  }
   const config: LlmConfig = {
     timeZone: validateTimeZone(input.timeZone ?? 'UTC', 'config.timeZone'),
     weekStartsOn: validateWeekStartsOn(input.weekStartsOn ?? 1, 'config.weekStartsOn'),
@@ -93,6 +104,7 @@ export function defineLlmConfig(input: LlmConfigInput = {}): LlmConfig {
     failMode: input.failMode ?? 'closed',
     holdTtlMs,
     onBudgetEvent: input.onBudgetEvent,
+    tenantCacheTtlMs,
     events: createBudgetEvents(),
   }
   Object.defineProperty(config, CONFIG_MARK, { value: true })

@@ -35,3 +35,4 @@ export {
 export { ProviderError, type ChatMessage, type ProviderName } from './providers/index.js'
 export { DEFAULT_PRICES, UnknownModelError, priceUsage, findPrice, type ModelPrice, type PricingOptions } from './pricing/index.js'
 export { encryptSecret, decryptSecret, keyringFromEnv, SecretDecryptionError } from './crypto/index.js'
+export { preparedStatementName } from './db/pg.js'

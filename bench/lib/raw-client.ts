@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3'
 import pg from 'pg'
+import { createHash } from 'node:crypto'
 
 type Params = unknown[]
 const sqliteValue = (v: unknown) => (v instanceof Date ? v.toISOString().replace('Z', '+00:00') : typeof v === 'boolean' ? (v ? 1 : 0) : v)
@@ -73,13 +74,15 @@ export function rawSqliteClient(file: string) {
 }
 
 export function rawPgClient(url: string, schema: string, max = 10) {
-  const pool = new pg.Pool({ connectionString: url, options: `-c search_path="${schema}"`, max })
+  const pool = new pg.Pool({ connectionString: url, options: `-c search_path="${schema}"${process.env.BENCH_SYNC_OFF ? " -c synchronous_commit=off" : ""}`, max })
+  // Named (server-side prepared) statements, like the Prisma client with preparedStatementName.
+  const statement = (sql: string, params: Params) => ({ name: `s${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`, text: sql, values: params.map(pgValue) })
   const on = (q: { query: pg.Pool['query'] }): Runner => ({
     async $executeRawUnsafe(sql, ...params) {
-      return (await q.query(sql, params.map(pgValue))).rowCount ?? 0
+      return (await q.query(statement(sql, params))).rowCount ?? 0
     },
     async $queryRawUnsafe(sql, ...params) {
-      return (await q.query(sql, params.map(pgValue))).rows
+      return (await q.query(statement(sql, params))).rows
     },
   })
   const runner = on(pool)

@@ -11,7 +11,7 @@ import { nanosToUsd } from '../money/index.js'
 import type { SqlProvider } from '../db/client.js'
 import { EXECUTION_COLUMN_LIST, executionValueList, insertExecutionRows } from '../ledger/insert.js'
 import type { ExecutionRow } from '../ledger/record.js'
-import { applyDeltas, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, matchesV, Params, readCounters, type CounterRow, type Delta, type RawRunner } from './counters.js'
+import { applyDeltas, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import type { EffectivePolicy, LimitCheck } from './effective.js'
 import { keyId, type CounterKey } from './keys.js'
 import { placeholder } from '../db/client.js'
@@ -89,10 +89,10 @@ async function reserveInOneStatement(client: RawRunner, res: Reservation, row: E
   const updatedAt = p.add(now)
   const values = executionValueList('postgresql', row, now, (v) => p.add(v))
   const hold = [res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens, res.expiresAt, now].map((v) => p.add(v))
-  const sql = `WITH v AS (${selects.join(' UNION ALL ')}), ${LOCKED_CTE.replace('locked AS (SELECT l."scope"', 'locked AS (SELECT l.*, l."scope"')},
+  const sql = `WITH v AS (${selects.join(' UNION ALL ')}), ${LOCKED_CTE},
     ok AS (SELECT COUNT(*) = CAST(${n} AS BIGINT) AS ok FROM locked AS l JOIN v ON ${matchesV('l')} WHERE ${fitsV('l')}),
     upd AS (UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
-            WHERE ${matchesV('c')} AND (SELECT ok FROM ok) RETURNING 1),
+            WHERE ${LOCKED_MATCH} AND (SELECT ok FROM ok) RETURNING 1),
     led AS (INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${values} WHERE (SELECT ok FROM ok) RETURNING 1),
     hold AS (INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
              SELECT ${hold[0]}, ${hold[1]}, ${hold[2]}, ${hold[3]}, CAST(${hold[4]} AS BIGINT), CAST(${hold[5]} AS BIGINT), 'open', CAST(${hold[6]} AS TIMESTAMP(3)), CAST(${hold[7]} AS TIMESTAMP(3))

@@ -12,7 +12,7 @@ import { assertIdentifier, toExecutionRow } from '../ledger/record.js'
 import { redactMetadata, redactText } from '../ledger/redact.js'
 import type { JsonValue } from '../ledger/types.js'
 import { currentTenant, parseOverride, ResolvedTenantRef, resolveTenantRef, type ResolvedTenant, type TenantRef } from '../tenant/ref.js'
-import { ensureTenantRow, findTenantRow, rowLimits, type TenantRow } from '../tenant/loader.js'
+import { ensureTenantRow, findTenantRow, rowLimits, TenantRowCache, type TenantRow } from '../tenant/loader.js'
 import type { TenantInput } from '../tenant/store.js'
 import { reserve, refusalError, type Reservation, type TransactionRunner } from './admission.js'
 import { normalizeUsage, statusOfError, type CallContext, type NormalizedUsage } from './call.js'
@@ -57,11 +57,13 @@ export class LlmBudgets {
   readonly config: LlmConfig
   readonly provider: SqlProvider
   private readonly client: LlmPrismaClient & TransactionRunner & RawRunner
+  private readonly tenantRows: TenantRowCache
 
   constructor(client: unknown, config?: LlmConfig | LlmConfigInput, private readonly options: BudgetsOptions = {}) {
     this.client = assertClient(client) as LlmPrismaClient & TransactionRunner & RawRunner
     this.config = toConfig(config)
     this.provider = detectProvider(client)
+    this.tenantRows = new TenantRowCache(this.config.tenantCacheTtlMs)
   }
 
   /**
@@ -178,7 +180,7 @@ export class LlmBudgets {
     const overrides = []
     if (resolved) {
       if (resolved.override) overrides.push(resolved.override)
-      row = await findTenantRow(this.client, resolved.tenantId)
+      row = await this.tenantRows.get(resolved.tenantId, () => findTenantRow(this.client, resolved.tenantId))
       if (!row && this.options.autoCreate) {
         const input = this.options.autoCreate(resolved)
         if (input) row = await ensureTenantRow(this.client, this.provider, input, this.config.now())

@@ -50,8 +50,11 @@ export class Params {
   }
 }
 
-const RETURNING = `RETURNING "scope", "tenant_id", "agent_type", "period", "bucket", "spent_cost_nanos", "spent_tokens",
-  "spent_executions", "reserved_cost_nanos", "reserved_tokens", "reserved_executions", "alerted"`
+const COUNTER_COLUMNS = ['scope', 'tenant_id', 'agent_type', 'period', 'bucket', 'spent_cost_nanos', 'spent_tokens', 'spent_executions',
+  'reserved_cost_nanos', 'reserved_tokens', 'reserved_executions', 'alerted']
+/** SQLite's RETURNING takes the target's columns unqualified; PostgreSQL needs `c.` (locked has the same names). */
+const returning = (provider: SqlProvider) =>
+  `RETURNING ${COUNTER_COLUMNS.map((c) => (provider === 'postgresql' ? `c."${c}"` : `"${c}"`)).join(', ')}`
 
 const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(String(v ?? 0)))
 
@@ -115,12 +118,22 @@ export const applyV = (updatedAt: string) => `"spent_cost_nanos" = c."spent_cost
       "reserved_executions" = c."reserved_executions" + v.d_re,
       "updated_at" = ${updatedAt}`
 
-/** PostgreSQL: locks the delta rows in key order so overlapping transactions queue instead of deadlocking. */
-export const LOCKED_CTE = `locked AS (SELECT l."scope" AS lk_scope, l."tenant_id" AS lk_tenant, l."agent_type" AS lk_agent,
-             l."period" AS lk_period, l."bucket" AS lk_bucket FROM "llm_budget_counters" AS l JOIN v ON ${matchesV('l')}
-           ORDER BY l."scope", l."tenant_id", l."agent_type", l."period", l."bucket" FOR UPDATE OF l)`
-export const LOCKED_MATCH = `locked.lk_scope = c."scope" AND locked.lk_tenant = c."tenant_id" AND locked.lk_agent = c."agent_type"
-      AND locked.lk_period = c."period" AND locked.lk_bucket = c."bucket"`
+/**
+ * PostgreSQL: locks the delta rows one by one in key order (v is built sorted), each by its primary
+ * key (a LATERAL index lookup, not a scan of the whole counter table), so overlapping transactions
+ * queue instead of deadlocking; the locked values are the latest committed ones.
+ */
+export const LOCKED_CTE = `locked AS (SELECT l.*, v.k_scope AS lk_scope, v.k_tenant AS lk_tenant, v.k_agent AS lk_agent,
+             v.k_period AS lk_period, v.k_bucket AS lk_bucket FROM v CROSS JOIN LATERAL (
+               SELECT x.* FROM "llm_budget_counters" AS x
+               WHERE x."scope" = v.k_scope AND x."tenant_id" = v.k_tenant AND x."agent_type" = v.k_agent AND x."period" = v.k_period AND x."bucket" = v.k_bucket
+               FOR UPDATE) AS l)`
+/**
+ * How the UPDATE finds its rows: by key, never by the locked ctid — a row version committed after
+ * this statement's snapshot is invisible to a TID scan (the update would silently miss it), while
+ * a key match reads the visible version and follows its update chain to the one we locked.
+ */
+export const LOCKED_MATCH = `${matchesV('c')} AND EXISTS (SELECT 1 FROM locked)`
 
 /**
  * Applies deltas to their rows; rows whose hard-limit condition fails are left unchanged.
@@ -135,9 +148,9 @@ export async function applyDeltas(db: RawRunner, provider: SqlProvider, deltas: 
   const pg = provider === 'postgresql'
   const sql = `WITH v AS (${selects.join(' UNION ALL ')})${pg ? `, ${LOCKED_CTE}` : ''}
     UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)}
-    FROM v${pg ? ', locked' : ''}
-    WHERE ${matchesV('c')}${pg ? ` AND ${LOCKED_MATCH}` : ''} AND ${fitsV('c')}
-    ${RETURNING}`
+    FROM v
+    WHERE ${pg ? LOCKED_MATCH : matchesV('c')} AND ${fitsV('c')}
+    ${returning(provider)}`
   const rows = (await db.$queryRawUnsafe(sql, ...p.values)) as Record<string, unknown>[]
   return rows.map(toCounterRow)
 }

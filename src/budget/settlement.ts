@@ -7,7 +7,7 @@
  */
 import type { SqlProvider } from '../db/client.js'
 import { placeholder } from '../db/client.js'
-import { applyDeltas, applyV, deltaSelects, LOCKED_CTE, matchesV, Params, toCounterRow, type CounterRow, type RawRunner } from './counters.js'
+import { applyDeltas, applyV, deltaSelects, LOCKED_CTE, LOCKED_MATCH, Params, toCounterRow, type CounterRow, type RawRunner } from './counters.js'
 import type { TransactionRunner } from './admission.js'
 import { counterKeysFor, type CounterKey } from './keys.js'
 import { executionDeltas, mergeDeltas } from './spend.js'
@@ -96,7 +96,7 @@ async function settleInOneStatement(client: RawRunner, executionId: string, outc
     h AS (DELETE FROM "llm_budget_holds" WHERE "id" = ${id} AND EXISTS (SELECT 1 FROM led) RETURNING "id"),
     v AS (${selects.join(' UNION ALL ')}), ${LOCKED_CTE},
     upd AS (UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
-            WHERE ${matchesV('c')} AND EXISTS (SELECT 1 FROM led) AND EXISTS (SELECT 1 FROM locked)
+            WHERE ${LOCKED_MATCH} AND EXISTS (SELECT 1 FROM led)
             RETURNING c."scope", c."tenant_id", c."agent_type", c."period", c."bucket", c."spent_cost_nanos", c."spent_tokens", c."spent_executions",
               c."reserved_cost_nanos", c."reserved_tokens", c."reserved_executions", c."alerted")
     SELECT upd.*, (SELECT COUNT(*) FROM h) AS holds FROM upd`

@@ -10,6 +10,38 @@ import { tenantToColumns, type TenantInput } from './store.js'
 
 export type TenantRow = Record<string, unknown>
 
+/**
+ * Local change counter per tenant id: every write through this library bumps it, so an in-process
+ * cache of tenant rows is invalidated at once (other processes see changes after the cache TTL).
+ */
+const versions = new Map<string, number>()
+export function bumpTenantVersion(tenantId: string): void {
+  versions.set(tenantId, (versions.get(tenantId) ?? 0) + 1)
+}
+export function tenantVersion(tenantId: string): number {
+  return versions.get(tenantId) ?? 0
+}
+
+/** A small TTL cache of tenant rows (admission reads the row on every call). */
+export class TenantRowCache {
+  private readonly entries = new Map<string, { row: TenantRow | null; version: number; at: number }>()
+  constructor(private readonly ttlMs: number, private readonly maxEntries = 10_000) {}
+
+  async get(tenantId: string, load: () => Promise<TenantRow | null>): Promise<TenantRow | null> {
+    const now = Date.now()
+    const hit = this.entries.get(tenantId)
+    if (this.ttlMs > 0 && hit && hit.version === tenantVersion(tenantId) && now - hit.at < this.ttlMs) return hit.row
+    const version = tenantVersion(tenantId)
+    const row = await load()
+    if (this.ttlMs > 0) {
+      this.entries.delete(tenantId)
+      this.entries.set(tenantId, { row, version, at: now })
+      while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string)
+    }
+    return row
+  }
+}
+
 export async function findTenantRow(client: LlmPrismaClient, tenantId: string): Promise<TenantRow | null> {
   return (await client.llmTenant.findUnique({ where: { tenantId } })) as TenantRow | null
 }
@@ -39,6 +71,7 @@ export async function ensureTenantRow(client: LlmPrismaClient, provider: SqlProv
   const sql = `INSERT INTO "llm_tenants" (${names.map((n) => `"${n}"`).join(', ')})
     VALUES (${names.map((_, i) => placeholder(provider, i + 1)).join(', ')}) ON CONFLICT ("tenant_id") DO NOTHING`
   await client.$executeRawUnsafe(sql, ...Object.values(columns))
+  bumpTenantVersion(input.tenantId)
   const row = await findTenantRow(client, input.tenantId)
   if (!row) throw new Error(`tenant row ${input.tenantId} vanished after insert`)
   return row

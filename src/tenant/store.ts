@@ -3,6 +3,7 @@
  * The llmTenant() extension and the budget layer build on this; apps may use it directly.
  */
 import { randomUUID } from 'node:crypto'
+import { bumpTenantVersion } from './loader.js'
 import { assertClient, type LlmPrismaClient } from '../db/client.js'
 import { InvalidArgumentError } from '../errors.js'
 import { assertIdentifier, assertTenantId } from '../ledger/record.js'
@@ -164,6 +165,7 @@ export class TenantStore {
       create: { id: randomUUID(), ...data },
       update: changes,
     })) as Record<string, unknown>
+    bumpTenantVersion(tenantId as string)
     return toTenantRecord(row)
   }
 
@@ -173,6 +175,7 @@ export class TenantStore {
     const data = tenantToColumns(changes, 'changes')
     if ('tenantId' in data) throw new InvalidArgumentError('changes.tenantId', 'omitted (a tenant id cannot change)', data.tenantId)
     const row = (await this.client.llmTenant.update({ where: { tenantId: id }, data })) as Record<string, unknown>
+    bumpTenantVersion(id)
     return toTenantRecord(row)
   }
 }

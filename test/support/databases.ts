@@ -14,6 +14,7 @@ import pg from 'pg'
 import { PrismaClient as SqliteClient } from '../../generated/sqlite/client.ts'
 import { PrismaClient as PostgresClient } from '../../generated/postgresql/client.ts'
 import { applyLlmTenantSchema } from '../../src/schema/index.ts'
+import { preparedStatementName } from '../../src/db/pg.ts'
 
 export type DbKind = 'sqlite' | 'postgresql'
 /** Both generated clients have the same models; tests use the SQLite client's type for either. */
@@ -84,7 +85,10 @@ async function openPostgres(): Promise<TestDatabase> {
   await admin.query(`CREATE SCHEMA "${schema}"`)
   await admin.query(`SET search_path TO "${schema}"`)
   const client = new PostgresClient({
-    adapter: new PrismaPg({ connectionString: POSTGRES_URL, options: `-c search_path="${schema}"`, max: 10 }, { schema }),
+    adapter: new PrismaPg(
+      { connectionString: POSTGRES_URL, options: `-c search_path="${schema}"`, max: 10 },
+      { schema, statementNameGenerator: preparedStatementName },
+    ),
   }) as unknown as TestClient
   return {
     kind: 'postgresql',
