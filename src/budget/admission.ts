@@ -167,12 +167,21 @@ export async function reserve(
   policy: EffectivePolicy,
   now: Date,
   sweep: () => Promise<number>,
+  timeZone: string,
 ): Promise<void> {
   const deltas = reserveDeltas(res, policy)
+  if (deltas.length === 0) {
+    // No counter to hold against (no tenant, no global limit): record the running row and its hold.
+    await client.$transaction(async (tx) => {
+      await insertExecutionRows(tx, provider, [row], now)
+      await insertHold(tx, provider, res, row, now)
+    })
+    return
+  }
   if (await attempt(client, provider, res, row, deltas, now)) return
   // Slow path: a counter row may not exist yet (new day/month/tenant/agent), or a limit is reached.
   // Rows are created outside the attempt's transaction, so a refused attempt cannot roll them back.
-  await ensureCounterRows(client, provider, res.keys, now)
+  await ensureCounterRows(client, provider, res.keys, now, timeZone)
   if (await attempt(client, provider, res, row, deltas, now)) return
   if ((await sweep()) > 0 && (await attempt(client, provider, res, row, deltas, now))) return
   const rows = await readCounters(client, provider, res.keys)

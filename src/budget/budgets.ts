@@ -20,7 +20,7 @@ import { claimAlert, readCounters, type CounterRow, type RawRunner } from './cou
 import { assertStatusType, budgetStatus, type BudgetStatus, type LimitStatus } from './status.js'
 import { effectivePolicy, type BudgetLimitType, type EffectivePolicy } from './effective.js'
 import { emitBudgetEvent } from './events.js'
-import { counterKeysFor, keyId, type CounterKey } from './keys.js'
+import { counterKeysFor, keyId, maintainedKeys, type CounterKey } from './keys.js'
 import { refreshCounters, type RefreshResult } from './refresh.js'
 import { expireHolds, settle } from './settlement.js'
 
@@ -93,7 +93,7 @@ export class LlmBudgets {
           status: 'running', startedAt, traceId: call.traceId ?? null, parentId: call.parentId ?? null, metadata: call.metadata ?? null },
         startedAt,
       )
-      await reserve(this.client, this.provider, reservation, row, admitted.policy, startedAt, () => this.releaseExpiredHolds())
+      await reserve(this.client, this.provider, reservation, row, admitted.policy, startedAt, () => this.releaseExpiredHolds(), this.config.timeZone)
     } catch (err) {
       if (err instanceof BudgetExceededError) {
         emitBudgetEvent(this.config, { type: 'hard_limit_refused', scope: err.scope, limitType: err.limitType as never, limit: err.limit,
@@ -192,9 +192,9 @@ export class LlmBudgets {
       }
     }
     const tenantId = resolved?.tenantId ?? null
-    const keys = counterKeysFor(tenantId, agentType, this.config.now(), this.config.timeZone)
-    const policy = effectivePolicy(this.config.budgets, tenantId, agentType, keys, row ? rowLimits(row) : null, overrides)
-    return { tenantId, agentType, policy, keys }
+    const allKeys = counterKeysFor(tenantId, agentType, this.config.now(), this.config.timeZone)
+    const policy = effectivePolicy(this.config.budgets, tenantId, agentType, allKeys, row ? rowLimits(row) : null, overrides)
+    return { tenantId, agentType, policy, keys: maintainedKeys(allKeys, policy) }
   }
 
   /** Explicit tenant → withTenant() → tenantResolver → none. */

@@ -5,7 +5,8 @@
  * same SQL runs on PostgreSQL and SQLite (≥ 3.35: UPDATE FROM, RETURNING, ON CONFLICT).
  */
 import { placeholder, type SqlProvider } from '../db/client.js'
-import { type CounterKey } from './keys.js'
+import { bucketRange, type CounterKey } from './keys.js'
+import { REFUSAL_ERROR_CLASSES } from '../ledger/types.js'
 
 export interface Delta {
   key: CounterKey
@@ -75,16 +76,36 @@ export function toCounterRow(r: Record<string, unknown>): CounterRow {
   }
 }
 
-/** Creates missing counter rows (zeros); existing rows are untouched. */
-export async function ensureCounterRows(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[], now: Date): Promise<void> {
+/**
+ * Creates missing counter rows, each initialised from the ledger (its bucket's settled rows, minus
+ * refusals), so a row created late — a new day, or a scope that just got a limit — starts right.
+ * Existing rows are untouched. (Calls already in flight when a row appears settle into the ledger
+ * but not into it; refreshCounters corrects that, and all processes should share one config.)
+ */
+export async function ensureCounterRows(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[], now: Date, timeZone: string): Promise<void> {
   if (keys.length === 0) return
-  const p = new Params(provider)
-  const tuples = keys.map((k) => `(${k.map((part) => p.add(part)).join(', ')}, ${p.add(now)})`)
-  await db.$executeRawUnsafe(
-    `INSERT INTO "llm_budget_counters" ("scope", "tenant_id", "agent_type", "period", "bucket", "updated_at")
-     VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`,
-    ...p.values,
-  )
+  const existing = new Set((await readCounters(db, provider, keys)).map((r) => JSON.stringify([r.scope, r.tenantId, r.agentType, r.period, r.bucket])))
+  const refusals = REFUSAL_ERROR_CLASSES.map((c) => `'${c}'`).join(', ')
+  for (const key of keys) {
+    if (existing.has(JSON.stringify(key))) continue
+    const [scope, tenantId, agentType, period, bucket] = key
+    const p = new Params(provider)
+    const cols = `${key.map((part) => `CAST(${p.add(part)} AS TEXT)`).join(', ')}, ${p.add(now)}`
+    let select = `SELECT ${cols}, CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT)`
+    if (period !== 'inflight') {
+      const { from, to } = bucketRange(period, bucket, timeZone)
+      const filters = [`e."started_at" >= ${p.add(from)}`, `e."started_at" < ${p.add(to)}`]
+      if (scope === 'tenant' || scope === 'tenant_agent') filters.push(`e."tenant_id" = ${p.add(tenantId)}`)
+      if (scope === 'tenant_agent' || scope === 'global_agent') filters.push(`e."agent_type" = ${p.add(agentType)}`)
+      select = `SELECT ${cols}, COALESCE(SUM(e."total_cost_nanos"), 0), COALESCE(SUM(e."total_tokens"), 0), COUNT(*) FROM "llm_executions" AS e
+        WHERE ${filters.join(' AND ')} AND e."status" <> 'running' AND (e."error_class" IS NULL OR e."error_class" NOT IN (${refusals}))`
+    }
+    await db.$executeRawUnsafe(
+      `INSERT INTO "llm_budget_counters" ("scope", "tenant_id", "agent_type", "period", "bucket", "updated_at", "spent_cost_nanos", "spent_tokens", "spent_executions")
+       ${select} ON CONFLICT DO NOTHING`,
+      ...p.values,
+    )
+  }
 }
 
 /** `SELECT … UNION ALL …` of the deltas: the `v` relation joined to the counter rows. */

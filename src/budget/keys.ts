@@ -46,6 +46,16 @@ export function compareKeys(a: CounterKey, b: CounterKey): number {
   return 0
 }
 
+/**
+ * The counter rows a call maintains: its tenant's rows always (status and limits can be set at any
+ * time), other scopes only where a limit applies to this call. Global and per-agent rows would be
+ * hot rows shared by every call; without a limit nobody needs them (the ledger has the figures).
+ */
+export function maintainedKeys(keys: CounterKey[], policy: { checks: ReadonlyArray<{ key: CounterKey }> }): CounterKey[] {
+  const limited = new Set(policy.checks.map((c) => keyId(c.key)))
+  return keys.filter((k) => k[0] === 'tenant' || limited.has(keyId(k)))
+}
+
 /** The instant range [from, to) of a day ('YYYY-MM-DD') or month ('YYYY-MM') bucket in the zone. */
 export function bucketRange(period: 'day' | 'month', bucket: string, timeZone: string): { from: Date; to: Date } {
   const [y, m, d] = bucket.split('-').map(Number)

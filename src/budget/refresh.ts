@@ -138,11 +138,13 @@ export async function refreshCounters(client: TransactionRunner & RawRunner, pro
         const spent = period === 'inflight' ? new Map<string, Totals>() : await ledgerTotals(tx, provider, config, period as 'day' | 'month', bucket, tenantId)
         const reserved = await holdTotals(tx, provider, tenantId)
         const byId = new Map(rows.map((r) => [keyId([r.scope, r.tenantId, r.agentType, r.period, r.bucket] as unknown as CounterKey), r]))
+        // Rows that exist, plus the tenants' own rows the ledger implies (always maintained); other
+        // scopes have rows only where a limit applies, so none are created here.
         const inScope = (id: string) => {
           const k = JSON.parse(id) as CounterKey
-          return k[3] === period && k[4] === bucket && (tenantId === undefined || k[1] === tenantId)
+          return k[0] === 'tenant' && k[3] === period && k[4] === bucket && (tenantId === undefined || k[1] === tenantId)
         }
-        const ids = new Set<string>([...byId.keys(), ...spent.keys(), ...[...reserved.keys()].filter(inScope)])
+        const ids = new Set<string>([...byId.keys(), ...[...spent.keys()].filter(inScope), ...[...reserved.keys()].filter(inScope)])
         for (const id of ids) {
           const key = JSON.parse(id) as CounterKey
           const row = byId.get(id)

@@ -113,7 +113,7 @@ export async function settle(
   now: Date,
   held?: HeldReservation,
 ): Promise<SettleResult> {
-  if (provider === 'postgresql' && held) {
+  if (provider === 'postgresql' && held && held.keys.length > 0) {
     const counters = await settleInOneStatement(client, executionId, outcome, held, now)
     if (counters) return { settled: true, late: false, counters }
   }

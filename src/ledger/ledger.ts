@@ -77,8 +77,11 @@ export class LlmLedger {
     const deltas = recordedRowDeltas(this.config, rows)
     return (await this.client.$transaction(
       async (tx: RawRunner) => {
+        // The tenant's rows are always maintained (created here if new, from the ledger — so before
+        // this insert); other scopes' rows are updated where they exist (where a limit applies).
+        const tenantKeys = deltas.map((d) => d.key).filter((k) => k[0] === 'tenant')
+        await ensureCounterRows(tx, this.provider, tenantKeys, now, this.config.timeZone)
         const count = await insertExecutionRows(tx, this.provider, rows, now)
-        await ensureCounterRows(tx, this.provider, deltas.map((d) => d.key), now)
         await applyDeltas(tx, this.provider, deltas, now)
         return count
       },

@@ -138,12 +138,23 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
     expect(() => new LlmBudgets(db().client, { budgets: { maxReservation: { cost: -1 } } })).toThrow(/maxReservation\.cost/)
   })
 
+  it('a limit configured later starts from the ledger: its new counter row counts the earlier calls', async () => {
+    const before = new LlmBudgets(db().client) // no per-agent limit: no agent rows are maintained
+    for (let i = 0; i < 3; i++) await before.track(`late-${i}`, { agentType: 'Late', model: 'm' }, charge('1'))
+    const after = new LlmBudgets(db().client, { budgets: { perAgent: { Late: { dailyCost: '3.5' } }, enforcement: 'hard' } })
+    await expect(after.track('late-x', { agentType: 'Late', model: 'm', estimate: { cost: '1' } }, charge('1'))).rejects.toMatchObject({
+      scope: 'agent', agentType: 'Late', limitType: 'dailyCost', current: '3',
+    })
+    await after.track('late-x', { agentType: 'Late', model: 'm', estimate: { cost: '0.5' } }, charge('0.5'))
+    expect(await after.refreshCounters()).toMatchObject({ changed: 0 })
+  })
+
   it('regression: counter rows created by a refused admission survive its rollback', async () => {
     await store().upsert({ tenantId: 'reg-rows', limits: { dailyExecutions: 0 }, enforcement: 'hard' })
     const b = new LlmBudgets(db().client)
     await expect(b.track('reg-rows', { agentType: 'NewAgent', model: 'm' }, async () => 1)).rejects.toBeInstanceOf(BudgetExceededError)
-    const rows = await db().rawQuery<{ n: number | string }>(`SELECT COUNT(*) AS n FROM llm_budget_counters WHERE tenant_id = 'reg-rows' AND agent_type = 'NewAgent'`)
-    expect(Number(rows[0].n)).toBe(2)
+    const rows = await db().rawQuery<{ n: number | string }>(`SELECT COUNT(*) AS n FROM llm_budget_counters WHERE tenant_id = 'reg-rows'`)
+    expect(Number(rows[0].n)).toBe(3) // day, month and in-flight rows of the tenant
   })
 
   it('fail closed: a resolver that throws refuses with AdmissionError; fail open lets the call run', async () => {
