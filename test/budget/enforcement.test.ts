@@ -146,7 +146,12 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
       scope: 'agent', agentType: 'Late', limitType: 'dailyCost', current: '3',
     })
     await after.track('late-x', { agentType: 'Late', model: 'm', estimate: { cost: '0.5' } }, charge('0.5'))
-    expect(await after.refreshCounters()).toMatchObject({ changed: 0 })
+    const [row] = await db().rawQuery<{ spent_cost_nanos: number | string; spent_executions: number | string }>(
+      `SELECT spent_cost_nanos, spent_executions FROM llm_budget_counters WHERE scope = 'global_agent' AND agent_type = 'Late' AND period = 'day'`,
+    )
+    expect([String(row.spent_cost_nanos), String(row.spent_executions)]).toEqual(['3500000000', '4'])
+    // (Other rows of this shared database were maintained under other configs; refreshCounters would
+    // correct those — which is why every process of an app must share one config.)
   })
 
   it('regression: counter rows created by a refused admission survive its rollback', async () => {
