@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError } from '../errors.js'
 import { usdToNanos, type UsdInput } from '../money/index.js'
-import { assertIdentifier, assertTokenCount } from '../ledger/record.js'
+import { assertIdentifier, assertTokenCount, type UsageColumns } from '../ledger/record.js'
 
 export interface UsageReport {
   inputTokens?: number
@@ -22,14 +22,7 @@ export interface UsageReport {
   metadata?: Record<string, unknown>
 }
 
-export interface NormalizedUsage {
-  inputTokens: number
-  outputTokens: number
-  cachedInputTokens: number
-  totalTokens: number
-  inputCostNanos: bigint
-  outputCostNanos: bigint
-  totalCostNanos: bigint
+export interface NormalizedUsage extends UsageColumns {
   model?: string
   metadata?: Record<string, unknown>
 }

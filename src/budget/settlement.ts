@@ -12,19 +12,13 @@ import type { TransactionRunner } from './admission.js'
 import { counterKeysFor, type CounterKey } from './keys.js'
 import { executionDeltas, mergeDeltas } from './spend.js'
 import type { ExecutionStatus, JsonValue } from '../ledger/types.js'
+import type { UsageColumns } from '../ledger/record.js'
 
 export const HOLD_EXPIRED_ERROR = 'HoldExpiredError'
 
-export interface Outcome {
+export interface Outcome extends UsageColumns {
   status: Exclude<ExecutionStatus, 'running'>
   model: string
-  inputTokens: number
-  outputTokens: number
-  cachedInputTokens: number
-  totalTokens: number
-  inputCostNanos: bigint
-  outputCostNanos: bigint
-  totalCostNanos: bigint
   completedAt: Date
   durationMs: number | null
   errorClass: string | null

@@ -66,14 +66,8 @@ const RECORD_KEYS = new Set<string>([
   'completedAt', 'errorClass', 'errorMessage', 'traceId', 'parentId', 'metadata',
 ])
 
-/** The row written to `llm_executions` (Prisma field names). */
-export interface ExecutionRow {
-  id: string
-  tenantId: string | null
-  agentType: string
-  provider: string | null
-  model: string
-  status: ExecutionStatus
+/** The usage columns of a ledger row: token counts and integer nano-USD costs. */
+export interface UsageColumns {
   inputTokens: number
   outputTokens: number
   cachedInputTokens: number
@@ -81,6 +75,16 @@ export interface ExecutionRow {
   inputCostNanos: bigint
   outputCostNanos: bigint
   totalCostNanos: bigint
+}
+
+/** The row written to `llm_executions` (Prisma field names). */
+export interface ExecutionRow extends UsageColumns {
+  id: string
+  tenantId: string | null
+  agentType: string
+  provider: string | null
+  model: string
+  status: ExecutionStatus
   durationMs: number | null
   startedAt: Date
   completedAt: Date | null
