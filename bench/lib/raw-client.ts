@@ -39,13 +39,17 @@ export function rawSqliteClient(file: string) {
     if (!s) cache.set(sql, (s = db.prepare(sql.replace(/\$\d+/g, '?'))))
     return s
   }
+  const query = (sql: string, params: Params) => {
+    const s = stmt(sql)
+    return s.reader ? s.all(...params.map(sqliteValue)) : (s.run(...params.map(sqliteValue)), [])
+  }
   const runner: Runner = {
     async $executeRawUnsafe(sql, ...params) {
       return stmt(sql).run(...params.map(sqliteValue)).changes
     },
-    async $queryRawUnsafe(sql, ...params) {
-      const s = stmt(sql)
-      return s.reader ? s.all(...params.map(sqliteValue)) : (s.run(...params.map(sqliteValue)), [])
+    // Like Prisma's, a query is lazy: awaited alone it runs; handed to $transaction([...]) it runs in the batch.
+    $queryRawUnsafe(sql, ...params) {
+      return { sql, params, then: (ok: (v: unknown) => unknown, ko: (e: unknown) => unknown) => Promise.resolve().then(() => query(sql, params)).then(ok, ko) } as never
     },
   }
   let chain = Promise.resolve()
@@ -54,11 +58,11 @@ export function rawSqliteClient(file: string) {
     ...runner,
     ...delegates(runner),
     // One connection: transactions queue behind each other, like the Prisma adapter's.
-    $transaction(fn: (tx: Runner) => Promise<unknown>) {
+    $transaction(fn: ((tx: Runner) => Promise<unknown>) | Array<{ sql: string; params: Params }>) {
       const run = chain.then(async () => {
         db.exec('BEGIN IMMEDIATE')
         try {
-          const out = await fn(runner)
+          const out = Array.isArray(fn) ? fn.map((q) => query(q.sql, q.params)) : await fn(runner)
           db.exec('COMMIT')
           return out
         } catch (err) {

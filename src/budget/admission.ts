@@ -11,7 +11,7 @@ import { nanosToUsd } from '../money/index.js'
 import type { SqlProvider } from '../db/client.js'
 import { EXECUTION_COLUMN_LIST, executionValueList, insertExecutionRows } from '../ledger/insert.js'
 import type { ExecutionRow } from '../ledger/record.js'
-import { applyDeltas, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, type CounterRow, type Delta, type RawRunner } from './counters.js'
+import { allOrNothingUpdateSqlite, runBatch, applyDeltas, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import type { EffectivePolicy, LimitCheck } from './effective.js'
 import { keyId, type CounterKey } from './keys.js'
 import { placeholder } from '../db/client.js'
@@ -27,9 +27,6 @@ export interface Reservation {
 export interface TransactionRunner {
   $transaction(fn: (tx: RawRunner) => Promise<unknown>, options?: { maxWait?: number; timeout?: number }): Promise<unknown>
 }
-
-/** Thrown inside the transaction to roll it back when fewer rows were updated than expected. */
-class NotAllReserved extends Error {}
 
 function reserveDeltas(res: Reservation, policy: EffectivePolicy): Delta[] {
   return res.keys.map((key) => {
@@ -102,24 +99,30 @@ async function reserveInOneStatement(client: RawRunner, res: Reservation, row: E
   return result?.ok === true
 }
 
+/**
+ * SQLite: one batch transaction of three statements — the all-or-nothing counter update, then the
+ * ledger row and the hold, each written only if the update took every row (`changes()`).
+ */
+async function reserveInOneBatch(client: TransactionRunner & RawRunner, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
+  const update = allOrNothingUpdateSqlite(deltas, now)
+  const p = new Params('sqlite')
+  const values = executionValueList('sqlite', row, now, (v) => p.add(v))
+  const n = p.add(deltas.length)
+  const ledger: [string, unknown[]] = [`INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${values} WHERE changes() = CAST(${n} AS INTEGER)`, p.values]
+  const h = new Params('sqlite')
+  const hold: [string, unknown[]] = [
+    `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
+     SELECT ${[res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens].map((v) => h.add(v)).join(', ')}, 'open', ${h.add(res.expiresAt)}, ${h.add(now)}
+     WHERE EXISTS (SELECT 1 FROM "llm_executions" WHERE "id" = ${h.add(res.executionId)})`,
+    h.values,
+  ]
+  const [updated] = (await runBatch(client as never, [update, ledger, hold])) as [unknown[]]
+  return Array.isArray(updated) && updated.length === deltas.length
+}
+
 async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
   if (provider === 'postgresql') return reserveInOneStatement(client, res, row, deltas, now)
-  try {
-    await client.$transaction(
-      async (tx) => {
-        // Uncontended inserts first, the hot counter rows last: their row locks are held only until COMMIT.
-        await insertExecutionRows(tx, provider, [row], now)
-        await insertHold(tx, provider, res, row, now)
-        const updated = await applyDeltas(tx, provider, deltas, now)
-        if (updated.length !== deltas.length) throw new NotAllReserved()
-      },
-      { maxWait: 10_000, timeout: 20_000 },
-    )
-    return true
-  } catch (err) {
-    if (err instanceof NotAllReserved) return false
-    throw err
-  }
+  return reserveInOneBatch(client, res, row, deltas, now)
 }
 
 /** The first hard limit the current counters cannot fit this reservation into. */

@@ -187,6 +187,32 @@ export async function readCounters(db: RawRunner, provider: SqlProvider, keys: r
   return rows.map(toCounterRow)
 }
 
+/** Runs statements as one non-interactive transaction (Prisma batch): far cheaper on SQLite than an interactive one. */
+export async function runBatch(client: { $transaction(arg: unknown): Promise<unknown>; $queryRawUnsafe(q: string, ...v: unknown[]): PromiseLike<unknown> }, statements: Array<[string, unknown[]]>): Promise<unknown[]> {
+  return (await client.$transaction(statements.map(([sql, params]) => client.$queryRawUnsafe(sql, ...params)))) as unknown[]
+}
+
+/**
+ * SQLite: all-or-nothing counter update in ONE statement (SQLite runs one writer at a time and
+ * evaluates the uncorrelated COUNT once, before any row changes): every row is updated only if
+ * every row fits.
+ */
+export function allOrNothingUpdateSqlite(deltas: readonly Delta[], now: Date, extraCondition = ''): [string, unknown[]] {
+  const p = new Params('sqlite')
+  const selects = deltaSelects(p, deltas)
+  // Textual order for SQLite's positional `?`: CTE, SET, then WHERE.
+  const updatedAt = p.add(now)
+  const n = p.add(deltas.length)
+  return [
+    `WITH v AS (${selects.join(' UNION ALL ')})
+     UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
+     WHERE ${matchesV('c')}${extraCondition}
+       AND (SELECT COUNT(*) FROM "llm_budget_counters" AS l JOIN v ON ${matchesV('l')} WHERE ${fitsV('l')}) = CAST(${n} AS INTEGER)
+     ${returning('sqlite')}`,
+    p.values,
+  ]
+}
+
 /** Marks a soft alert as sent for (key, limitType); true only for the first caller (dedup). */
 export async function claimAlert(db: RawRunner, provider: SqlProvider, key: CounterKey, limitType: string): Promise<boolean> {
   const p = new Params(provider)

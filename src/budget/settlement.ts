@@ -7,7 +7,7 @@
  */
 import type { SqlProvider } from '../db/client.js'
 import { placeholder } from '../db/client.js'
-import { applyDeltas, applyV, deltaSelects, LOCKED_CTE, LOCKED_MATCH, Params, toCounterRow, type CounterRow, type RawRunner } from './counters.js'
+import { applyDeltas, applyV, deltaSelects, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, runBatch, toCounterRow, type CounterRow, type RawRunner } from './counters.js'
 import type { TransactionRunner } from './admission.js'
 import { counterKeysFor, type CounterKey } from './keys.js'
 import { executionDeltas, mergeDeltas } from './spend.js'
@@ -98,6 +98,30 @@ async function settleInOneStatement(client: RawRunner, executionId: string, outc
   return rows.length === 0 ? null : rows.map(toCounterRow)
 }
 
+/**
+ * SQLite fast path, ONE batch transaction: `running → final` on the ledger row, then the hold
+ * deleted and the counters moved only if that update happened (`changes()`). Null when the row was
+ * not `running` (the general path decides).
+ */
+async function settleInOneBatch(client: TransactionRunner & RawRunner, executionId: string, outcome: Outcome, held: HeldReservation, now: Date): Promise<CounterRow[] | null> {
+  const ledger: [string, unknown[]] = [`${updateLedgerSql('sqlite', `"status" = 'running'`)} RETURNING "id"`, outcomeParams(executionId, outcome)]
+  const hold: [string, unknown[]] = [`DELETE FROM "llm_budget_holds" WHERE "id" = ? AND changes() = 1 RETURNING "id"`, [executionId]]
+  const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n }
+  const deltas = executionDeltas(held.keys, spent, { cost: held.cost, tokens: held.tokens, executions: 1n })
+  const p = new Params('sqlite')
+  const selects = deltaSelects(p, deltas)
+  const updatedAt = p.add(now)
+  const counters: [string, unknown[]] = [
+    `WITH v AS (${selects.join(' UNION ALL ')}) UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
+     WHERE ${matchesV('c')} AND changes() = 1
+     RETURNING "scope", "tenant_id", "agent_type", "period", "bucket", "spent_cost_nanos", "spent_tokens", "spent_executions",
+       "reserved_cost_nanos", "reserved_tokens", "reserved_executions", "alerted"`,
+    p.values,
+  ]
+  const [led, , rows] = (await runBatch(client as never, [ledger, hold, counters])) as [unknown[], unknown[], Record<string, unknown>[]]
+  return Array.isArray(led) && led.length === 1 ? rows.map(toCounterRow) : null
+}
+
 export async function settle(
   client: TransactionRunner & RawRunner,
   provider: SqlProvider,
@@ -107,8 +131,9 @@ export async function settle(
   now: Date,
   held?: HeldReservation,
 ): Promise<SettleResult> {
-  if (provider === 'postgresql' && held && held.keys.length > 0) {
-    const counters = await settleInOneStatement(client, executionId, outcome, held, now)
+  if (held && held.keys.length > 0) {
+    const counters =
+      provider === 'postgresql' ? await settleInOneStatement(client, executionId, outcome, held, now) : await settleInOneBatch(client, executionId, outcome, held, now)
     if (counters) return { settled: true, late: false, counters }
   }
   const p = (i: number) => placeholder(provider, i)
