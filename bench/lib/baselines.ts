@@ -27,12 +27,16 @@ function row(c: BaselineCall) {
   }
 }
 
-export async function sumPerCheck(prisma: TestClient, c: BaselineCall): Promise<void> {
+/** Tenant day + month and, with `global`, the global day + month (all tenants) — like our checks. */
+export async function sumPerCheck(prisma: TestClient, c: BaselineCall & { global?: boolean }): Promise<void> {
   const b = buckets(c.now, 'UTC')
-  for (const [period, bucket] of [['day', b.day], ['month', b.month]] as const) {
-    const { from, to } = bucketRange(period, bucket, 'UTC')
-    const agg = await prisma.llmExecution.aggregate({ where: { tenantId: c.tenantId, startedAt: { gte: from, lt: to } }, _sum: { totalCostNanos: true } })
-    if ((agg._sum.totalCostNanos ?? 0n) + c.costNanos > c.limitNanos) throw new Refused()
+  for (const scope of c.global ? [c.tenantId, null] : [c.tenantId]) {
+    for (const [period, bucket] of [['day', b.day], ['month', b.month]] as const) {
+      const { from, to } = bucketRange(period, bucket, 'UTC')
+      const where = scope === null ? { startedAt: { gte: from, lt: to } } : { tenantId: scope, startedAt: { gte: from, lt: to } }
+      const agg = await prisma.llmExecution.aggregate({ where, _sum: { totalCostNanos: true } })
+      if ((agg._sum.totalCostNanos ?? 0n) + c.costNanos > c.limitNanos * (scope === null ? 1_000n : 1n)) throw new Refused()
+    }
   }
   await c.provider()
   await prisma.llmExecution.create({ data: row(c) })
