@@ -7,6 +7,7 @@
 import { placeholder, type SqlProvider } from '../db/client.js'
 import { bucketRange, type CounterKey } from './keys.js'
 import { REFUSAL_ERROR_CLASSES } from '../ledger/types.js'
+import { toNanos as big } from '../money/index.js'
 
 export interface Delta {
   key: CounterKey
@@ -57,7 +58,6 @@ const COUNTER_COLUMNS = ['scope', 'tenant_id', 'agent_type', 'period', 'bucket',
 const returning = (provider: SqlProvider) =>
   `RETURNING ${COUNTER_COLUMNS.map((c) => (provider === 'postgresql' ? `c."${c}"` : `"${c}"`)).join(', ')}`
 
-const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(String(v ?? 0)))
 
 export function toCounterRow(r: Record<string, unknown>): CounterRow {
   return {

@@ -10,6 +10,7 @@ import type { TransactionRunner } from './admission.js'
 import { toCounterRow, type CounterRow, type RawRunner } from './counters.js'
 import { bucketRange, buckets, keyId, type CounterKey } from './keys.js'
 import { REFUSAL_ERROR_CLASSES } from '../ledger/types.js'
+import { toNanos as big } from '../money/index.js'
 
 export interface RefreshResult {
   /** Counter rows examined. */
@@ -20,7 +21,6 @@ export interface RefreshResult {
 
 type Totals = { cost: bigint; tokens: bigint; executions: bigint }
 const zero = (): Totals => ({ cost: 0n, tokens: 0n, executions: 0n })
-const big = (v: unknown) => (typeof v === 'bigint' ? v : BigInt(String(v ?? 0)))
 
 async function lockBucket(tx: RawRunner, provider: SqlProvider, period: string, bucket: string, tenantId?: string): Promise<CounterRow[]> {
   const p = (i: number) => placeholder(provider, i)

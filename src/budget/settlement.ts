@@ -13,6 +13,7 @@ import { counterKeysFor, type CounterKey } from './keys.js'
 import { executionDeltas, mergeDeltas } from './spend.js'
 import type { ExecutionStatus, JsonValue } from '../ledger/types.js'
 import type { UsageColumns } from '../ledger/record.js'
+import { toNanos as big } from '../money/index.js'
 
 export const HOLD_EXPIRED_ERROR = 'HoldExpiredError'
 
@@ -41,7 +42,6 @@ interface HoldRow {
   state: string
 }
 
-const big = (v: unknown) => (typeof v === 'bigint' ? v : BigInt(String(v ?? 0)))
 
 function updateLedgerSql(provider: SqlProvider, where: string): string {
   const p = (i: number) => placeholder(provider, i)
