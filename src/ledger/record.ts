@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { InvalidArgumentError } from '../errors.js'
 import { MAX_NANOS, nanosToUsd, usdToNanos } from '../money/index.js'
 import { redactMetadata, redactText } from './redact.js'
-import { EXECUTION_STATUSES, type ExecutionRecord, type ExecutionStatus, type JsonValue, type RecordExecutionInput } from './types.js'
+import { EXECUTION_STATUSES, type ExecutionFields, type ExecutionRecord, type ExecutionStatus, type JsonValue, type RecordExecutionInput } from './types.js'
 
 /** Per-row token columns are 32-bit INTEGER. */
 export const MAX_TOKENS = 2_147_483_647
@@ -77,23 +77,8 @@ export interface UsageColumns {
   totalCostNanos: bigint
 }
 
-/** The row written to `llm_executions` (Prisma field names). */
-export interface ExecutionRow extends UsageColumns {
-  id: string
-  tenantId: string | null
-  agentType: string
-  provider: string | null
-  model: string
-  status: ExecutionStatus
-  durationMs: number | null
-  startedAt: Date
-  completedAt: Date | null
-  errorClass: string | null
-  errorMessage: string | null
-  traceId: string | null
-  parentId: string | null
-  metadata: JsonValue | null
-}
+/** The row written to `llm_executions` (Prisma field names): money as integer nano-USD. */
+export interface ExecutionRow extends ExecutionFields, UsageColumns {}
 
 export function toExecutionRow(input: RecordExecutionInput, now: Date, path = 'execution'): ExecutionRow {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {

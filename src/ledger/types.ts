@@ -47,8 +47,8 @@ export interface RecordExecutionInput {
   metadata?: Record<string, unknown> | null
 }
 
-/** A ledger row as the API returns it: money as `Decimal` dollars. */
-export interface ExecutionRecord {
+/** What a ledger row says besides its money: identity, token counts, timing, outcome, links. */
+export interface ExecutionFields {
   id: string
   tenantId: string | null
   agentType: string
@@ -59,9 +59,6 @@ export interface ExecutionRecord {
   outputTokens: number
   cachedInputTokens: number
   totalTokens: number
-  inputCost: Decimal
-  outputCost: Decimal
-  totalCost: Decimal
   durationMs: number | null
   startedAt: Date
   completedAt: Date | null
@@ -70,6 +67,13 @@ export interface ExecutionRecord {
   traceId: string | null
   parentId: string | null
   metadata: JsonValue | null
+}
+
+/** A ledger row as the API returns it: money as `Decimal` dollars. */
+export interface ExecutionRecord extends ExecutionFields {
+  inputCost: Decimal
+  outputCost: Decimal
+  totalCost: Decimal
 }
 
 /** Usage figures for one group (a day, an agent, a model, a tenant). */
