@@ -36,3 +36,4 @@ export { ProviderError, type ChatMessage, type ProviderName } from './providers/
 export { DEFAULT_PRICES, UnknownModelError, priceUsage, findPrice, type ModelPrice, type PricingOptions } from './pricing/index.js'
 export { encryptSecret, decryptSecret, keyringFromEnv, SecretDecryptionError } from './crypto/index.js'
 export { preparedStatementName } from './db/pg.js'
+export { sqliteFastPath } from './db/sqlite-direct.js'

@@ -125,21 +125,24 @@ async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlP
   return reserveInOneBatch(client, res, row, deltas, now)
 }
 
-/** The first hard limit the current counters cannot fit this reservation into. */
-export function findRefusal(rows: CounterRow[], policy: EffectivePolicy, res: Reservation): LimitCheck & { current: bigint } | null {
+/**
+ * The first hard limit the current counters cannot fit this reservation into; `fitsWithoutHolds`
+ * says whether it would fit if no call were in flight (only then can expiring holds help).
+ */
+export function findRefusal(rows: CounterRow[], policy: EffectivePolicy, res: Reservation): LimitCheck & { current: bigint; fitsWithoutHolds: boolean } | null {
   const byId = new Map(rows.map((r) => [keyId([r.scope, r.tenantId, r.agentType, r.period, r.bucket] as unknown as CounterKey), r]))
   for (const check of policy.checks) {
     if (check.enforcement !== 'hard') continue
     const row = byId.get(keyId(check.key))
-    const used = row
-      ? check.measure === 'cost'
-        ? row.spentCost + row.reservedCost
+    const [spent, reserved] = !row
+      ? [0n, 0n]
+      : check.measure === 'cost'
+        ? [row.spentCost, row.reservedCost]
         : check.measure === 'tokens'
-          ? row.spentTokens + row.reservedTokens
-          : row.spentExecutions + row.reservedExecutions
-      : 0n
+          ? [row.spentTokens, row.reservedTokens]
+          : [row.spentExecutions, row.reservedExecutions]
     const need = check.measure === 'cost' ? res.cost : check.measure === 'tokens' ? res.tokens : 1n
-    if (used + need > check.limit) return { ...check, current: used }
+    if (spent + reserved + need > check.limit) return { ...check, current: spent + reserved, fitsWithoutHolds: spent + need <= check.limit }
   }
   return null
 }
@@ -159,8 +162,11 @@ export function refusalError(check: LimitCheck & { current: bigint }, agentType:
 }
 
 /**
- * Reserves or throws BudgetExceededError. `sweep` releases expired holds (crashed holders) and is
- * tried once before refusing, so a dead process cannot pin a budget past its holds' expiry.
+ * Reserves or throws BudgetExceededError. The common cases cost one statement (admitted) or two
+ * (refused: the attempt, then one read of the counters to name the limit). `sweep` releases
+ * expired holds (crashed holders); it runs only when in-flight reservations are part of what
+ * refuses the call, so a dead process cannot pin a budget past its holds' expiry, while a budget
+ * that is simply spent is refused without the sweep's transaction.
  */
 export async function reserve(
   client: TransactionRunner & RawRunner,
@@ -181,17 +187,22 @@ export async function reserve(
     })
     return
   }
-  if (await attempt(client, provider, res, row, deltas, now)) return
-  // Slow path: a counter row may not exist yet (new day/month/tenant/agent), or a limit is reached.
-  // Rows are created outside the attempt's transaction, so a refused attempt cannot roll them back.
-  await ensureCounterRows(client, provider, res.keys, now, timeZone)
-  if (await attempt(client, provider, res, row, deltas, now)) return
-  if ((await sweep()) > 0 && (await attempt(client, provider, res, row, deltas, now))) return
-  const rows = await readCounters(client, provider, res.keys)
-  const refusal = findRefusal(rows, policy, res)
-  if (refusal) throw refusalError(refusal, row.agentType)
-  // Counters moved between the attempt and the read (another call settled): one last try.
-  if (await attempt(client, provider, res, row, deltas, now)) return
-  const again = findRefusal(await readCounters(client, provider, res.keys), policy, res)
-  throw refusalError(again ?? { ...policy.checks.find((c) => c.enforcement === 'hard')!, current: 0n }, row.agentType)
+  let swept = false
+  for (let round = 0; round < 4; round++) {
+    if (await attempt(client, provider, res, row, deltas, now)) return
+    const rows = await readCounters(client, provider, res.keys)
+    if (rows.length < res.keys.length) {
+      // A counter row does not exist yet (new day/month/tenant/agent). Rows are created outside the
+      // attempt's transaction, so a refused attempt cannot roll them back.
+      await ensureCounterRows(client, provider, res.keys, now, timeZone)
+      continue
+    }
+    const refusal = findRefusal(rows, policy, res)
+    if (!refusal) continue // counters moved between the attempt and the read (another call settled)
+    if (swept || !refusal.fitsWithoutHolds || (await sweep()) === 0) throw refusalError(refusal, row.agentType)
+    swept = true
+  }
+  // Only reachable when the counters keep moving under a limit at its edge: decide on the latest read.
+  const refusal = findRefusal(await readCounters(client, provider, res.keys), policy, res)
+  throw refusalError(refusal ?? { ...policy.checks.find((c) => c.enforcement === 'hard')!, current: 0n }, row.agentType)
 }

@@ -5,6 +5,7 @@
  * same SQL runs on PostgreSQL and SQLite (≥ 3.35: UPDATE FROM, RETURNING, ON CONFLICT).
  */
 import { placeholder, type SqlProvider } from '../db/client.js'
+import { directSqliteConnection } from '../db/sqlite-direct.js'
 import { bucketRange, type CounterKey } from './keys.js'
 import { REFUSAL_ERROR_CLASSES } from '../ledger/types.js'
 import { toNanos as big } from '../money/index.js'
@@ -187,8 +188,14 @@ export async function readCounters(db: RawRunner, provider: SqlProvider, keys: r
   return rows.map(toCounterRow)
 }
 
-/** Runs statements as one non-interactive transaction (Prisma batch): far cheaper on SQLite than an interactive one. */
+/**
+ * Runs statements as one non-interactive transaction: directly on the connection when the client's
+ * adapter was wrapped by sqliteFastPath (and no transaction is open on it), else as a Prisma batch
+ * (far cheaper on SQLite than an interactive transaction).
+ */
 export async function runBatch(client: { $transaction(arg: unknown): Promise<unknown>; $queryRawUnsafe(q: string, ...v: unknown[]): PromiseLike<unknown> }, statements: Array<[string, unknown[]]>): Promise<unknown[]> {
+  const direct = directSqliteConnection(client)
+  if (direct?.available) return direct.runBatch(statements)
   return (await client.$transaction(statements.map(([sql, params]) => client.$queryRawUnsafe(sql, ...params)))) as unknown[]
 }
 

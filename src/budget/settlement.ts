@@ -177,8 +177,14 @@ export async function settle(
  * Releases holds past their expiry: their reservations are dropped, their `running` ledger rows
  * become `timeout` / HoldExpiredError (counted as executions with no usage). Returns how many.
  */
-export async function expireHolds(client: TransactionRunner, provider: SqlProvider, now: Date, filterTenantId?: string | null): Promise<number> {
+export async function expireHolds(client: TransactionRunner & RawRunner, provider: SqlProvider, now: Date, filterTenantId?: string | null): Promise<number> {
   const p = (i: number) => placeholder(provider, i)
+  // The common answer is "none": one indexed read instead of an interactive transaction.
+  const due = (await client.$queryRawUnsafe(
+    `SELECT 1 AS due FROM "llm_budget_holds" WHERE "state" = 'open' AND "expires_at" < ${p(1)}${filterTenantId ? ` AND "tenant_id" = ${p(2)}` : ''} LIMIT 1`,
+    ...(filterTenantId ? [now, filterTenantId] : [now]),
+  )) as unknown[]
+  if (due.length === 0) return 0
   return (await client.$transaction(
     async (tx) => {
       const tenantFilter = filterTenantId ? ` AND "tenant_id" = ${p(2)}` : ''

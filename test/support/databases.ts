@@ -15,11 +15,13 @@ import { PrismaClient as SqliteClient } from '../../generated/sqlite/client.ts'
 import { PrismaClient as PostgresClient } from '../../generated/postgresql/client.ts'
 import { applyLlmTenantSchema } from '../../src/schema/index.ts'
 import { preparedStatementName } from '../../src/db/pg.ts'
+import { sqliteFastPath } from '../../src/db/sqlite-direct.ts'
 
 export type DbKind = 'sqlite' | 'postgresql'
 /** Both generated clients have the same models; tests use the SQLite client's type for either. */
-function newSqliteClient(file: string) {
-  return new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) })
+function newSqliteClient(file: string, fastPath = true) {
+  const adapter = new PrismaBetterSqlite3({ url: `file:${file}` })
+  return new SqliteClient({ adapter: fastPath ? sqliteFastPath(adapter) : adapter })
 }
 export type TestClient = ReturnType<typeof newSqliteClient>
 
@@ -46,18 +48,23 @@ export interface TestDatabase {
 export interface OpenOptions {
   /** Apply the shipped DDL (default true). */
   applySchema?: boolean
+  /**
+   * SQLite only: wrap the adapter with sqliteFastPath (default true unless SQLITE_FAST_PATH=0), so
+   * the budget hot path runs on the adapter's connection directly; false = everything through Prisma.
+   */
+  fastPath?: boolean
 }
 
 export async function openDatabase(kind: DbKind, options: OpenOptions = {}): Promise<TestDatabase> {
-  const db = kind === 'sqlite' ? await openSqlite() : await openPostgres()
+  const db = kind === 'sqlite' ? await openSqlite(options.fastPath ?? process.env.SQLITE_FAST_PATH !== '0') : await openPostgres()
   if (options.applySchema !== false) await applyLlmTenantSchema(db.client as never)
   return db
 }
 
-async function openSqlite(): Promise<TestDatabase> {
+async function openSqlite(fastPath: boolean): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'llm-tenant-'))
   const file = join(dir, 'test.db')
-  const client = newSqliteClient(file)
+  const client = newSqliteClient(file, fastPath)
   const { default: Database } = await import('better-sqlite3')
   let raw: InstanceType<typeof Database> | undefined
   return {
