@@ -6,6 +6,13 @@
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import { createHash } from 'node:crypto'
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
+import { PrismaClient as SqliteClient } from '../../generated/sqlite/client.ts'
+
+/** A second Prisma client on the same SQLite file WITHOUT sqliteFastPath: every statement through Prisma. */
+export function plainSqliteClient(file: string) {
+  return new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) })
+}
 
 type Params = unknown[]
 const sqliteValue = (v: unknown) => (v instanceof Date ? v.toISOString().replace('Z', '+00:00') : typeof v === 'boolean' ? (v ? 1 : 0) : v)

@@ -11,10 +11,11 @@ import { nanosToUsd } from '../money/index.js'
 import type { SqlProvider } from '../db/client.js'
 import { EXECUTION_COLUMN_LIST, executionValueList, insertExecutionRows } from '../ledger/insert.js'
 import type { ExecutionRow } from '../ledger/record.js'
-import { allOrNothingUpdateSqlite, runBatch, applyDeltas, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, type CounterRow, type Delta, type RawRunner } from './counters.js'
+import { allOrNothingUpdateSqlite, runBatch, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import type { EffectivePolicy, LimitCheck } from './effective.js'
 import { keyId, type CounterKey } from './keys.js'
 import { placeholder } from '../db/client.js'
+import type { SpentCache } from './spent-cache.js'
 
 export interface Reservation {
   executionId: string
@@ -62,7 +63,14 @@ export function isWriteConflict(err: unknown): boolean {
   return /40P01|40001|deadlock|TransactionWriteConflict|SQLITE_BUSY|database is locked/i.test(text)
 }
 
-async function attempt(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
+/** An admission attempt: admitted, or not — with the counter rows it saw when PostgreSQL reports them. */
+interface Attempt {
+  ok: boolean
+  /** The locked counter rows (PostgreSQL, refused attempts only): saves re-reading them to name the limit. */
+  rows?: CounterRow[]
+}
+
+async function attempt(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
   for (let retry = 0; ; retry++) {
     try {
       return await attemptOnce(client, provider, res, row, deltas, now)
@@ -79,7 +87,7 @@ async function attempt(client: TransactionRunner & RawRunner, provider: SqlProvi
  * then update all rows and insert the ledger row and the hold. All or nothing, no interactive
  * transaction held open.
  */
-async function reserveInOneStatement(client: RawRunner, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
+async function reserveInOneStatement(client: RawRunner, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
   const p = new Params('postgresql')
   const selects = deltaSelects(p, deltas)
   const n = p.add(deltas.length)
@@ -94,16 +102,25 @@ async function reserveInOneStatement(client: RawRunner, res: Reservation, row: E
     hold AS (INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
              SELECT ${hold[0]}, ${hold[1]}, ${hold[2]}, ${hold[3]}, CAST(${hold[4]} AS BIGINT), CAST(${hold[5]} AS BIGINT), 'open', CAST(${hold[6]} AS TIMESTAMP(3)), CAST(${hold[7]} AS TIMESTAMP(3))
              WHERE (SELECT ok FROM ok) RETURNING 1)
-    SELECT (SELECT ok FROM ok) AS ok, (SELECT COUNT(*) FROM upd) AS updated, (SELECT COUNT(*) FROM led) AS ledger, (SELECT COUNT(*) FROM hold) AS holds`
-  const [result] = (await client.$queryRawUnsafe(sql, ...p.values)) as Array<{ ok: boolean }>
-  return result?.ok === true
+    SELECT (SELECT ok FROM ok) AS ok, (SELECT COUNT(*) FROM upd) AS updated, (SELECT COUNT(*) FROM led) AS ledger, (SELECT COUNT(*) FROM hold) AS holds,
+      CASE WHEN (SELECT ok FROM ok) THEN NULL ELSE (SELECT json_agg(json_build_object(${LOCKED_JSON_FIELDS})) FROM locked AS l) END AS locked_rows`
+  const [result] = (await client.$queryRawUnsafe(sql, ...p.values)) as Array<{ ok: boolean; locked_rows: unknown }>
+  if (result?.ok === true) return { ok: true }
+  const locked = typeof result?.locked_rows === 'string' ? JSON.parse(result.locked_rows) : result?.locked_rows
+  return { ok: false, rows: Array.isArray(locked) ? locked.map((r: Record<string, unknown>) => toCounterRow(r)) : [] }
 }
+
+/** The locked rows as JSON, numbers as text (JSON numbers would round nano-dollars beyond 2^53). */
+const LOCKED_JSON_FIELDS = ['scope', 'tenant_id', 'agent_type', 'period', 'bucket', 'spent_cost_nanos', 'spent_tokens', 'spent_executions',
+  'reserved_cost_nanos', 'reserved_tokens', 'reserved_executions', 'alerted']
+  .map((c) => `'${c}', CAST(l."${c}" AS TEXT)`)
+  .join(', ')
 
 /**
  * SQLite: one batch transaction of three statements — the all-or-nothing counter update, then the
  * ledger row and the hold, each written only if the update took every row (`changes()`).
  */
-async function reserveInOneBatch(client: TransactionRunner & RawRunner, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
+async function reserveInOneBatch(client: TransactionRunner & RawRunner, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
   const update = allOrNothingUpdateSqlite(deltas, now)
   const p = new Params('sqlite')
   const values = executionValueList('sqlite', row, now, (v) => p.add(v))
@@ -117,10 +134,10 @@ async function reserveInOneBatch(client: TransactionRunner & RawRunner, res: Res
     h.values,
   ]
   const [updated] = (await runBatch(client as never, [update, ledger, hold])) as [unknown[]]
-  return Array.isArray(updated) && updated.length === deltas.length
+  return { ok: Array.isArray(updated) && updated.length === deltas.length }
 }
 
-async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<boolean> {
+async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
   if (provider === 'postgresql') return reserveInOneStatement(client, res, row, deltas, now)
   return reserveInOneBatch(client, res, row, deltas, now)
 }
@@ -177,7 +194,10 @@ export async function reserve(
   now: Date,
   sweep: () => Promise<number>,
   timeZone: string,
+  spent?: SpentCache,
 ): Promise<void> {
+  const certain = spent?.certainRefusal(policy, res)
+  if (certain) throw refusalError(certain, row.agentType)
   const deltas = reserveDeltas(res, policy)
   if (deltas.length === 0) {
     // No counter to hold against (no tenant, no global limit): record the running row and its hold.
@@ -189,14 +209,16 @@ export async function reserve(
   }
   let swept = false
   for (let round = 0; round < 4; round++) {
-    if (await attempt(client, provider, res, row, deltas, now)) return
-    const rows = await readCounters(client, provider, res.keys)
+    const tried = await attempt(client, provider, res, row, deltas, now)
+    if (tried.ok) return
+    const rows = tried.rows ?? (await readCounters(client, provider, res.keys))
     if (rows.length < res.keys.length) {
       // A counter row does not exist yet (new day/month/tenant/agent). Rows are created outside the
       // attempt's transaction, so a refused attempt cannot roll them back.
       await ensureCounterRows(client, provider, res.keys, now, timeZone)
       continue
     }
+    spent?.observe(rows)
     const refusal = findRefusal(rows, policy, res)
     if (!refusal) continue // counters moved between the attempt and the read (another call settled)
     if (swept || !refusal.fitsWithoutHolds || (await sweep()) === 0) throw refusalError(refusal, row.agentType)

@@ -15,13 +15,14 @@ import { currentTenant, parseOverride, ResolvedTenantRef, resolveTenantRef, type
 import { ensureTenantRow, findTenantRow, rowLimits, TenantRowCache, type TenantRow } from '../tenant/loader.js'
 import type { TenantInput } from '../tenant/store.js'
 import { reserve, refusalError, type Reservation, type TransactionRunner } from './admission.js'
-import { normalizeUsage, statusOfError, type CallContext, type NormalizedUsage } from './call.js'
+import { normalizeUsage, statusOfError, yieldToEventLoop, type CallContext, type NormalizedUsage } from './call.js'
 import { claimAlert, readCounters, type CounterRow, type RawRunner } from './counters.js'
 import { assertStatusType, budgetStatus, type BudgetStatus, type LimitStatus } from './status.js'
 import { effectivePolicy, type BudgetLimitType, type EffectivePolicy } from './effective.js'
 import { emitBudgetEvent } from './events.js'
 import { counterKeysFor, keyId, maintainedKeys, type CounterKey } from './keys.js'
 import { refreshCounters, type RefreshResult } from './refresh.js'
+import { SpentCache } from './spent-cache.js'
 import { expireHolds, settle } from './settlement.js'
 
 export interface TrackCall {
@@ -58,12 +59,15 @@ export class LlmBudgets {
   readonly provider: SqlProvider
   private readonly client: LlmPrismaClient & TransactionRunner & RawRunner
   private readonly tenantRows: TenantRowCache
+  /** Spent figures seen recently, to refuse a used-up budget without a round trip (see spent-cache.ts). */
+  private readonly spent: SpentCache
 
   constructor(client: unknown, config?: LlmConfig | LlmConfigInput, private readonly options: BudgetsOptions = {}) {
     this.client = assertClient(client) as LlmPrismaClient & TransactionRunner & RawRunner
     this.config = toConfig(config)
     this.provider = detectProvider(client)
     this.tenantRows = new TenantRowCache(this.config.tenantCacheTtlMs)
+    this.spent = new SpentCache(this.config.tenantCacheTtlMs, () => this.config.now().getTime())
   }
 
   /**
@@ -93,8 +97,12 @@ export class LlmBudgets {
           status: 'running', startedAt, traceId: call.traceId ?? null, parentId: call.parentId ?? null, metadata: call.metadata ?? null },
         startedAt,
       )
-      await reserve(this.client, this.provider, reservation, row, admitted.policy, startedAt, () => this.releaseExpiredHolds(), this.config.timeZone)
+      await reserve(this.client, this.provider, reservation, row, admitted.policy, startedAt, () => this.releaseExpiredHolds(), this.config.timeZone, this.spent)
     } catch (err) {
+      // A refusal may involve no I/O at all (SQLite is synchronous): without a turn of the event loop,
+      // a caller that retries in a loop would spin on microtasks and starve every timer and socket of
+      // the process — every other tenant's calls included.
+      await yieldToEventLoop()
       if (err instanceof BudgetExceededError) {
         emitBudgetEvent(this.config, { type: 'hard_limit_refused', scope: err.scope, limitType: err.limitType as never, limit: err.limit,
           current: err.current, tenantId: err.tenantId, agentType: err.agentType, bucket: '', at: startedAt })
@@ -133,6 +141,7 @@ export class LlmBudgets {
   /** Recomputes counters from the ledger and open holds (one tenant, or everything). */
   refreshCounters(options: { tenantId?: string } = {}): Promise<RefreshResult> {
     const tenantId = options.tenantId === undefined ? undefined : assertIdentifier(options.tenantId, 'tenantId')
+    this.spent.clear() // a refresh may lower counters that the cache has seen
     return refreshCounters(this.client, this.provider, this.config, tenantId)
   }
 
@@ -269,6 +278,7 @@ export class LlmBudgets {
       try {
         const held = { keys: admitted.keys, cost: request.estimateCost, tokens: request.estimateTokens }
         const result = await settle(this.client, this.provider, executionId, outcome, this.config.timeZone, completedAt, held)
+        this.spent.observe(result.counters)
         if (result.settled) await this.emitSoftEvents(admitted, result.counters, completedAt)
         return
       } catch (e) {

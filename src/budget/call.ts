@@ -8,6 +8,11 @@ import { InvalidArgumentError } from '../errors.js'
 import { usdToNanos, type UsdInput } from '../money/index.js'
 import { assertIdentifier, assertTokenCount, type UsageColumns } from '../ledger/record.js'
 
+/** Resolves after one full turn of the event loop (timers and I/O get to run). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
 export interface UsageReport {
   inputTokens?: number
   outputTokens?: number
