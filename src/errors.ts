@@ -2,6 +2,8 @@
  * Typed errors. Every error the library throws on purpose extends `LlmTenantError`, so apps can
  * `instanceof`-check one class; each subclass carries machine-readable fields.
  */
+import { redactError } from './ledger/redact.js'
+
 export class LlmTenantError extends Error {
   /** Stable machine-readable code, e.g. `INVALID_ARGUMENT`. */
   readonly code: string
@@ -102,6 +104,8 @@ export class TenantInactiveError extends LlmTenantError {
 export class AdmissionError extends LlmTenantError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ADMISSION_FAILED', message)
-    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause
+    // The cause is kept for diagnosis, redacted like the message: it may be an app callback's error
+    // quoting a row with the tenant's key, or a driver error carrying request data.
+    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = redactError(options.cause)
   }
 }

@@ -45,6 +45,8 @@ export interface AgentDefinition extends Required<Omit<AgentOptions, 'instructio
 
 const KEYS = ['name', 'provider', 'model', 'api', 'instructions', 'maxOutputTokens', 'temperature', 'fallbackModels', 'retries', 'retryBaseMs', 'timeoutMs', 'circuitBreaker', 'tools', 'maxSteps']
 
+const CIRCUIT_BREAKER_KEYS = ['errors', 'withinSeconds', 'cooldownSeconds']
+
 function int(value: unknown, field: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -79,6 +81,10 @@ export function defineAgent(options: AgentOptions): AgentDefinition {
     if (typeof t.parameters !== 'object' || t.parameters === null) throw new InvalidArgumentError(`agent.tools[${i}].parameters`, 'a JSON Schema object', t.parameters)
   })
   const cb = options.circuitBreaker ?? {}
+  if (typeof cb !== 'object' || cb === null || Array.isArray(cb)) throw new InvalidArgumentError('agent.circuitBreaker', '{ errors?, withinSeconds?, cooldownSeconds? }', cb)
+  for (const key of Object.keys(cb)) {
+    if (!CIRCUIT_BREAKER_KEYS.includes(key)) throw new InvalidArgumentError(`agent.circuitBreaker.${key}`, CIRCUIT_BREAKER_KEYS.join(', '), key)
+  }
   return Object.freeze({
     name: name(options.name, 'agent.name'),
     provider: options.provider,

@@ -6,6 +6,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import { LlmBudgets, type BudgetsOptions } from '../budget/budgets.js'
+import { yieldToEventLoop } from '../budget/call.js'
+import { assertQuery } from '../ledger/scope.js'
 import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
 import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
 import { AdmissionError, BudgetExceededError, InvalidArgumentError, LlmTenantError, TenantInactiveError } from '../errors.js'
@@ -17,7 +19,7 @@ import type { NormalizedUsage, PricingOptions } from '../pricing/price.js'
 import { validatePrice } from '../pricing/price.js'
 import { SdkClientCache, type ProviderEndpoint } from '../providers/clients.js'
 import { ProviderError } from '../providers/errors.js'
-import type { ChatMessage, ProviderName, ProviderRequest } from '../providers/types.js'
+import { PROVIDERS, type ChatMessage, type ProviderName, type ProviderRequest } from '../providers/types.js'
 import { ResolvedTenantRef, type ResolvedTenant, type TenantRef } from '../tenant/ref.js'
 import { runAttempt, type PricedResponse } from './attempt.js'
 import { CircuitBreakers } from './breaker.js'
@@ -89,6 +91,30 @@ export function normalizeInput(input: AgentInput): ChatMessage[] {
   return input.map((m) => ({ ...m }))
 }
 
+const RUNTIME_KEYS = ['config', 'providers', 'pricing', 'tenantApiKeys', 'budgets', 'clientCacheSize']
+const RUN_KEYS = ['tenant', 'apiKeys', 'signal', 'traceId', 'parentId']
+
+/** Throws unless `value` is undefined or a plain object whose keys are all in `keys`. */
+function assertOptions(value: unknown, keys: readonly string[], field: string): void {
+  if (value !== undefined) assertQuery(value, keys, field)
+}
+
+/** Run options: a misspelt `tenant` must not run the call without its tenant (and budget). */
+function assertRunOptions(opts: RunOptions): void {
+  assertOptions(opts, RUN_KEYS, 'options')
+  assertOptions(opts.apiKeys, PROVIDERS, 'options.apiKeys')
+  for (const [provider, key] of Object.entries(opts.apiKeys ?? {})) {
+    if (key !== undefined && typeof key !== 'string') throw new InvalidArgumentError(`options.apiKeys.${provider}`, 'an API key string', '(hidden)')
+  }
+  const signal = opts.signal as { aborted?: unknown; addEventListener?: unknown } | undefined
+  if (signal !== undefined && (typeof signal?.addEventListener !== 'function' || typeof signal.aborted !== 'boolean')) {
+    throw new InvalidArgumentError('options.signal', 'an AbortSignal', opts.signal)
+  }
+  for (const field of ['traceId', 'parentId'] as const) {
+    if (opts[field] !== undefined && (typeof opts[field] !== 'string' || opts[field] === '')) throw new InvalidArgumentError(`options.${field}`, 'a non-empty string', opts[field])
+  }
+}
+
 export class LlmRuntime {
   readonly config: LlmConfig
   readonly budgets: LlmBudgets
@@ -98,6 +124,10 @@ export class LlmRuntime {
   private readonly provider: SqlProvider
 
   constructor(client: unknown, private readonly options: RuntimeOptions = {}) {
+    assertOptions(options, RUNTIME_KEYS, 'options')
+    assertOptions(options.providers, PROVIDERS, 'options.providers')
+    for (const [name, endpoint] of Object.entries(options.providers ?? {})) assertOptions(endpoint, ['baseURL', 'apiKey'], `options.providers.${name}`)
+    assertOptions(options.pricing, ['prices', 'fallback'], 'options.pricing')
     this.client = assertClient(client)
     this.provider = detectProvider(client)
     this.config = toConfig(options.config)
@@ -170,6 +200,7 @@ export class LlmRuntime {
 
   /** Tenant, key and SDK client for a run; a missing key is refused (and recorded) before any call. */
   async prepare(def: AgentDefinition, input: AgentInput, opts: RunOptions) {
+    assertRunOptions(opts)
     const messages = normalizeInput(input)
     let resolved: ResolvedTenant | null
     try {
@@ -269,6 +300,7 @@ export class LlmRuntime {
       now,
     )
     await insertExecutionRows(this.client as never, this.provider, [row], now).catch(() => undefined)
+    await yieldToEventLoop() // a refusal loop must not starve the process (see LlmBudgets.track)
     return row.id
   }
 }

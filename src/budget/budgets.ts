@@ -9,6 +9,7 @@ import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } 
 import { AdmissionError, BudgetExceededError, InvalidArgumentError, LlmTenantError, TenantInactiveError } from '../errors.js'
 import { usdToNanos, type UsdInput } from '../money/index.js'
 import { assertIdentifier, toExecutionRow } from '../ledger/record.js'
+import { assertQuery } from '../ledger/scope.js'
 import { redactMetadata, redactText } from '../ledger/redact.js'
 import type { JsonValue } from '../ledger/types.js'
 import { currentTenant, parseOverride, ResolvedTenantRef, resolveTenantRef, type ResolvedTenant, type TenantRef } from '../tenant/ref.js'
@@ -140,6 +141,7 @@ export class LlmBudgets {
 
   /** Recomputes counters from the ledger and open holds (one tenant, or everything). */
   refreshCounters(options: { tenantId?: string } = {}): Promise<RefreshResult> {
+    assertQuery(options, ['tenantId'], 'options')
     const tenantId = options.tenantId === undefined ? undefined : assertIdentifier(options.tenantId, 'tenantId')
     this.spent.clear() // a refresh may lower counters that the cache has seen
     return refreshCounters(this.client, this.provider, this.config, tenantId)
@@ -155,7 +157,8 @@ export class LlmBudgets {
 
   /** True when the limit (or every limit) still has room: no limit, or used < limit. */
   async withinBudget(tenant: TenantRef, options: { type?: BudgetLimitType } = {}): Promise<boolean> {
-    const type = assertStatusType(options?.type, 'type')
+    assertQuery(options, ['type'], 'options')
+    const type = assertStatusType(options.type, 'type')
     const status = await this.status(tenant)
     const entries = type ? [status.limits[type]] : Object.values(status.limits)
     return entries.every((l) => l.remaining === null || (typeof l.remaining === 'number' ? l.remaining > 0 : l.remaining.gt(0)))
@@ -163,7 +166,8 @@ export class LlmBudgets {
 
   /** What is left of one limit (default dailyCost); null when there is no limit. */
   async remainingBudget(tenant: TenantRef, options: { type?: BudgetLimitType } = {}): Promise<LimitStatus['remaining']> {
-    const type = assertStatusType(options?.type, 'type') ?? 'dailyCost'
+    assertQuery(options, ['type'], 'options')
+    const type = assertStatusType(options.type, 'type') ?? 'dailyCost'
     return (await this.status(tenant)).limits[type].remaining
   }
 
@@ -223,7 +227,7 @@ export class LlmBudgets {
       if (!TRACK_KEYS.has(key)) throw new InvalidArgumentError(`call.${key}`, [...TRACK_KEYS].join(', '), key)
     }
     const estimate = call.estimate ?? {}
-    if (typeof estimate !== 'object' || estimate === null) throw new InvalidArgumentError('call.estimate', '{ cost?, tokens? }', estimate)
+    assertQuery(estimate, ['cost', 'tokens'], 'call.estimate')
     const tokens = estimate.tokens ?? 0
     if (typeof tokens !== 'number' || !Number.isSafeInteger(tokens) || tokens < 0) {
       throw new InvalidArgumentError('call.estimate.tokens', 'a non-negative integer', tokens)

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events'
 import { InvalidArgumentError } from '../errors.js'
 import { usdToNanos, type UsdInput } from '../money/index.js'
+import { assertIdentifier } from '../ledger/record.js'
 import { assertEnforcement, limitsToColumns, LIMIT_COLUMNS, LIMIT_TYPES, type Enforcement, type LimitType, type LimitsInput } from '../tenant/limits.js'
 
 /** Limits in storage units (nano-USD for cost); null = no limit. */
@@ -92,6 +93,7 @@ export function parseAgentLimits(input: unknown, field: string): AgentLimitValue
   }
   const out: AgentLimitValues = {}
   for (const [agent, limits] of Object.entries(input as Record<string, unknown>)) {
+    assertIdentifier(agent, `${field} agent type`, 255) // '' can never match a call's agentType
     if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
       throw new InvalidArgumentError(`${field}.${agent}`, '{ dailyCost?, monthlyCost? }', limits)
     }

@@ -42,12 +42,18 @@ export function keyringFromEnv(env: Record<string, string | undefined> = process
   throw new InvalidArgumentError('LLM_TENANT_ENCRYPTION_KEY', 'base64 of 32 random bytes (e.g. `openssl rand -base64 32`)', undefined)
 }
 
+function currentKey(keyring: Keyring): Buffer {
+  const key = keyring?.keys instanceof Map ? keyring.keys.get(keyring.current) : undefined
+  if (!Buffer.isBuffer(key) || key.length !== 32) throw new InvalidArgumentError('keyring', '{ current, keys } with a 32-byte key for the current key id (see keyringFromEnv)', '(hidden)')
+  return key
+}
+
 /** Encrypts `plaintext` bound to `tenantId`. */
 export function encryptSecret(plaintext: string, tenantId: string, keyring: Keyring = keyringFromEnv()): string {
   if (typeof plaintext !== 'string' || plaintext === '') throw new InvalidArgumentError('plaintext', 'a non-empty string', '(hidden)')
   if (typeof tenantId !== 'string' || tenantId === '') throw new InvalidArgumentError('tenantId', 'a non-empty string', tenantId)
   const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', keyring.keys.get(keyring.current)!, iv)
+  const cipher = createCipheriv('aes-256-gcm', currentKey(keyring), iv)
   cipher.setAAD(Buffer.from(tenantId, 'utf8'))
   const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
   const b = (x: Buffer) => x.toString('base64url')
@@ -56,6 +62,7 @@ export function encryptSecret(plaintext: string, tenantId: string, keyring: Keyr
 
 /** Decrypts a value made by encryptSecret for the same tenant; anything else throws. */
 export function decryptSecret(ciphertext: string, tenantId: string, keyring: Keyring = keyringFromEnv()): string {
+  if (typeof tenantId !== 'string' || tenantId === '') throw new InvalidArgumentError('tenantId', 'a non-empty string', tenantId)
   const parts = typeof ciphertext === 'string' ? ciphertext.split('.') : []
   if (parts.length !== 5 || parts[0] !== 'v1') throw new SecretDecryptionError('not a v1 ciphertext')
   const key = keyring.keys.get(parts[1])

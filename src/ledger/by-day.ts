@@ -5,6 +5,7 @@
  * straddles a local midnight; for zones where that is not true (historic LMT offsets) we fall back
  * to one range aggregate per day. Either way: the app's zone, never the database's UTC date.
  */
+import { InvalidArgumentError } from '../errors.js'
 import { daysOf, type DayBucket } from '../periods/index.js'
 import { nanosToUsd, toNanos } from '../money/index.js'
 import { placeholder, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
@@ -13,6 +14,8 @@ import { scopeWhere } from './scope.js'
 import type { UsageFigures } from './types.js'
 
 const SLOT_MS = 15 * 60 * 1000
+/** One zero-filled entry per day: a range of centuries would build millions of them (minutes of CPU). */
+export const MAX_DAYS = 10_000
 
 function epochSecondsSql(provider: SqlProvider): string {
   // SQLite: the Prisma adapter stores ISO-8601 text by default, or unix-epoch ms when configured so.
@@ -37,6 +40,10 @@ function dayContaining(days: DayBucket[], ms: number): DayBucket | undefined {
 }
 
 export async function usageByDay(client: LlmPrismaClient, provider: SqlProvider, scope: Scope): Promise<Record<string, UsageFigures>> {
+  const { from, to } = scope.period
+  if (to.getTime() - from.getTime() > MAX_DAYS * 86_400_000) {
+    throw new InvalidArgumentError('period', `a range of at most ${MAX_DAYS} days for usageByDay`, `${from.toISOString()} to ${to.toISOString()}`)
+  }
   const days = daysOf(scope.period)
   const totals = new Map<string, { nanos: bigint; tokens: number; count: number }>()
   for (const day of days) totals.set(day.key, { nanos: 0n, tokens: 0, count: 0 })

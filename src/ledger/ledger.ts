@@ -12,7 +12,7 @@ import { insertExecutionRows } from './insert.js'
 import { applyDeltas, ensureCounterRows, type RawRunner } from '../budget/counters.js'
 import { recordedRowDeltas } from '../budget/spend.js'
 import { toExecutionRecord, toExecutionRow, type ExecutionRow } from './record.js'
-import { assertLimit, resolveScope, scopeWhere, type PeriodQuery, type TenantScope } from './scope.js'
+import { assertLimit, assertQuery, resolveScope, scopeWhere, type PeriodQuery, type TenantScope } from './scope.js'
 import {
   FAILED_STATUSES,
   type ExecutionRecord,
@@ -143,7 +143,8 @@ export class LlmLedger {
 
   /** Executions with a tenant, without one, or of one tenant; newest first. */
   async executions(query: ExecutionsQuery = {}): Promise<ExecutionRecord[]> {
-    const { tenant, ...rest } = query ?? {}
+    assertQuery(query, ['tenant', 'period', 'limit'])
+    const { tenant, ...rest } = query
     if (tenant === undefined) return this.list(rest, {})
     if (tenant === 'with') return this.list(rest, { tenantId: { not: null } })
     if (tenant === 'without') return this.list({ ...rest, tenantId: null }, {})
@@ -155,6 +156,7 @@ export class LlmLedger {
 
   /** Spend per tenant for a period, highest first ("top spenders"). Calls without a tenant are excluded. */
   async costByTenant(query: { period?: PeriodInput; limit?: number } = {}): Promise<TenantSpend[]> {
+    assertQuery(query, ['period', 'limit'])
     const scope = resolveScope({ period: query.period }, this.config)
     const take = assertLimit(query.limit ?? 10)
     const groups = (await this.client.llmExecution.groupBy({
@@ -194,9 +196,12 @@ export class LlmLedger {
   }
 
   private async list(query: ListQuery, extra: Record<string, unknown>): Promise<ExecutionRecord[]> {
-    if (typeof query !== 'object' || query === null) throw new InvalidArgumentError('query', 'an object such as { tenantId, limit }', query)
+    assertQuery(query, ['tenantId', 'period', 'limit'])
     const take = assertLimit(query.limit ?? 20)
-    const scope = query.period === undefined ? { tenantId: resolveScope({ tenantId: query.tenantId }, this.config).tenantId } : resolveScope(query, this.config)
+    const scope =
+      query.period === undefined
+        ? { tenantId: resolveScope({ tenantId: query.tenantId }, this.config).tenantId }
+        : resolveScope({ tenantId: query.tenantId, period: query.period }, this.config)
     const rows = (await this.client.llmExecution.findMany({
       where: scopeWhere(scope, extra),
       orderBy: [{ startedAt: 'desc' }, { id: 'desc' }],

@@ -58,3 +58,18 @@ export function redactMetadata(value: unknown, seen = new WeakSet<object>()): un
   }
   return out
 }
+
+/**
+ * A copy of an error that is safe to keep (e.g. as another error's `cause`): same name, code and
+ * (redacted) message and stack; its own cause redacted the same way. Nothing else of the original is
+ * kept — other properties may hold request data (headers, bodies, the app's rows).
+ */
+export function redactError(err: unknown, depth = 0): Error {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { name?: unknown; message?: unknown; stack?: unknown; code?: unknown; cause?: unknown }
+  const copy = new Error(redactText(typeof err === 'object' && err !== null ? String(e.message ?? '') : String(err)))
+  copy.name = typeof e.name === 'string' ? e.name : 'Error'
+  copy.stack = typeof e.stack === 'string' ? redactText(e.stack) : `${copy.name}: ${copy.message}`
+  if (typeof e.code === 'string' || typeof e.code === 'number') Object.assign(copy, { code: e.code })
+  if (e.cause !== undefined && depth < 5) Object.assign(copy, { cause: redactError(e.cause, depth + 1) })
+  return copy
+}

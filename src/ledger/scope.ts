@@ -24,10 +24,21 @@ export interface Scope {
   period: ResolvedPeriod
 }
 
-export function resolveScope(query: PeriodQuery | undefined, config: LlmConfig, defaultPeriod: PeriodInput = 'this_month'): Scope {
-  if (query !== undefined && (typeof query !== 'object' || query === null || Array.isArray(query))) {
-    throw new InvalidArgumentError('query', 'an object such as { tenantId, period }', query)
+/**
+ * Throws unless `query` is a plain object whose keys are all in `keys`: a misspelt key (`tenant`
+ * for `tenantId`) must not silently widen a query to every tenant or to the default period.
+ */
+export function assertQuery(query: unknown, keys: readonly string[], field = 'query'): void {
+  if (typeof query !== 'object' || query === null || Array.isArray(query)) {
+    throw new InvalidArgumentError(field, `an object with any of: ${keys.join(', ')}`, query)
   }
+  for (const key of Object.keys(query)) {
+    if (!keys.includes(key)) throw new InvalidArgumentError(`${field}.${key}`, `one of the keys: ${keys.join(', ')}`, key)
+  }
+}
+
+export function resolveScope(query: PeriodQuery | undefined, config: LlmConfig, defaultPeriod: PeriodInput = 'this_month'): Scope {
+  if (query !== undefined) assertQuery(query, ['tenantId', 'period'])
   const tenantId = query?.tenantId
   if (tenantId !== undefined && tenantId !== null) assertIdentifier(tenantId, 'tenantId')
   const period = resolvePeriod(query?.period ?? defaultPeriod, config)

@@ -32,15 +32,20 @@ export interface PeriodOptions {
 
 const ALLOWED_PERIODS = `${PERIOD_NAMES.join(', ')} or { from, to } with from <= to`
 
+/** Zones already proven valid (resolvePeriod checks its zone on every call; Intl is not free). */
+const knownZones = new Set<string>(['UTC'])
+
 /** Throws unless `timeZone` is an IANA zone name the runtime knows. Returns it unchanged. */
 export function validateTimeZone(timeZone: unknown, field = 'timeZone'): string {
   const allowed = 'an IANA time zone name such as "UTC" or "Europe/Berlin"'
   if (typeof timeZone !== 'string' || timeZone.trim() === '') throw new InvalidArgumentError(field, allowed, timeZone)
+  if (knownZones.has(timeZone)) return timeZone
   try {
     new Intl.DateTimeFormat('en-US', { timeZone }).format(0)
   } catch {
     throw new InvalidArgumentError(field, allowed, timeZone)
   }
+  if (knownZones.size < 1000) knownZones.add(timeZone)
   return timeZone
 }
 
@@ -66,7 +71,12 @@ function toInstant(value: unknown, field: string): Date {
 
 /** Resolves a period to its instant range in the configured zone. */
 export function resolvePeriod(input: unknown, options: PeriodOptions, field = 'period'): ResolvedPeriod {
-  const timeZone = options.timeZone
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options', '{ timeZone, weekStartsOn, now? } (e.g. the config from defineLlmConfig)', options)
+  }
+  const timeZone = validateTimeZone(options.timeZone, 'options.timeZone')
+  const weekStartsOn = validateWeekStartsOn(options.weekStartsOn, 'options.weekStartsOn')
+  if (options.now !== undefined && typeof options.now !== 'function') throw new InvalidArgumentError('options.now', 'a function returning a Date', options.now)
   if (typeof input === 'object' && input !== null && !Array.isArray(input) && !(input instanceof Date)) {
     const range = input as { from?: unknown; to?: unknown }
     const from = toInstant(range.from, `${field}.from`)
@@ -82,7 +92,7 @@ export function resolvePeriod(input: unknown, options: PeriodOptions, field = 'p
   const name = input as PeriodName
   const now = new TZDate((options.now?.() ?? new Date()).getTime(), timeZone)
   const today = startOfDay(now)
-  const week = startOfWeek(now, { weekStartsOn: options.weekStartsOn })
+  const week = startOfWeek(now, { weekStartsOn })
   const month = startOfMonth(now)
   const ranges: Record<PeriodName, [Date, Date]> = {
     today: [today, addDays(today, 1)],

@@ -60,7 +60,40 @@ function matches(known: string, model: string): boolean {
   return model === known || (model.startsWith(`${known}-`) && /^\d{4}-?\d{2}-?\d{2}$|^\d{8}$|^latest$/.test(model.slice(known.length + 1)))
 }
 
+const PRICING_KEYS = ['prices', 'fallback']
+const USAGE_FIELDS = ['inputTokens', 'outputTokens', 'cachedInputTokens', 'cacheWriteTokens', 'reasoningTokens'] as const
+
+/** Validates what every pricing entry point receives: names, the instant and the options. */
+function assertPricingArgs(provider: unknown, model: unknown, at: unknown, options: unknown): void {
+  if (typeof provider !== 'string' || provider === '') throw new InvalidArgumentError('provider', 'a provider name such as "openai" or "anthropic"', provider)
+  if (typeof model !== 'string' || model === '') throw new InvalidArgumentError('model', 'a non-empty model id such as "gpt-4o"', model)
+  if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new InvalidArgumentError('at', 'a valid Date', at)
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new InvalidArgumentError('options', '{ prices?, fallback? }', options)
+  for (const key of Object.keys(options)) {
+    if (!PRICING_KEYS.includes(key)) throw new InvalidArgumentError(`options.${key}`, PRICING_KEYS.join(', '), key)
+  }
+  const { prices, fallback } = options as PricingOptions
+  if (prices !== undefined) {
+    if (!Array.isArray(prices)) throw new InvalidArgumentError('options.prices', 'an array of model prices', prices)
+    prices.forEach((p, i) => validatePrice(p, `options.prices[${i}]`))
+  }
+  if (fallback !== undefined) validatePrice(fallback, 'options.fallback')
+}
+
+/** Usage to price: every count a non-negative safe integer (a negative count would price below $0). */
+function assertUsage(usage: unknown): NormalizedUsage {
+  if (typeof usage !== 'object' || usage === null) throw new InvalidArgumentError('usage', `an object with ${USAGE_FIELDS.join(', ')}`, usage)
+  for (const key of USAGE_FIELDS) {
+    const v = (usage as Record<string, unknown>)[key]
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw new InvalidArgumentError(`usage.${key}`, `an integer from 0 to ${Number.MAX_SAFE_INTEGER}`, v)
+    }
+  }
+  return usage as NormalizedUsage
+}
+
 export function findPrice(provider: string, model: string, at: Date, options: PricingOptions = {}): { price: ModelPrice; source: PricedUsage['source'] } | null {
+  assertPricingArgs(provider, model, at, options)
   const day = at.toISOString().slice(0, 10)
   const pick = (list: readonly ModelPrice[]) => {
     const candidates = list.filter((p) => p.provider === provider && matches(p.model, model) && p.effectiveFrom <= day)
@@ -90,6 +123,7 @@ export function costOf(usage: NormalizedUsage, price: ModelPrice): { inputCostNa
 }
 
 export function priceUsage(provider: string, model: string, usage: NormalizedUsage, at: Date, options: PricingOptions = {}): PricedUsage {
+  assertUsage(usage)
   const found = findPrice(provider, model, at, options)
   if (!found) throw new UnknownModelError(provider, model)
   return { ...costOf(usage, found.price), ...found }

@@ -5,17 +5,17 @@
  */
 import type { ChatMessage, ProviderAdapter, ProviderRequest, StreamEvent, ToolCall } from './types.js'
 import type { NormalizedUsage } from '../pricing/price.js'
+import { usageCount } from './errors.js'
 
 type Any = any // eslint-disable-line @typescript-eslint/no-explicit-any
-const int = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0)
 
 function normalise(u: Any, outputTokens?: number): NormalizedUsage | null {
   if (!u || typeof u !== 'object') return null
-  const read = int(u.cache_read_input_tokens)
-  const write = int(u.cache_creation_input_tokens)
+  const read = usageCount(u.cache_read_input_tokens, 'usage.cache_read_input_tokens')
+  const write = usageCount(u.cache_creation_input_tokens, 'usage.cache_creation_input_tokens')
   return {
-    inputTokens: int(u.input_tokens) + read + write,
-    outputTokens: outputTokens ?? int(u.output_tokens),
+    inputTokens: usageCount(usageCount(u.input_tokens, 'usage.input_tokens') + read + write, 'usage.input_tokens + cache tokens'),
+    outputTokens: outputTokens ?? usageCount(u.output_tokens, 'usage.output_tokens'),
     cachedInputTokens: read,
     cacheWriteTokens: write,
     reasoningTokens: 0,
@@ -82,7 +82,7 @@ export const anthropicMessages: ProviderAdapter = {
         text += event.delta.text
         yield { type: 'text', delta: event.delta.text }
       } else if (event.type === 'message_delta' && event.usage) {
-        outputTokens = int(event.usage.output_tokens)
+        outputTokens = usageCount(event.usage.output_tokens, 'usage.output_tokens')
       }
     }
     yield { type: 'done', response: { text, toolCalls: [], usage: start ? normalise(start, outputTokens) : null, model } }

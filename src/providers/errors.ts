@@ -4,6 +4,7 @@
  * headers), so nothing downstream can leak the key by inspecting `cause`.
  */
 import { LlmTenantError } from '../errors.js'
+import { MAX_TOKENS } from '../ledger/record.js'
 import { redactText } from '../ledger/redact.js'
 
 export class ProviderError extends LlmTenantError {
@@ -28,6 +29,22 @@ export class ProviderError extends LlmTenantError {
     this.retryable = details.retryable
     this.retryAfterMs = details.retryAfterMs
   }
+}
+
+/** The provider answered 200 with a body that breaks its API contract (e.g. a negative token count). */
+class MalformedResponseError extends Error {
+  override name = 'MalformedResponseError'
+}
+
+/**
+ * A token count from a provider's usage block: absent (undefined/null) = 0. Anything else that is not
+ * an integer from 0 to MAX_TOKENS (negative, fractional, non-numeric, huge) makes the response
+ * malformed: it is never clamped to 0 (that would price the call at $0) nor passed on.
+ */
+export function usageCount(value: unknown, field: string): number {
+  if (value === undefined || value === null) return 0
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_TOKENS) return value
+  throw new MalformedResponseError(`Malformed response: ${field} is ${JSON.stringify(value)}; allowed: an integer from 0 to ${MAX_TOKENS}`)
 }
 
 function retryAfter(headers: unknown): number | null {

@@ -5,6 +5,7 @@
  */
 import type { ChatMessage, ProviderAdapter, ProviderRequest, ProviderResponse, StreamEvent, ToolCall } from './types.js'
 import type { NormalizedUsage } from '../pricing/price.js'
+import { usageCount } from './errors.js'
 
 type Any = any // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -18,16 +19,14 @@ function parseArgs(text: unknown): Record<string, unknown> {
   }
 }
 
-const int = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0)
-
 function usageFrom(u: Any, inputKey: string, outputKey: string, inputDetails: string, outputDetails: string): NormalizedUsage | null {
   if (!u || typeof u !== 'object') return null
   return {
-    inputTokens: int(u[inputKey]),
-    outputTokens: int(u[outputKey]),
-    cachedInputTokens: int(u[inputDetails]?.cached_tokens),
+    inputTokens: usageCount(u[inputKey], `usage.${inputKey}`),
+    outputTokens: usageCount(u[outputKey], `usage.${outputKey}`),
+    cachedInputTokens: usageCount(u[inputDetails]?.cached_tokens, `usage.${inputDetails}.cached_tokens`),
     cacheWriteTokens: 0,
-    reasoningTokens: int(u[outputDetails]?.reasoning_tokens),
+    reasoningTokens: usageCount(u[outputDetails]?.reasoning_tokens, `usage.${outputDetails}.reasoning_tokens`),
   }
 }
 const chatUsage = (u: Any) => usageFrom(u, 'prompt_tokens', 'completion_tokens', 'prompt_tokens_details', 'completion_tokens_details')

@@ -7,6 +7,7 @@ import { Prisma } from '@prisma/client/extension'
 import { LlmBudgets } from '../budget/budgets.js'
 import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
 import { assertClient, detectProvider } from '../db/client.js'
+import { InvalidArgumentError } from '../errors.js'
 import { LlmLedger } from '../ledger/ledger.js'
 import type { PeriodInput } from '../periods/index.js'
 import { describeHostModel, type HostModelOptions } from './host.js'
@@ -29,8 +30,14 @@ export interface LlmTenantOptions<M extends string> extends HostModelOptions<any
 
 type Rec = Record<string, unknown>
 
+const OPTION_KEYS = ['model', 'id', 'name', 'limits', 'enforcement', 'inheritGlobal', 'budget', 'apiKeys', 'config', 'providers', 'pricing']
+
 export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
   return Prisma.defineExtension((base) => {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', `{ ${OPTION_KEYS.join(', ')} }`, options)
+    for (const key of Object.keys(options)) {
+      if (!OPTION_KEYS.includes(key)) throw new InvalidArgumentError(key, `one of the llmTenant() options: ${OPTION_KEYS.join(', ')}`, key)
+    }
     const config = toConfig(options.config)
     const client = assertClient(base)
     const provider = detectProvider(base)
@@ -54,7 +61,13 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
       },
     })
     const ctx: TenantContext = { client, provider, host, ledger, budgets, store: new TenantStore(base), now: config.now }
-    const idOf = (tenant: string | Rec) => (typeof tenant === 'string' ? tenant : host.tenantIdOf(tenant))
+    const idOf = (tenant: string | Rec) => {
+      if (typeof tenant === 'string') return tenant
+      if (typeof tenant !== 'object' || tenant === null || Array.isArray(tenant)) {
+        throw new InvalidArgumentError('tenant', `a tenant id string or a record of model "${options.model}"`, tenant)
+      }
+      return host.tenantIdOf(tenant)
+    }
     const setActive = async (tenant: string | Rec, active: boolean): Promise<TenantRecord> => {
       await tenantRowOf(ctx, typeof tenant === 'string' ? null : tenant, idOf(tenant))
       return ctx.store.update(idOf(tenant), { active })

@@ -3,6 +3,7 @@
  * host record maps to a tenant id, a display name, provider API keys and the `LlmTenant` row.
  */
 import { InvalidArgumentError } from '../errors.js'
+import { PROVIDERS } from '../providers/types.js'
 import { assertEnforcement, limitsToColumns, type LimitsInput, type Enforcement } from './limits.js'
 import type { TenantInput } from './store.js'
 
@@ -85,10 +86,14 @@ export function describeHostModel(client: unknown, options: HostModelOptions<any
   const idOption = options.id ?? 'id'
   useField(idOption, 'id', 'a field name')
   useField(options.name, 'name', 'a field name')
-  if (options.apiKeys !== undefined && (typeof options.apiKeys !== 'object' || options.apiKeys === null)) {
-    throw new InvalidArgumentError('apiKeys', '{ [provider]: field name or function }', options.apiKeys)
+  if (options.apiKeys !== undefined && (typeof options.apiKeys !== 'object' || options.apiKeys === null || Array.isArray(options.apiKeys))) {
+    throw new InvalidArgumentError('apiKeys', `{ [provider]: field name or function } with provider one of ${PROVIDERS.join(', ')}`, options.apiKeys)
   }
-  for (const [provider, source] of Object.entries(options.apiKeys ?? {})) useField(source, `apiKeys.${provider}`, 'a field name')
+  for (const [provider, source] of Object.entries(options.apiKeys ?? {})) {
+    // A misspelt provider (`openAI`) would never be read: the call would fall back to the shared key.
+    if (!(PROVIDERS as readonly string[]).includes(provider)) throw new InvalidArgumentError(`apiKeys.${provider}`, `a provider: ${PROVIDERS.join(', ')}`, provider)
+    useField(source, `apiKeys.${provider}`, 'a field name')
+  }
   if (fields.includes('id')) needs.id = true
 
   const read = (record: Record<string, unknown>, source: FieldOrFn<any, unknown>) =>

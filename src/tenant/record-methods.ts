@@ -14,7 +14,8 @@ import type { SqlProvider } from '../db/client.js'
 import type { LlmPrismaClient } from '../db/client.js'
 import type { HostModel } from './host.js'
 import { ensureTenantRow } from './loader.js'
-import { TenantStore, toTenantRecord, type TenantInput, type TenantRecord } from './store.js'
+import { assertQuery } from '../ledger/scope.js'
+import { TenantStore, tenantToColumns, toTenantRecord, type TenantInput, type TenantRecord } from './store.js'
 
 export interface TenantContext {
   client: LlmPrismaClient
@@ -28,6 +29,11 @@ export interface TenantContext {
 
 type PeriodArg = { period?: PeriodInput }
 type Rec = Record<string, unknown>
+
+/** The method's argument with its keys checked (a misspelt `period` must not fall back to the default). */
+const arg = <T extends object>(q: T, keys: readonly string[]): T => (assertQuery(q, keys), q)
+const period = (q: PeriodArg) => arg(q, ['period']).period
+const limit = (q: { limit?: number }) => arg(q, ['limit']).limit
 
 /** Get-or-create the tenant row of a host record (race-free). */
 export async function tenantRowOf(ctx: TenantContext, record: Rec | null, tenantId: string): Promise<TenantRecord> {
@@ -43,27 +49,28 @@ export function recordMethods(ctx: TenantContext) {
   })
   return {
     llmTenantId: { needs, compute: (record: Rec): string => host.tenantIdOf(record) },
-    llmCost: method((_r, id) => (q: PeriodArg = {}): Promise<Decimal> => ledger.cost({ tenantId: id, period: q.period })),
+    llmCost: method((_r, id) => async (q: PeriodArg = {}): Promise<Decimal> => ledger.cost({ tenantId: id, period: period(q) })),
     llmCostToday: method((_r, id) => (): Promise<Decimal> => ledger.cost({ tenantId: id, period: 'today' })),
     llmCostThisMonth: method((_r, id) => (): Promise<Decimal> => ledger.cost({ tenantId: id, period: 'this_month' })),
-    llmTokens: method((_r, id) => (q: PeriodArg = {}): Promise<number> => ledger.tokens({ tenantId: id, period: q.period })),
+    llmTokens: method((_r, id) => async (q: PeriodArg = {}): Promise<number> => ledger.tokens({ tenantId: id, period: period(q) })),
     llmTokensToday: method((_r, id) => (): Promise<number> => ledger.tokens({ tenantId: id, period: 'today' })),
     llmTokensThisMonth: method((_r, id) => (): Promise<number> => ledger.tokens({ tenantId: id, period: 'this_month' })),
-    llmExecutionCount: method((_r, id) => (q: PeriodArg = {}): Promise<number> => ledger.executionCount({ tenantId: id, period: q.period })),
+    llmExecutionCount: method((_r, id) => async (q: PeriodArg = {}): Promise<number> => ledger.executionCount({ tenantId: id, period: period(q) })),
     llmExecutionsToday: method((_r, id) => (): Promise<number> => ledger.executionCount({ tenantId: id, period: 'today' })),
     llmExecutionsThisMonth: method((_r, id) => (): Promise<number> => ledger.executionCount({ tenantId: id, period: 'this_month' })),
-    llmUsageSummary: method((_r, id) => (q: PeriodArg = {}): Promise<UsageSummary> => ledger.usageSummary({ tenantId: id, period: q.period })),
-    llmUsageByAgent: method((_r, id) => (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByAgent({ tenantId: id, period: q.period })),
-    llmUsageByModel: method((_r, id) => (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByModel({ tenantId: id, period: q.period })),
-    llmUsageByDay: method((_r, id) => (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByDay({ tenantId: id, period: q.period })),
-    llmRecentExecutions: method((_r, id) => (q: { limit?: number } = {}): Promise<ExecutionRecord[]> => ledger.recentExecutions({ tenantId: id, limit: q.limit })),
-    llmFailedExecutions: method((_r, id) => (q: { limit?: number } = {}): Promise<ExecutionRecord[]> => ledger.failedExecutions({ tenantId: id, limit: q.limit })),
+    llmUsageSummary: method((_r, id) => async (q: PeriodArg = {}): Promise<UsageSummary> => ledger.usageSummary({ tenantId: id, period: period(q) })),
+    llmUsageByAgent: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByAgent({ tenantId: id, period: period(q) })),
+    llmUsageByModel: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByModel({ tenantId: id, period: period(q) })),
+    llmUsageByDay: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByDay({ tenantId: id, period: period(q) })),
+    llmRecentExecutions: method((_r, id) => async (q: { limit?: number } = {}): Promise<ExecutionRecord[]> => ledger.recentExecutions({ tenantId: id, limit: limit(q) })),
+    llmFailedExecutions: method((_r, id) => async (q: { limit?: number } = {}): Promise<ExecutionRecord[]> => ledger.failedExecutions({ tenantId: id, limit: limit(q) })),
     llmBudgetStatus: method((r) => (): Promise<BudgetStatus> => budgets.status(r)),
-    llmWithinBudget: method((r) => (q: { type?: BudgetLimitType } = {}): Promise<boolean> => budgets.withinBudget(r, q)),
-    llmRemainingBudget: method((r) => (q: { type?: BudgetLimitType } = {}): Promise<LimitStatus['remaining']> => budgets.remainingBudget(r, q)),
+    llmWithinBudget: method((r) => async (q: { type?: BudgetLimitType } = {}): Promise<boolean> => budgets.withinBudget(r, arg(q, ['type']))),
+    llmRemainingBudget: method((r) => async (q: { type?: BudgetLimitType } = {}): Promise<LimitStatus['remaining']> => budgets.remainingBudget(r, arg(q, ['type']))),
     llmCheckBudget: method((r) => (): Promise<BudgetStatus> => budgets.checkBudget(r)),
     llmTenant: method((r, id) => (): Promise<TenantRecord> => tenantRowOf(ctx, r, id)),
     llmConfigure: method((r, id) => async (changes: Omit<Partial<TenantInput>, 'tenantId' | 'record'>): Promise<TenantRecord> => {
+      tenantToColumns(changes, 'changes') // validate before the tenant row is created
       await tenantRowOf(ctx, r, id)
       return ctx.store.update(id, changes)
     }),
