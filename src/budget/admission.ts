@@ -11,7 +11,7 @@ import { nanosToUsd } from '../money/index.js'
 import type { SqlProvider } from '../db/client.js'
 import { EXECUTION_COLUMN_LIST, executionValueList, insertExecutionRows } from '../ledger/insert.js'
 import type { ExecutionRow } from '../ledger/record.js'
-import { allOrNothingUpdateSqlite, runBatch, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
+import { allOrNothingUpdateSqlite, runBatch, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import type { EffectivePolicy, LimitCheck } from './effective.js'
 import { keyId, type CounterKey } from './keys.js'
 import { placeholder } from '../db/client.js'
@@ -133,8 +133,11 @@ async function reserveInOneBatch(client: TransactionRunner & RawRunner, res: Res
      WHERE EXISTS (SELECT 1 FROM "llm_executions" WHERE "id" = ${h.add(res.executionId)})`,
     h.values,
   ]
-  const [updated] = (await runBatch(client as never, [update, ledger, hold])) as [unknown[]]
-  return { ok: Array.isArray(updated) && updated.length === deltas.length }
+  // Refused: the counter rows as this transaction saw them (they name the limit without another read).
+  const seen = readCountersStatement('sqlite', res.keys, (r) => `NOT EXISTS (SELECT 1 FROM "llm_executions" WHERE "id" = ${r.add(res.executionId)})`)
+  const [updated, , , rows] = (await runBatch(client as never, [update, ledger, hold, seen])) as [unknown[], unknown, unknown, Record<string, unknown>[]]
+  if (Array.isArray(updated) && updated.length === deltas.length) return { ok: true }
+  return { ok: false, rows: rows.map(toCounterRow) }
 }
 
 async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
@@ -142,26 +145,44 @@ async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlP
   return reserveInOneBatch(client, res, row, deltas, now)
 }
 
+/** What a hard check measures on its row: spent, reserved by calls in flight, and this call's need. */
+function figures(check: LimitCheck, row: CounterRow | undefined, res: Reservation): { spent: bigint; reserved: bigint; need: bigint } {
+  const need = check.measure === 'cost' ? res.cost : check.measure === 'tokens' ? res.tokens : 1n
+  if (!row) return { spent: 0n, reserved: 0n, need }
+  if (check.measure === 'cost') return { spent: row.spentCost, reserved: row.reservedCost, need }
+  if (check.measure === 'tokens') return { spent: row.spentTokens, reserved: row.reservedTokens, need }
+  return { spent: row.spentExecutions, reserved: row.reservedExecutions, need }
+}
+
+function rowsById(rows: CounterRow[]): Map<string, CounterRow> {
+  return new Map(rows.map((r) => [keyId([r.scope, r.tenantId, r.agentType, r.period, r.bucket] as unknown as CounterKey), r]))
+}
+
 /**
  * The first hard limit the current counters cannot fit this reservation into; `fitsWithoutHolds`
  * says whether it would fit if no call were in flight (only then can expiring holds help).
  */
 export function findRefusal(rows: CounterRow[], policy: EffectivePolicy, res: Reservation): LimitCheck & { current: bigint; fitsWithoutHolds: boolean } | null {
-  const byId = new Map(rows.map((r) => [keyId([r.scope, r.tenantId, r.agentType, r.period, r.bucket] as unknown as CounterKey), r]))
+  const byId = rowsById(rows)
   for (const check of policy.checks) {
     if (check.enforcement !== 'hard') continue
-    const row = byId.get(keyId(check.key))
-    const [spent, reserved] = !row
-      ? [0n, 0n]
-      : check.measure === 'cost'
-        ? [row.spentCost, row.reservedCost]
-        : check.measure === 'tokens'
-          ? [row.spentTokens, row.reservedTokens]
-          : [row.spentExecutions, row.reservedExecutions]
-    const need = check.measure === 'cost' ? res.cost : check.measure === 'tokens' ? res.tokens : 1n
+    const { spent, reserved, need } = figures(check, byId.get(keyId(check.key)), res)
     if (spent + reserved + need > check.limit) return { ...check, current: spent + reserved, fitsWithoutHolds: spent + need <= check.limit }
   }
   return null
+}
+
+/** The hard check with the least room left for this reservation (its figures from `rows`). */
+function tightestCheck(rows: CounterRow[], policy: EffectivePolicy, res: Reservation): LimitCheck & { current: bigint } {
+  const byId = rowsById(rows)
+  let best: (LimitCheck & { current: bigint; room: bigint }) | null = null
+  for (const check of policy.checks) {
+    if (check.enforcement !== 'hard') continue
+    const { spent, reserved, need } = figures(check, byId.get(keyId(check.key)), res)
+    const room = check.limit - spent - reserved - need
+    if (!best || room < best.room) best = { ...check, current: spent + reserved, room }
+  }
+  return best!
 }
 
 export function refusalError(check: LimitCheck & { current: bigint }, agentType: string): BudgetExceededError {
@@ -208,10 +229,11 @@ export async function reserve(
     return
   }
   let swept = false
-  for (let round = 0; round < 4; round++) {
+  let rows: CounterRow[] = []
+  for (let round = 0; round < 8; round++) {
     const tried = await attempt(client, provider, res, row, deltas, now)
     if (tried.ok) return
-    const rows = tried.rows ?? (await readCounters(client, provider, res.keys))
+    rows = tried.rows ?? (await readCounters(client, provider, res.keys))
     if (rows.length < res.keys.length) {
       // A counter row does not exist yet (new day/month/tenant/agent). Rows are created outside the
       // attempt's transaction, so a refused attempt cannot roll them back.
@@ -220,11 +242,12 @@ export async function reserve(
     }
     spent?.observe(rows)
     const refusal = findRefusal(rows, policy, res)
-    if (!refusal) continue // counters moved between the attempt and the read (another call settled)
+    if (!refusal) continue // counters moved between the attempt and the read (a call settled): try again
     if (swept || !refusal.fitsWithoutHolds || (await sweep()) === 0) throw refusalError(refusal, row.agentType)
     swept = true
   }
-  // Only reachable when the counters keep moving under a limit at its edge: decide on the latest read.
-  const refusal = findRefusal(await readCounters(client, provider, res.keys), policy, res)
-  throw refusalError(refusal ?? { ...policy.checks.find((c) => c.enforcement === 'hard')!, current: 0n }, row.agentType)
+  // Only reachable when calls keep settling and starting around a limit at its edge: refuse naming
+  // the limit closest to its edge, with its latest figures (never a made-up "current 0").
+  throw refusalError(tightestCheck(rows, policy, res), row.agentType)
 }
+

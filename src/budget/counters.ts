@@ -180,12 +180,19 @@ export async function applyDeltas(db: RawRunner, provider: SqlProvider, deltas: 
 /** Reads counter rows by key (missing rows are absent from the result). */
 export async function readCounters(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[]): Promise<CounterRow[]> {
   if (keys.length === 0) return []
+  const [sql, params] = readCountersStatement(provider, keys)
+  const rows = (await db.$queryRawUnsafe(sql, ...params)) as Record<string, unknown>[]
+  return rows.map(toCounterRow)
+}
+
+/** The SELECT of counter rows by key, optionally with one more condition. */
+export function readCountersStatement(provider: SqlProvider, keys: readonly CounterKey[], extraCondition?: (p: Params) => string): [string, unknown[]] {
   const p = new Params(provider)
   const conds = keys.map(
     (k) => `("scope" = ${p.add(k[0])} AND "tenant_id" = ${p.add(k[1])} AND "agent_type" = ${p.add(k[2])} AND "period" = ${p.add(k[3])} AND "bucket" = ${p.add(k[4])})`,
   )
-  const rows = (await db.$queryRawUnsafe(`SELECT * FROM "llm_budget_counters" WHERE ${conds.join(' OR ')}`, ...p.values)) as Record<string, unknown>[]
-  return rows.map(toCounterRow)
+  // Built after the key conditions: SQLite binds `?` in textual order.
+  return [`SELECT * FROM "llm_budget_counters" WHERE (${conds.join(' OR ')})${extraCondition ? ` AND ${extraCondition(p)}` : ''}`, p.values]
 }
 
 /**
