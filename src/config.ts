@@ -40,6 +40,12 @@ export interface LlmConfigInput {
    * Default 1000 ms; 0 reads the row on every call.
    */
   tenantCacheTtlMs?: number
+  /**
+   * Runaway protection: once a tenant has been refused more than 3 times within a second, each
+   * further refusal is thrown after a delay doubling from 1 ms up to this cap, so an agent that
+   * retries in a loop slows down instead of crowding out other tenants. Default 250; 0 = off.
+   */
+  refusalBackoffMs?: number
 }
 
 export interface LlmConfig {
@@ -54,13 +60,14 @@ export interface LlmConfig {
   readonly holdTtlMs: number
   readonly onBudgetEvent?: (event: BudgetEvent) => void
   readonly tenantCacheTtlMs: number
+  readonly refusalBackoffMs: number
   /** Emits 'budget' events (BudgetEvent). */
   readonly events: EventEmitter
 }
 
 const CONFIG_KEYS = [
   'timeZone', 'weekStartsOn', 'now', 'budgets', 'tenantResolver', 'tenantConfigResolver', 'multiTenancy',
-  'failMode', 'holdTtlMs', 'onBudgetEvent', 'tenantCacheTtlMs',
+  'failMode', 'holdTtlMs', 'onBudgetEvent', 'tenantCacheTtlMs', 'refusalBackoffMs',
 ] as const
 const CONFIG_MARK = Symbol.for('prisma-llm-tenant.config')
 
@@ -93,6 +100,10 @@ export function defineLlmConfig(input: LlmConfigInput = {}): LlmConfig {
   if (typeof tenantCacheTtlMs !== 'number' || !Number.isInteger(tenantCacheTtlMs) || tenantCacheTtlMs < 0 || tenantCacheTtlMs > 3_600_000) {
     throw new InvalidArgumentError('config.tenantCacheTtlMs', 'an integer number of milliseconds from 0 to 3600000', tenantCacheTtlMs)
   }
+  const refusalBackoffMs = input.refusalBackoffMs ?? 250
+  if (typeof refusalBackoffMs !== 'number' || !Number.isInteger(refusalBackoffMs) || refusalBackoffMs < 0 || refusalBackoffMs > 60_000) {
+    throw new InvalidArgumentError('config.refusalBackoffMs', 'an integer number of milliseconds from 0 (off) to 60000', refusalBackoffMs)
+  }
   const config: LlmConfig = {
     timeZone: validateTimeZone(input.timeZone ?? 'UTC', 'config.timeZone'),
     weekStartsOn: validateWeekStartsOn(input.weekStartsOn ?? 1, 'config.weekStartsOn'),
@@ -105,6 +116,7 @@ export function defineLlmConfig(input: LlmConfigInput = {}): LlmConfig {
     holdTtlMs,
     onBudgetEvent: input.onBudgetEvent,
     tenantCacheTtlMs,
+    refusalBackoffMs,
     events: createBudgetEvents(),
   }
   Object.defineProperty(config, CONFIG_MARK, { value: true })

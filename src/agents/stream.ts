@@ -7,7 +7,7 @@
  */
 import { BudgetExceededError, TenantInactiveError } from '../errors.js'
 import { nanosToUsd } from '../money/index.js'
-import { toProviderError } from '../providers/errors.js'
+import { ProviderError, toProviderError } from '../providers/errors.js'
 import { adapterFor, estimatedUsage, reportPriced, reservation } from './attempt.js'
 import type { AgentDefinition } from './define.js'
 import { CircuitBreakerOpenError } from './errors.js'
@@ -19,6 +19,15 @@ export interface AgentStream extends AsyncIterable<string> {
   readonly result: Promise<AgentResult>
   /** Stops the stream (same as breaking out of the loop). */
   abort(): void
+}
+
+/**
+ * An HTTP error status with nothing streamed means the provider refused the request outright. A
+ * timeout, a cut connection or an abort has no status: the input may have been processed, so those
+ * are charged the estimated input plus what was streamed.
+ */
+function refusedBeforeStreaming(failure: Error, streamed: string): boolean {
+  return failure instanceof ProviderError && failure.status !== null && streamed === ''
 }
 
 export function streamAgent(rt: LlmRuntime, def: AgentDefinition, input: AgentInput, opts: RunOptions): AgentStream {
@@ -64,9 +73,16 @@ export function streamAgent(rt: LlmRuntime, def: AgentDefinition, input: AgentIn
             // The SDKs end an aborted stream quietly; an abort is still a cancellation, not a success.
             if (controller.signal.aborted) throw Object.assign(new Error('The stream was aborted by the caller'), { name: 'AbortError' })
           } catch (err) {
-            // Consumed so far: the input and what was streamed (no final usage arrives).
-            reportPriced(ctx, def, model, estimatedUsage(est.inputTokens, text), rt.config.now(), pricing, { ...meta, usageEstimated: true, partial: true })
-            throw toProviderError(err, def.provider, model, setup.apiKey)
+            const failure = toProviderError(err, def.provider, model, setup.apiKey)
+            if (refusedBeforeStreaming(failure, text)) {
+              // The provider answered with an HTTP error before any output (429, 500, …): like a
+              // failed run attempt, the request consumed nothing.
+              ctx.reportUsage({ metadata: meta })
+            } else {
+              // Consumed so far: the input and what was streamed (no final usage arrives).
+              reportPriced(ctx, def, model, estimatedUsage(est.inputTokens, text), rt.config.now(), pricing, { ...meta, usageEstimated: true, partial: true })
+            }
+            throw failure
           }
           const usage = response?.usage ?? estimatedUsage(est.inputTokens, text)
           const costNanos = reportPriced(ctx, def, model, usage, rt.config.now(), pricing, { ...meta, usageEstimated: !response?.usage })

@@ -11,11 +11,12 @@ import { nanosToUsd } from '../money/index.js'
 import type { SqlProvider } from '../db/client.js'
 import { EXECUTION_COLUMN_LIST, executionValueList, insertExecutionRows } from '../ledger/insert.js'
 import type { ExecutionRow } from '../ledger/record.js'
-import { allOrNothingUpdateSqlite, runBatch, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
+import { allOrNothingUpdateSqlite, runBatch, type BatchStep, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import type { EffectivePolicy, LimitCheck } from './effective.js'
 import { keyId, type CounterKey } from './keys.js'
 import { placeholder } from '../db/client.js'
 import type { SpentCache } from './spent-cache.js'
+import { admissionBatcherFor } from './admission-batch.js'
 
 export interface Reservation {
   executionId: string
@@ -59,8 +60,13 @@ async function insertHold(db: RawRunner, provider: SqlProvider, res: Reservation
 
 /** Deadlocks / serialization failures are safe to retry: the transaction rolled back entirely. */
 export function isWriteConflict(err: unknown): boolean {
-  const text = `${(err as Error)?.message ?? ''} ${String((err as { meta?: { driverAdapterError?: unknown } })?.meta?.driverAdapterError ?? '')}`
-  return /40P01|40001|deadlock|TransactionWriteConflict|SQLITE_BUSY|database is locked/i.test(text)
+  return /40P01|40001|deadlock|TransactionWriteConflict|SQLITE_BUSY|database is locked/i.test(errorText(err))
+}
+
+/** What a driver error says: its message, the adapter's underlying error and its code. */
+function errorText(err: unknown): string {
+  const e = err as { message?: unknown; code?: unknown; meta?: { driverAdapterError?: unknown } } | null
+  return `${String(e?.message ?? '')} ${String(e?.meta?.driverAdapterError ?? '')} ${String(e?.code ?? '')}`
 }
 
 /** An admission attempt: admitted, or not — with the counter rows it saw when PostgreSQL reports them. */
@@ -70,11 +76,26 @@ interface Attempt {
   rows?: CounterRow[]
 }
 
-async function attempt(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
+/**
+ * The connection died under the statement (backend terminated, socket reset): a pooled connection
+ * that the pool had not yet noticed was dead. Retrying once on a fresh one is safe even if the first
+ * attempt committed before the answer was lost: the retry writes the same execution id, so it
+ * fails on the ledger's primary key and nothing is reserved twice (the first hold then expires).
+ */
+export function isLostConnection(err: unknown): boolean {
+  return /57P01|terminating connection|Connection terminated|ECONNRESET|EPIPE|connection closed|server closed the connection/i.test(errorText(err))
+}
+
+async function attempt(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date, first: boolean): Promise<Attempt> {
+  let reconnected = false
   for (let retry = 0; ; retry++) {
     try {
-      return await attemptOnce(client, provider, res, row, deltas, now)
+      return await attemptOnce(client, provider, res, row, deltas, now, first)
     } catch (err) {
+      if (!reconnected && isLostConnection(err)) {
+        reconnected = true
+        continue
+      }
       if (retry >= 5 || !isWriteConflict(err)) throw err
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (retry + 1)))
     }
@@ -117,32 +138,35 @@ const LOCKED_JSON_FIELDS = ['scope', 'tenant_id', 'agent_type', 'period', 'bucke
   .join(', ')
 
 /**
- * SQLite: one batch transaction of three statements — the all-or-nothing counter update, then the
- * ledger row and the hold, each written only if the update took every row (`changes()`).
+ * SQLite: one transaction — the all-or-nothing counter update, then the ledger row and the hold
+ * only if it took every row; if it did not, the counter rows as this transaction saw them (they
+ * name the limit without another read).
  */
 async function reserveInOneBatch(client: TransactionRunner & RawRunner, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
-  const update = allOrNothingUpdateSqlite(deltas, now)
+  const admitted = (earlier: unknown[][]) => earlier[0].length === deltas.length
   const p = new Params('sqlite')
   const values = executionValueList('sqlite', row, now, (v) => p.add(v))
-  const n = p.add(deltas.length)
-  const ledger: [string, unknown[]] = [`INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${values} WHERE changes() = CAST(${n} AS INTEGER)`, p.values]
   const h = new Params('sqlite')
-  const hold: [string, unknown[]] = [
-    `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
-     SELECT ${[res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens].map((v) => h.add(v)).join(', ')}, 'open', ${h.add(res.expiresAt)}, ${h.add(now)}
-     WHERE EXISTS (SELECT 1 FROM "llm_executions" WHERE "id" = ${h.add(res.executionId)})`,
-    h.values,
+  const steps: BatchStep[] = [
+    allOrNothingUpdateSqlite(deltas, now),
+    [`INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${values}`, p.values, admitted],
+    [`INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
+      VALUES (${[res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens].map((v) => h.add(v)).join(', ')}, 'open', ${h.add(res.expiresAt)}, ${h.add(now)})`,
+      h.values, admitted],
+    [...readCountersStatement('sqlite', res.keys), (earlier) => !admitted(earlier)],
   ]
-  // Refused: the counter rows as this transaction saw them (they name the limit without another read).
-  const seen = readCountersStatement('sqlite', res.keys, (r) => `NOT EXISTS (SELECT 1 FROM "llm_executions" WHERE "id" = ${r.add(res.executionId)})`)
-  const [updated, , , rows] = (await runBatch(client as never, [update, ledger, hold, seen])) as [unknown[], unknown, unknown, Record<string, unknown>[]]
-  if (Array.isArray(updated) && updated.length === deltas.length) return { ok: true }
+  const [updated, , , rows] = (await runBatch(client as never, steps)) as [unknown[], unknown, unknown, Record<string, unknown>[]]
+  // The counter update is all-or-nothing (allOrNothingUpdateSqlite): every row or none.
+  if (updated.length === deltas.length) return { ok: true }
   return { ok: false, rows: rows.map(toCounterRow) }
 }
 
-async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
-  if (provider === 'postgresql') return reserveInOneStatement(client, res, row, deltas, now)
-  return reserveInOneBatch(client, res, row, deltas, now)
+async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date, first: boolean): Promise<Attempt> {
+  if (provider !== 'postgresql') return reserveInOneBatch(client, res, row, deltas, now)
+  // A first attempt may share one statement with concurrent admissions (admission-batch.ts); a call
+  // the batch did not admit is decided again on its own.
+  if (!first) return reserveInOneStatement(client, res, row, deltas, now)
+  return admissionBatcherFor(client, (r) => reserveInOneStatement(client, r.reservation, r.row, r.deltas, r.now)).run({ reservation: res, row, deltas, now })
 }
 
 /** What a hard check measures on its row: spent, reserved by calls in flight, and this call's need. */
@@ -231,7 +255,7 @@ export async function reserve(
   let swept = false
   let rows: CounterRow[] = []
   for (let round = 0; round < 8; round++) {
-    const tried = await attempt(client, provider, res, row, deltas, now)
+    const tried = await attempt(client, provider, res, row, deltas, now, round === 0)
     if (tried.ok) return
     rows = tried.rows ?? (await readCounters(client, provider, res.keys))
     if (rows.length < res.keys.length) {

@@ -23,6 +23,8 @@ import { effectivePolicy, type BudgetLimitType, type EffectivePolicy } from './e
 import { emitBudgetEvent } from './events.js'
 import { counterKeysFor, keyId, maintainedKeys, type CounterKey } from './keys.js'
 import { refreshCounters, type RefreshResult } from './refresh.js'
+import { PendingSettles } from './pending-settles.js'
+import { holdBack, RefusalBackoff } from './refusal-backoff.js'
 import { SpentCache } from './spent-cache.js'
 import { expireHolds, settle } from './settlement.js'
 
@@ -62,6 +64,10 @@ export class LlmBudgets {
   private readonly tenantRows: TenantRowCache
   /** Spent figures seen recently, to refuse a used-up budget without a round trip (see spent-cache.ts). */
   private readonly spent: SpentCache
+  /** Outcomes not yet settled because the database was unreachable (see pending-settles.ts). */
+  private readonly pending: PendingSettles
+  /** Delays the refusals of a tenant that keeps being refused (see refusal-backoff.ts). */
+  private readonly backoff: RefusalBackoff
 
   constructor(client: unknown, config?: LlmConfig | LlmConfigInput, private readonly options: BudgetsOptions = {}) {
     this.client = assertClient(client) as LlmPrismaClient & TransactionRunner & RawRunner
@@ -69,6 +75,8 @@ export class LlmBudgets {
     this.provider = detectProvider(client)
     this.tenantRows = new TenantRowCache(this.config.tenantCacheTtlMs)
     this.spent = new SpentCache(this.config.tenantCacheTtlMs, () => this.config.now().getTime())
+    this.backoff = new RefusalBackoff(this.config.refusalBackoffMs)
+    this.pending = new PendingSettles((executionId) => this.config.events.emit('settle_abandoned', { executionId }))
   }
 
   /**
@@ -107,6 +115,8 @@ export class LlmBudgets {
       if (err instanceof BudgetExceededError) {
         emitBudgetEvent(this.config, { type: 'hard_limit_refused', scope: err.scope, limitType: err.limitType as never, limit: err.limit,
           current: err.current, tenantId: err.tenantId, agentType: err.agentType, bucket: '', at: startedAt })
+        // A tenant refused again and again is slowed down (runaway protection, refusal-backoff.ts).
+        await holdBack(this.backoff.delayFor(err.tenantId), call.signal)
         throw err
       }
       if (err instanceof LlmTenantError) throw err
@@ -134,9 +144,27 @@ export class LlmBudgets {
     }
   }
 
-  /** Releases holds of crashed holders whose expiry has passed. Returns how many. */
-  releaseExpiredHolds(): Promise<number> {
+  /**
+   * Releases holds of crashed holders whose expiry has passed. Returns how many. This process's
+   * pending settles (see retryPendingSettles) are written first, so their rows get their real
+   * outcome instead of becoming timeouts.
+   */
+  async releaseExpiredHolds(): Promise<number> {
+    await this.pending.flush().catch(() => 0)
     return expireHolds(this.client, this.provider, this.config.now())
+  }
+
+  /**
+   * Settles outcomes whose settle failed earlier (database unreachable); they are also retried in
+   * the background with backoff. Returns how many were written now; `pendingSettles` is how many remain.
+   */
+  retryPendingSettles(): Promise<number> {
+    return this.pending.flush()
+  }
+
+  /** Outcomes waiting to be settled because the database was unreachable when their call ended. */
+  get pendingSettles(): number {
+    return this.pending.size
   }
 
   /** Recomputes counters from the ledger and open holds (one tenant, or everything). */
@@ -269,7 +297,7 @@ export class LlmBudgets {
       model: usage?.model ?? request.model,
       completedAt,
       durationMs: Math.max(0, completedAt.getTime() - startedAt.getTime()),
-      errorClass: error ? (err?.name ?? 'Error') : null,
+      errorClass: error ? redactText(String(err?.name ?? 'Error')).slice(0, 255) : null,
       errorMessage: error ? redactText(String(err?.message ?? error)).slice(0, 4000) : null,
       metadata: usage
         ? usage.metadata
@@ -277,22 +305,26 @@ export class LlmBudgets {
           : null
         : (redactMetadata({ ...(request.metadata ?? {}), usageReported: false }) as JsonValue),
     }
+    const held = { keys: admitted.keys, cost: request.estimateCost, tokens: request.estimateTokens }
+    const settleOutcome = async () => {
+      const result = await settle(this.client, this.provider, executionId, outcome, this.config.timeZone, this.config.now(), held)
+      this.spent.observe(result.counters)
+      if (result.settled) await this.emitSoftEvents(admitted, result.counters, this.config.now())
+    }
     let lastError: unknown
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        const held = { keys: admitted.keys, cost: request.estimateCost, tokens: request.estimateTokens }
-        const result = await settle(this.client, this.provider, executionId, outcome, this.config.timeZone, completedAt, held)
-        this.spent.observe(result.counters)
-        if (result.settled) await this.emitSoftEvents(admitted, result.counters, completedAt)
-        return
+        return await settleOutcome()
       } catch (e) {
         lastError = e
         await new Promise((r) => setTimeout(r, 50 * 2 ** attempt))
       }
     }
-    // The hold expires and the row becomes a timeout; a later settle of this id is still accepted.
-    // The caller's result is not thrown away for a bookkeeping failure: it is reported instead.
-    this.config.events.emit('settle_failed', { executionId, error: lastError })
+    // The caller's result is not thrown away for a bookkeeping failure: the outcome is kept and
+    // settled when the database is back (pending-settles.ts); a settle after the hold expired is
+    // still accepted once.
+    this.pending.add({ executionId, settle: settleOutcome })
+    this.config.events.emit('settle_failed', { executionId, error: lastError, outcome, pending: true })
   }
 
   private async emitSoftEvents(admitted: Admitted, rows: CounterRow[], at: Date): Promise<void> {

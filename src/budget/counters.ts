@@ -185,25 +185,46 @@ export async function readCounters(db: RawRunner, provider: SqlProvider, keys: r
   return rows.map(toCounterRow)
 }
 
-/** The SELECT of counter rows by key, optionally with one more condition. */
-export function readCountersStatement(provider: SqlProvider, keys: readonly CounterKey[], extraCondition?: (p: Params) => string): [string, unknown[]] {
+/** The SELECT of counter rows by key. */
+export function readCountersStatement(provider: SqlProvider, keys: readonly CounterKey[]): [string, unknown[]] {
   const p = new Params(provider)
   const conds = keys.map(
     (k) => `("scope" = ${p.add(k[0])} AND "tenant_id" = ${p.add(k[1])} AND "agent_type" = ${p.add(k[2])} AND "period" = ${p.add(k[3])} AND "bucket" = ${p.add(k[4])})`,
   )
-  // Built after the key conditions: SQLite binds `?` in textual order.
-  return [`SELECT * FROM "llm_budget_counters" WHERE (${conds.join(' OR ')})${extraCondition ? ` AND ${extraCondition(p)}` : ''}`, p.values]
+  return [`SELECT * FROM "llm_budget_counters" WHERE ${conds.join(' OR ')}`, p.values]
 }
 
 /**
- * Runs statements as one non-interactive transaction: directly on the connection when the client's
- * adapter was wrapped by sqliteFastPath (and no transaction is open on it), else as a Prisma batch
- * (far cheaper on SQLite than an interactive transaction).
+ * Runs statements as one transaction, each step run only if its `when` (given the earlier steps'
+ * rows) says so — the decision is made in JS from RETURNING rows, never from SQL's `changes()`:
+ * on the Prisma path other statements on the same connection can run between a transaction's
+ * statements and would reset `changes()` (test/reliability/faults.sqlite-interleaving.test.ts).
+ * Directly on the connection when the client's adapter was wrapped by sqliteFastPath (synchronous:
+ * nothing can interleave), else through Prisma: a batch when no step is conditional, an
+ * interactive transaction when one is.
  */
-export async function runBatch(client: { $transaction(arg: unknown): Promise<unknown>; $queryRawUnsafe(q: string, ...v: unknown[]): PromiseLike<unknown> }, statements: Array<[string, unknown[]]>): Promise<unknown[]> {
+export async function runBatch(client: BatchClient, steps: ReadonlyArray<BatchStep>): Promise<unknown[][]> {
   const direct = directSqliteConnection(client)
-  if (direct?.available) return direct.runBatch(statements)
-  return (await client.$transaction(statements.map(([sql, params]) => client.$queryRawUnsafe(sql, ...params)))) as unknown[]
+  if (direct?.available) return direct.runBatch(steps)
+  if (steps.every((s) => !s[2])) {
+    return (await client.$transaction(steps.map(([sql, params]) => client.$queryRawUnsafe(sql, ...params)))) as unknown[][]
+  }
+  return (await client.$transaction(
+    async (tx: RawRunner) => {
+      const results: unknown[][] = []
+      for (const [sql, params, when] of steps) results.push(when && !when(results) ? [] : ((await tx.$queryRawUnsafe(sql, ...params)) as unknown[]))
+      return results
+    },
+    // Transactions queue on SQLite's one connection: wait as long as a busy writer may take.
+    { maxWait: 10_000, timeout: 20_000 },
+  )) as unknown[][]
+}
+
+/** A statement, its parameters and, optionally, whether to run it given the earlier steps' rows. */
+export type BatchStep = readonly [sql: string, params: readonly unknown[], when?: (earlier: unknown[][]) => boolean]
+
+interface BatchClient extends RawRunner {
+  $transaction(arg: unknown, options?: { maxWait?: number; timeout?: number }): Promise<unknown>
 }
 
 /**

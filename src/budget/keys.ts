@@ -46,6 +46,13 @@ export function compareKeys(a: CounterKey, b: CounterKey): number {
   return 0
 }
 
+/** Each distinct key's rank in the one global lock order (what batched statements lock by). */
+export function lockRanks(keys: Iterable<CounterKey>): Map<string, number> {
+  const distinct = new Map<string, CounterKey>()
+  for (const k of keys) distinct.set(keyId(k), k)
+  return new Map([...distinct.values()].sort(compareKeys).map((k, i) => [keyId(k), i]))
+}
+
 /**
  * The counter rows a call maintains: its tenant's rows always (status and limits can be set at any
  * time), other scopes only where a limit applies to this call. Global and per-agent rows would be

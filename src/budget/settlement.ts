@@ -7,10 +7,11 @@
  */
 import type { SqlProvider } from '../db/client.js'
 import { placeholder } from '../db/client.js'
-import { applyDeltas, applyV, deltaSelects, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, runBatch, toCounterRow, type CounterRow, type RawRunner } from './counters.js'
+import { applyDeltas, applyV, deltaSelects, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, runBatch, toCounterRow, type BatchStep, type CounterRow, type RawRunner } from './counters.js'
 import type { TransactionRunner } from './admission.js'
 import { counterKeysFor, type CounterKey } from './keys.js'
 import { executionDeltas, mergeDeltas } from './spend.js'
+import { settleBatcherFor } from './settle-batch.js'
 import type { ExecutionStatus, JsonValue } from '../ledger/types.js'
 import type { UsageColumns } from '../ledger/record.js'
 import { toNanos as big } from '../money/index.js'
@@ -99,27 +100,27 @@ async function settleInOneStatement(client: RawRunner, executionId: string, outc
 }
 
 /**
- * SQLite fast path, ONE batch transaction: `running → final` on the ledger row, then the hold
- * deleted and the counters moved only if that update happened (`changes()`). Null when the row was
- * not `running` (the general path decides).
+ * SQLite fast path, ONE transaction: `running → final` on the ledger row, then — only if that
+ * update happened — the hold deleted and the counters moved. Null when the row was not `running`
+ * (the general path decides).
  */
 async function settleInOneBatch(client: TransactionRunner & RawRunner, executionId: string, outcome: Outcome, held: HeldReservation, now: Date): Promise<CounterRow[] | null> {
-  const ledger: [string, unknown[]] = [`${updateLedgerSql('sqlite', `"status" = 'running'`)} RETURNING "id"`, outcomeParams(executionId, outcome)]
-  const hold: [string, unknown[]] = [`DELETE FROM "llm_budget_holds" WHERE "id" = ? AND changes() = 1 RETURNING "id"`, [executionId]]
+  const gated = (earlier: unknown[][]) => earlier[0].length === 1
   const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n }
   const deltas = executionDeltas(held.keys, spent, { cost: held.cost, tokens: held.tokens, executions: 1n })
   const p = new Params('sqlite')
   const selects = deltaSelects(p, deltas)
   const updatedAt = p.add(now)
-  const counters: [string, unknown[]] = [
-    `WITH v AS (${selects.join(' UNION ALL ')}) UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
-     WHERE ${matchesV('c')} AND changes() = 1
-     RETURNING "scope", "tenant_id", "agent_type", "period", "bucket", "spent_cost_nanos", "spent_tokens", "spent_executions",
-       "reserved_cost_nanos", "reserved_tokens", "reserved_executions", "alerted"`,
-    p.values,
+  const steps: BatchStep[] = [
+    [`${updateLedgerSql('sqlite', `"status" = 'running'`)} RETURNING "id"`, outcomeParams(executionId, outcome)],
+    [`DELETE FROM "llm_budget_holds" WHERE "id" = ? RETURNING "id"`, [executionId], gated],
+    [`WITH v AS (${selects.join(' UNION ALL ')}) UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
+      WHERE ${matchesV('c')}
+      RETURNING "scope", "tenant_id", "agent_type", "period", "bucket", "spent_cost_nanos", "spent_tokens", "spent_executions",
+        "reserved_cost_nanos", "reserved_tokens", "reserved_executions", "alerted"`, p.values, gated],
   ]
-  const [led, , rows] = (await runBatch(client as never, [ledger, hold, counters])) as [unknown[], unknown[], Record<string, unknown>[]]
-  return Array.isArray(led) && led.length === 1 ? rows.map(toCounterRow) : null
+  const [led, , rows] = (await runBatch(client as never, steps)) as [unknown[], unknown[], Record<string, unknown>[]]
+  return led.length === 1 ? rows.map(toCounterRow) : null
 }
 
 export async function settle(
@@ -133,7 +134,9 @@ export async function settle(
 ): Promise<SettleResult> {
   if (held && held.keys.length > 0) {
     const counters =
-      provider === 'postgresql' ? await settleInOneStatement(client, executionId, outcome, held, now) : await settleInOneBatch(client, executionId, outcome, held, now)
+      provider === 'postgresql'
+        ? await settleBatcherFor(client, (r) => settleInOneStatement(client, r.executionId, r.outcome, r.held, r.now)).run({ executionId, outcome, held, now })
+        : await settleInOneBatch(client, executionId, outcome, held, now)
     if (counters) return { settled: true, late: false, counters }
   }
   const p = (i: number) => placeholder(provider, i)

@@ -4,7 +4,7 @@
  * ledger changes the counters the same way — which is what keeps counters == ledger.
  */
 import type { LlmConfig } from '../config.js'
-import { counterKeysFor, keyId, type CounterKey } from './keys.js'
+import { compareKeys, counterKeysFor, keyId, type CounterKey } from './keys.js'
 import type { Delta } from './counters.js'
 import { REFUSAL_ERROR_CLASSES } from '../ledger/types.js'
 
@@ -27,7 +27,8 @@ export function mergeDeltas(deltas: Delta[]): Delta[] {
     }
     for (const f of fields) acc[f] = (acc[f] ?? 0n) + (d[f] ?? 0n)
   }
-  return [...byKey.values()].sort((a, b) => (keyId(a.key) < keyId(b.key) ? -1 : 1))
+  // The one global lock order (compareKeys), the same as admission's and settle's: no deadlocks between them.
+  return [...byKey.values()].sort((a, b) => compareKeys(a.key, b.key))
 }
 
 /**

@@ -57,14 +57,19 @@ export class SqliteDirectConnection {
   }
 
   /**
-   * Runs the statements as one `BEGIN IMMEDIATE … COMMIT` transaction, synchronously. Returns each
-   * statement's rows (as Prisma's $queryRawUnsafe would: objects keyed by column name).
+   * Runs the statements as one `BEGIN IMMEDIATE … COMMIT` transaction, synchronously, skipping a
+   * step whose `when` says no. Returns each statement's rows (as Prisma's $queryRawUnsafe would:
+   * objects keyed by column name; [] for a skipped step).
    */
-  runBatch(statements: ReadonlyArray<readonly [string, readonly unknown[]]>): unknown[][] {
+  runBatch(steps: ReadonlyArray<readonly [string, readonly unknown[], ((earlier: unknown[][]) => boolean)?]>): unknown[][] {
     const results: unknown[][] = []
     this.statement('BEGIN IMMEDIATE').run([])
     try {
-      for (const [sql, params] of statements) {
+      for (const [sql, params, when] of steps) {
+        if (when && !when(results)) {
+          results.push([])
+          continue
+        }
         const stmt = this.statement(sql)
         const bound = params.map((v) => this.bind(v))
         results.push(stmt.reader ? stmt.all(bound) : (stmt.run(bound), []))

@@ -34,6 +34,32 @@ const COLUMNS: Array<[column: string, value: (row: ExecutionRow) => unknown]> = 
 ]
 const ROWS_PER_STATEMENT = 500
 
+/** PostgreSQL column types of the ledger, for reading rows out of a JSON array (jsonb_to_recordset). */
+const PG_TYPES: Record<string, string> = {
+  input_tokens: 'INTEGER', output_tokens: 'INTEGER', cached_input_tokens: 'INTEGER', total_tokens: 'INTEGER', duration_ms: 'INTEGER',
+  input_cost_nanos: 'BIGINT', output_cost_nanos: 'BIGINT', total_cost_nanos: 'BIGINT',
+  started_at: 'TIMESTAMP(3)', completed_at: 'TIMESTAMP(3)', created_at: 'TIMESTAMP(3)', metadata: 'JSONB',
+}
+/** `"id" TEXT, "tenant_id" TEXT, …`: the record definition of execution rows in JSON. */
+export const EXECUTION_RECORD_TYPES = COLUMNS.map(([c]) => `"${c}" ${PG_TYPES[c] ?? 'TEXT'}`).join(', ')
+
+/**
+ * One ledger row as a JSON object for EXECUTION_RECORD_TYPES: exact integers as strings (JSON
+ * numbers would round nano-dollars beyond 2^53), instants as UTC timestamp literals (how the driver
+ * writes a Date into a `timestamp without time zone`), metadata as JSON itself.
+ */
+export function executionJsonRecord(row: ExecutionRow, createdAt: Date): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [column, value] of COLUMNS) {
+    const v = column === 'created_at' ? createdAt : column === 'metadata' ? row.metadata : value(row)
+    out[column] = v instanceof Date ? utcTimestamp(v) : typeof v === 'bigint' ? v.toString() : v
+  }
+  return out
+}
+
+/** A `timestamp(3)` literal in UTC. */
+export const utcTimestamp = (d: Date): string => d.toISOString().slice(0, 23)
+
 /** Column list of the ledger INSERT. */
 export const EXECUTION_COLUMN_LIST = COLUMNS.map(([c]) => `"${c}"`).join(', ')
 

@@ -35,9 +35,13 @@ export function isCredentialKey(key: string): boolean {
   return CREDENTIAL_KEY_PARTS.some((part) => normalised.includes(part))
 }
 
-/** Replaces provider-key-shaped substrings of free text (e.g. an upstream error message). */
+/**
+ * Replaces provider-key-shaped substrings of free text (e.g. an upstream error message), and NUL
+ * characters: PostgreSQL rejects them in text and jsonb, so one NUL in a provider's error message
+ * would make every attempt to record the call fail (SQLite would store it: both store U+FFFD now).
+ */
 export function redactText(text: string): string {
-  return text.replace(CREDENTIAL_VALUE, REDACTED)
+  return text.replace(CREDENTIAL_VALUE, REDACTED).replace(/\u0000/g, '\uFFFD')
 }
 
 /**
@@ -54,7 +58,7 @@ export function redactMetadata(value: unknown, seen = new WeakSet<object>()): un
   if (value instanceof Date) return value.toISOString()
   const out: Record<string, unknown> = {}
   for (const [key, item] of Object.entries(value)) {
-    out[key] = isCredentialKey(key) && item !== null && item !== undefined ? REDACTED : redactMetadata(item, seen)
+    out[key.replace(/\u0000/g, '\uFFFD')] = isCredentialKey(key) && item !== null && item !== undefined ? REDACTED : redactMetadata(item, seen)
   }
   return out
 }

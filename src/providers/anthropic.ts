@@ -22,6 +22,15 @@ function normalise(u: Any, outputTokens?: number): NormalizedUsage | null {
   }
 }
 
+/**
+ * A usage that counts no tokens at all while text arrived is not a report (a proxy or an
+ * emulator that zero-fills missing fields): null, so the call is estimated rather than priced at $0.
+ */
+function reportedUsage(usage: NormalizedUsage | null, text: string): NormalizedUsage | null {
+  if (!usage || text === '') return usage
+  return usage.inputTokens === 0 && usage.outputTokens === 0 ? null : usage
+}
+
 function messages(list: ChatMessage[]): Any[] {
   const out: Any[] = []
   for (const m of list) {
@@ -66,7 +75,7 @@ export const anthropicMessages: ProviderAdapter = {
     const toolCalls: ToolCall[] = res.content
       .filter((b: Any) => b.type === 'tool_use')
       .map((b: Any) => ({ id: b.id, name: b.name, arguments: (b.input as Record<string, unknown>) ?? {} }))
-    return { text, toolCalls, usage: normalise(res.usage), model: res.model ?? req.model }
+    return { text, toolCalls, usage: reportedUsage(normalise(res.usage), text), model: res.model ?? req.model }
   },
   async *stream(client: Any, req): AsyncIterable<StreamEvent> {
     const stream = await client.messages.create({ ...body(req), stream: true }, options(req))
@@ -85,6 +94,6 @@ export const anthropicMessages: ProviderAdapter = {
         outputTokens = usageCount(event.usage.output_tokens, 'usage.output_tokens')
       }
     }
-    yield { type: 'done', response: { text, toolCalls: [], usage: start ? normalise(start, outputTokens) : null, model } }
+    yield { type: 'done', response: { text, toolCalls: [], usage: reportedUsage(start ? normalise(start, outputTokens) : null, text), model } }
   },
 }

@@ -40,7 +40,8 @@ describe.each(DATABASES)('refusing a spent budget on %s', (kind) => {
   it('once spent, refusals send no statement; the ledger and counters are untouched', async () => {
     await new TenantStore(db.client).upsert({ tenantId: 'loop', limits: { dailyCost: '1' }, enforcement: 'hard' })
     const { proxy, sent } = counting(db.client)
-    const budgets = new LlmBudgets(proxy)
+    // No refusal backoff here: its delays would outlast the caches' 1 s TTL (this test is about the cache).
+    const budgets = new LlmBudgets(proxy, { refusalBackoffMs: 0 })
     await budgets.track('loop', call, spend)
     await budgets.track('loop', call, spend) // $0.80 spent: $0.40 more does not fit
     await expect(budgets.track('loop', call, spend)).rejects.toBeInstanceOf(BudgetExceededError)

@@ -169,7 +169,9 @@ add("defineLlmConfig failMode = 'ajar'", 'config.failMode', /'closed' or 'open'/
 for (const [label, value] of [['-1', -1], ['NaN', NaN], ['Infinity', Infinity]] as const) {
   add(`defineLlmConfig holdTtlMs = ${label}`, 'config.holdTtlMs', /integer number of milliseconds from 1/, () => defineLlmConfig({ holdTtlMs: value }))
   add(`defineLlmConfig tenantCacheTtlMs = ${label}`, 'config.tenantCacheTtlMs', /integer number of milliseconds from 0/, () => defineLlmConfig({ tenantCacheTtlMs: value }))
+  add(`defineLlmConfig refusalBackoffMs = ${label}`, 'config.refusalBackoffMs', /integer number of milliseconds from 0 \(off\) to 60000/, () => defineLlmConfig({ refusalBackoffMs: value }))
 }
+add("defineLlmConfig refusalBackoffMs = '250'", 'config.refusalBackoffMs', /integer number of milliseconds/, () => defineLlmConfig({ refusalBackoffMs: '250' as never }))
 add("TenantStore.upsert unknown key 'tenantID'", 'tenant.tenantID', /one of: tenantId, name/, (c) => c.store.upsert({ tenantId: 'ghost', tenantID: 'x' } as never))
 add('TenantStore.update cannot change tenantId', 'changes.tenantId', /omitted/, (c) => c.store.update('acme', { tenantId: 'other' } as never))
 add("TenantStore.update active = 'yes'", 'active', /true or false/, (c) => c.store.update('acme', { active: 'yes' as never }))

@@ -46,8 +46,6 @@ interface FaultCase {
   agent?: Partial<AgentOptions>
   rows: Array<{ status: string; errorClass?: string | null; cost: Cost }>
   minElapsedMs?: number
-  /** Set while the case documents a defect (the test is marked it.fails). */
-  defect?: string
 }
 
 const OAI_USAGE = { inputTokens: 1000, cachedInputTokens: 200, outputTokens: 500 }
@@ -109,18 +107,6 @@ const CASES: FaultCase[] = [
     rows: [{ status: 'success', errorClass: null, cost: { rule: 'reservation', cost: '0.0123', nanos: 12_300_000n, tokens: 77 } }] },
 ]
 
-// DEFECT markers, temporarily (see the reliability report): remove each entry when fixed.
-const DEFECTS: Record<string, string> = {
-  // DEFECT: src/agents/stream.ts (catch in the tracked fn) prices estimatedUsage(input, '') for ANY error, so a stream refused
-  // with HTTP 429/500 before a single byte is charged its estimated input (40000 / 39000 nanos here); the same faults in
-  // run mode (agents/attempt.ts) are charged 0 ("a 429/500 consumed nothing").
-  'stream: OpenAI chat 429': 'a stream refused with 429 is charged its estimated input instead of 0',
-  'stream: Anthropic 500': 'a stream refused with 500 is charged its estimated input instead of 0',
-  // DEFECT: src/providers/anthropic.ts stream() trusts a zeroed usage (message_start input_tokens 0, message_delta
-  // output_tokens 0) while text was streamed: recorded as success, $0, usageEstimated false — "missing usage is
-  // estimated, never $0" is violated. (The emulator models a missing Anthropic stream usage as zeros.)
-  'stream: Anthropic missing usage': 'an Anthropic stream with zeroed usage is recorded at $0 instead of estimated',
-}
 
 const modelOf = (i: number, c: FaultCase) => `fx-${c.provider}-${i}`
 const PRICES = CASES.map((c, i) => ({ provider: c.provider, model: modelOf(i, c), effectiveFrom: '2020-01-01', input: '1', output: '2', cachedInput: '0.5', cacheWrite: '1.25' }))
@@ -136,9 +122,7 @@ describe.each(DATABASES)('provider fault matrix on %s', (kind) => {
   afterAll(() => console.log(`[${kind}] ${tally.line('provider')}`))
 
   CASES.forEach((c, i) => {
-    const defect = c.defect ?? DEFECTS[c.name]
-    const test = defect ? it.fails : it
-    test(`${c.name}${defect ? ` — DEFECT: ${defect}` : ''}`, async () => {
+    it(c.name, async () => {
       const rt = runtime()
       const model = modelOf(i, c)
       const tenant = `fx-${i}`

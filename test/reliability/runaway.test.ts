@@ -102,6 +102,8 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
     const loop = rt.defineAgent({ name: 'Loop', provider: 'openai', model: 'gpt-4o-mini', retries: 0, maxOutputTokens: 64 })
     const steady = rt.defineAgent({ name: 'Steady', provider: 'openai', model: 'gpt-4o-mini', retries: 0, maxOutputTokens: 64 })
 
+    /** When each steady call of a phase started (performance.now()), in the order of its latencies. */
+    const steadyStarts = new Map<string, number[]>()
     /** Every admitted call's cost (nano-USD), whoever made it: the global counter must equal their sum. */
     const admittedCosts: bigint[] = []
     const failures: unknown[] = []
@@ -109,6 +111,8 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
     // --- the other tenants' ordinary workload ----------------------------------------------------
     const steadyWorkload = async (phase: string) => {
       const latencies: number[] = []
+      const startedAt: number[] = []
+      steadyStarts.set(phase, startedAt)
       await Promise.all(
         Array.from({ length: STEADY_TENANTS }, async (_, t) => {
           for (let i = 0; i < STEADY_CALLS; i++) {
@@ -121,6 +125,7 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
             }
             const took = performance.now() - started
             latencies.push(took)
+            startedAt.push(started)
             await sleep(Math.max(0, STEADY_PACE_MS - took))
           }
         }),
@@ -137,6 +142,7 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
     let agentRefused = 0
     const refusals: BudgetExceededError[] = []
     let runawayAdmitted = 0
+    let exhaustedAt = Infinity
     let runawaySpent = 0n
     let steadyDone = false
     const fireOne = async (i: number) => {
@@ -163,7 +169,7 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
           admittedCosts.push(nanos(TRACK_COST))
           runawaySpent += nanos(TRACK_COST)
         }
-        runawayAdmitted++
+        if (++runawayAdmitted === RUNAWAY.dailyExecutions) exhaustedAt = performance.now()
       } catch (err) {
         if (err instanceof BudgetExceededError) refusals.push(err)
         else failures.push(err)
@@ -211,13 +217,19 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
 
     const idleP99 = p99(idle)
     const loadedP99 = p99(loaded)
+    // The steady calls made once the runaway had used up its executions: from then on every call it
+    // fires is refused, and the refusal backoff is what keeps its loop from crowding everyone out.
+    const loadedStarts = steadyStarts.get('loaded')!
+    const whileRefused = loaded.filter((_, i) => loadedStarts[i] >= exhaustedAt)
+    const whileRefusedP99 = p99(whileRefused)
     // A refusal must name a limit that really is used up: in-flight at its max, or all 300 executions.
     const explained = (e: BudgetExceededError) =>
       (e.limitType === 'maxConcurrent' && Number(e.current) >= RUNAWAY.maxConcurrent) || (e.limitType === 'dailyExecutions' && Number(e.current) >= RUNAWAY.dailyExecutions)
     const unexplained = refusals.filter((e) => !explained(e))
     console.log(
       `runaway (${kind}): ${fired} calls fired, ${runawayAdmitted} admitted, ${refusals.length} refused; ` +
-        `other tenants p99 idle ${idleP99.toFixed(1)} ms / loaded ${loadedP99.toFixed(1)} ms; ` +
+        `other tenants p99 idle ${idleP99.toFixed(1)} ms / loaded ${loadedP99.toFixed(1)} ms / while the runaway is only refused ${whileRefusedP99.toFixed(1)} ms ` +
+        `(${whileRefused.length} calls, from ${Math.round(exhaustedAt - started)} ms); ` +
         `(loaded phase ${Math.round(elapsed)} ms, peak in flight ${peak.get(tenant)}, probe max ${Math.max(...probes.pingMs).toFixed(1)} ms, timer lag max ${maxTimerGapMs.toFixed(0)} ms${appName ? `, connections max ${Math.max(...probes.connections)}` : ''}; ` +
         `${unexplained.length} refusals naming a limit that was not used up ${JSON.stringify([...new Set(unexplained.map((e) => `${e.limitType} current ${e.current}`))])})`,
     )
@@ -249,15 +261,20 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
 
     // (b) The other tenants never noticed the limits of the runaway: every call succeeded...
     expect(loaded).toHaveLength(STEADY_TENANTS * STEADY_CALLS)
-    // ...and their p99 stays close to the idle run measured here. The asked-for bound (2x idle) does not
-    // hold on this machine, and it is not what the library controls: the runaway's 64 workers share this
-    // one Node event loop, the pool of 10 and 2 CPU cores (shared with other test files; load average
-    // 4–7 while measuring) with the steady tenants, so every refusal's CPU and round trips delay everyone.
-    // Measured: idle p99 35–235 ms, loaded p99 0.26–0.8 s on PostgreSQL and 0.3–2.2 s on SQLite (whose
-    // queries run on this same thread). The bound is therefore 2x idle or 3 s, whichever is larger. It
-    // still fails on what matters: a runaway that starves the process (without the yield in
-    // LlmBudgets.track: loaded p99 4–20 s, timer lag 5–7.5 s, only 8 calls of the runaway ever finish)
-    // or exhausts the pool (calls queue for seconds, then fail).
+    // ...and their p99 stays within 2x the idle run measured here once the runaway is only being refused
+    // (it has used up its 300 executions; every call it fires from then on is refused). That is the
+    // runaway's loop itself, and what the refusal backoff (src/budget/refusal-backoff.ts) is for: the
+    // loop sleeps instead of turning each refusal into the next call. Measured: idle p99 33–44 ms,
+    // while refused 28–33 ms; with refusalBackoffMs 0 the loop fires 3x the calls and the p99 is 52 ms
+    // (SQLite) / 117 ms = 3.3x idle (PostgreSQL).
+    expect(whileRefused.length).toBeGreaterThanOrEqual(20)
+    expect(whileRefusedP99).toBeLessThanOrEqual(2 * idleP99)
+    // Over the whole loaded phase the bound is looser: before it is exhausted, the runaway's 300
+    // ADMITTED calls (8 in flight, the legitimate use of its limits, through the same in-process
+    // emulator, event loop and 2 cores) slow everyone down; the slowest steady calls are the ones
+    // started in that first second or two (loaded p99 180–280 ms). The bound there (2x idle or 3 s)
+    // still catches a runaway that starves the process (without the yield in LlmBudgets.track:
+    // loaded p99 4–20 s, timer lag 5–7.5 s) or exhausts the pool (calls queue for seconds, then fail).
     expect(loadedP99).toBeLessThanOrEqual(Math.max(2 * idleP99, 3000))
 
     // (c) Refusals consume nothing: the global counter holds exactly the admitted calls.

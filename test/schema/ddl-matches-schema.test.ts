@@ -23,7 +23,7 @@ interface DmmfField {
   default?: unknown
 }
 interface DmmfModel { name: string; dbName: string | null; fields: DmmfField[] }
-interface DmmfIndex { model: string; type: 'id' | 'unique' | 'normal' | 'fulltext'; fields: { name: string }[] }
+interface DmmfIndex { model: string; type: 'id' | 'unique' | 'normal' | 'fulltext'; dbName?: string | null; fields: { name: string }[] }
 
 function readModels(provider: DbKind): { models: DmmfModel[]; indexes: DmmfIndex[] } {
   const files: [string, string][] = [
@@ -132,7 +132,8 @@ describe.each(DATABASES)('shipped DDL matches the Prisma models on %s', (kind) =
       .filter((i) => i.model === model.name)
       .map((i) => {
         const columns = i.fields.map((f) => col(f.name))
-        const name = i.type === 'id' ? `${tableName}_pkey` : `${tableName}_${columns.join('_')}_${i.type === 'unique' ? 'key' : 'idx'}`
+        const convention = i.type === 'id' ? `${tableName}_pkey` : `${tableName}_${columns.join('_')}_${i.type === 'unique' ? 'key' : 'idx'}`
+        const name = i.dbName ?? convention // an explicit `map:` name, else Prisma's convention
         return { name, kind: i.type, columns }
       })
     const sort = (xs: Index[]) => [...xs].sort((a, b) => a.name.localeCompare(b.name))
