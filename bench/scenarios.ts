@@ -94,7 +94,8 @@ export async function concurrency(mode: Mode): Promise<Figure[]> {
   const total = mode.quick ? 512 : 2048
   for (const inFlight of [64, 256]) {
     for (const tenants of [1, 100]) {
-      const runs = { tput: [] as number[], p99: [] as number[], over: [] as number[], drift: [] as number[], ctrOver: [] as number[], sumOver: [] as number[] }
+      const runs = { tput: [] as number[], p99: [] as number[], over: [] as number[], drift: [] as number[], ctrOver: [] as number[], sumOver: [] as number[],
+        admittedTput: [] as number[], admittedP99: [] as number[] }
       for (let r = 0; r < mode.repeats; r++) {
         const db = await openDatabase('postgresql')
         try {
@@ -104,7 +105,9 @@ export async function concurrency(mode: Mode): Promise<Figure[]> {
           const limit = BigInt(admits) * 100_000n
           const store = new TenantStore(db.client)
           for (let t = 0; t < tenants; t++) await store.upsert({ tenantId: `c-${t}`, limits: { dailyCost: Number(limit) / 1e9 }, enforcement: 'hard' })
-          const budgets = new LlmBudgets(db.client)
+          // Refusal backoff off: it delays a refused tenant's refusals on purpose (runaway protection), so
+          // with it the calls/s of the 3/4-refused run would measure that policy, not the library's cost.
+          const budgets = new LlmBudgets(db.client, { refusalBackoffMs: 0 })
           const latencies: number[] = []
           let next = 0
           const t0 = performance.now()
@@ -124,6 +127,22 @@ export async function concurrency(mode: Mode): Promise<Figure[]> {
           const top = await createLedger(db.client).costByTenant({ period: 'today', limit: 1000 })
           runs.over.push(Math.max(0, ...top.map((t) => Number(BigInt(t.cost.times(1e9).toFixed(0)) - limit))) / 1e9)
           runs.drift.push((await budgets.refreshCounters()).changed)
+          // The same load with every call admitted (a hard limit it never reaches): refusals cost almost
+          // nothing, so this is the figure that shows the cost of admitted calls (admission + settle).
+          for (let t = 0; t < tenants; t++) await store.upsert({ tenantId: `ok-${t}`, limits: { dailyCost: 1_000_000 }, enforcement: 'hard' })
+          const admittedLatencies: number[] = []
+          let k = 0
+          const t1 = performance.now()
+          await Promise.all(Array.from({ length: inFlight }, async () => {
+            while (k < total) {
+              const i = k++
+              const t = performance.now()
+              await budgets.track(`ok-${i % tenants}`, { agentType: 'Burst', model: 'm', estimate: { cost: '0.0001' } }, async (c) => c.reportUsage({ inputCost: '0.0001' }))
+              admittedLatencies.push(performance.now() - t)
+            }
+          }))
+          runs.admittedTput.push(total / ((performance.now() - t1) / 1000))
+          runs.admittedP99.push(percentile(admittedLatencies.sort((a, b) => a - b), 99))
           // The baselines under the same load (a 2 ms provider so their check-act window is realistic).
           for (const [name, design] of [['ctr', checkThenRecord], ['sum', sumPerCheck]] as const) {
             let k = 0
@@ -150,8 +169,10 @@ export async function concurrency(mode: Mode): Promise<Figure[]> {
       }
       const label = `${inFlight} in flight, ${tenants} tenant${tenants > 1 ? 's' : ''}`
       figures.push(
-        { scenario: '5 concurrency', db: 'postgresql', metric: `throughput, ${label}`, unit: 'calls/s', runs: runs.tput },
-        { scenario: '5 concurrency', db: 'postgresql', metric: `p99 latency, ${label}`, unit: 'ms', runs: runs.p99 },
+        { scenario: '5 concurrency', db: 'postgresql', metric: `throughput, 3/4 refused, ${label}`, unit: 'calls/s', runs: runs.tput },
+        { scenario: '5 concurrency', db: 'postgresql', metric: `p99 latency, 3/4 refused, ${label}`, unit: 'ms', runs: runs.p99 },
+        { scenario: '5 concurrency', db: 'postgresql', metric: `throughput, all admitted, ${label}`, unit: 'calls/s', runs: runs.admittedTput },
+        { scenario: '5 concurrency', db: 'postgresql', metric: `p99 latency, all admitted, ${label}`, unit: 'ms', runs: runs.admittedP99 },
         { scenario: '5 concurrency', db: 'postgresql', metric: `overspend ($, worst tenant), ${label}`, unit: '$', runs: runs.over },
         { scenario: '5 concurrency', db: 'postgresql', metric: `counter rows corrected by refresh, ${label}`, unit: 'rows', runs: runs.drift },
         { scenario: '5 concurrency', db: 'postgresql', metric: `check-then-record overspend ($), ${label}`, unit: '$', runs: runs.ctrOver },
@@ -193,10 +214,11 @@ export async function analytics(kind: DbKind, mode: Mode): Promise<Figure[]> {
 
 /** Scenario 7: RSS over many calls, and the SDK-client cache bound. */
 export async function memory(mode: Mode): Promise<Figure[]> {
-  const calls = mode.quick ? 3_000 : 100_000
+  const calls = mode.quick ? 3_000 : 1_000_000
   const db = await openDatabase('sqlite')
   const figures: Figure[] = []
   try {
+    await db.rawQuery('PRAGMA journal_mode = WAL') // the recommended setup (README), as in scenario 1
     const budgets = new LlmBudgets(db.client)
     const samples: number[] = []
     for (let i = 0; i < calls; i++) {
@@ -206,9 +228,13 @@ export async function memory(mode: Mode): Promise<Figure[]> {
         samples.push(process.memoryUsage().rss / 2 ** 20)
       }
     }
+    // Sampled every 10% of the calls; the first sample (before any call) is the baseline.
+    const afterWarmup = samples.slice(1)
     figures.push(
       { scenario: '7 memory', db: 'sqlite', metric: `RSS after 10% of ${calls.toLocaleString('en-US')} calls`, unit: 'MB', runs: [samples[1] ?? samples[0]] },
+      { scenario: '7 memory', db: 'sqlite', metric: `RSS after 50% of ${calls.toLocaleString('en-US')} calls`, unit: 'MB', runs: [samples[5] ?? samples.at(-1)!] },
       { scenario: '7 memory', db: 'sqlite', metric: `RSS after all ${calls.toLocaleString('en-US')} calls`, unit: 'MB', runs: [samples.at(-1)!] },
+      { scenario: '7 memory', db: 'sqlite', metric: `RSS max ÷ min of the samples from 10% on`, unit: '×', runs: [Math.max(...afterWarmup) / Math.min(...afterWarmup)] },
     )
     const cache = new SdkClientCache(256)
     for (let i = 0; i < (mode.quick ? 2_000 : 10_000); i++) await cache.get('openai', `sk-key-${i}`)
