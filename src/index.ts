@@ -37,3 +37,4 @@ export { DEFAULT_PRICES, UnknownModelError, priceUsage, findPrice, type ModelPri
 export { encryptSecret, decryptSecret, keyringFromEnv, SecretDecryptionError } from './crypto/index.js'
 export { preparedStatementName } from './db/pg.js'
 export { sqliteFastPath } from './db/sqlite-direct.js'
+export { pgFastPath } from './db/pg-direct.js'

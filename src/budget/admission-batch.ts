@@ -21,6 +21,7 @@ import type { ExecutionRow } from '../ledger/record.js'
 import { Coalescer, coalescerFor, jsonArray } from './coalesce.js'
 import { LOCKED_CTE, Params, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import { keyId, lockRanks, type CounterKey } from './keys.js'
+import { queryRowsPg } from '../db/pg-direct.js'
 
 export interface AdmissionRequest {
   reservation: { executionId: string; keys: CounterKey[]; cost: bigint; tokens: bigint; expiresAt: Date }
@@ -85,7 +86,7 @@ async function admitMany(client: RawRunner, reqs: AdmissionRequest[]): Promise<A
   const now = new Date(Math.max(...reqs.map((r) => r.now.getTime())))
   const sql = BATCH_SQL(p.add(JSON.stringify(requests)), p.add(JSON.stringify(deltas)), `CAST(${p.add(now)} AS TIMESTAMP(3))`)
   // The ledger rows and holds are written for exactly the `fit` set, in the same statement: all or nothing.
-  const [result] = (await client.$queryRawUnsafe(sql, ...p.values)) as Array<{ admitted: unknown; locked_rows: unknown }>
+  const [result] = (await queryRowsPg(client, sql, p.values)) as Array<{ admitted?: unknown; locked_rows?: unknown }>
   const admitted = new Set<number>(jsonArray(result?.admitted))
   const locked = jsonArray(result?.locked_rows).map((row: Record<string, unknown>) => toCounterRow(row))
   const byKey = new Map(locked.map((c) => [keyId([c.scope, c.tenantId, c.agentType, c.period, c.bucket] as unknown as CounterKey), c]))

@@ -17,6 +17,7 @@ import { keyId, type CounterKey } from './keys.js'
 import { placeholder } from '../db/client.js'
 import type { SpentCache } from './spent-cache.js'
 import { admissionBatcherFor } from './admission-batch.js'
+import { queryRowsPg } from '../db/pg-direct.js'
 
 export interface Reservation {
   executionId: string
@@ -125,7 +126,7 @@ async function reserveInOneStatement(client: RawRunner, res: Reservation, row: E
              WHERE (SELECT ok FROM ok) RETURNING 1)
     SELECT (SELECT ok FROM ok) AS ok, (SELECT COUNT(*) FROM upd) AS updated, (SELECT COUNT(*) FROM led) AS ledger, (SELECT COUNT(*) FROM hold) AS holds,
       CASE WHEN (SELECT ok FROM ok) THEN NULL ELSE (SELECT json_agg(json_build_object(${LOCKED_JSON_FIELDS})) FROM locked AS l) END AS locked_rows`
-  const [result] = (await client.$queryRawUnsafe(sql, ...p.values)) as Array<{ ok: boolean; locked_rows: unknown }>
+  const [result] = (await queryRowsPg(client, sql, p.values)) as Array<{ ok?: unknown; locked_rows?: unknown }>
   if (result?.ok === true) return { ok: true }
   const locked = typeof result?.locked_rows === 'string' ? JSON.parse(result.locked_rows) : result?.locked_rows
   return { ok: false, rows: Array.isArray(locked) ? locked.map((r: Record<string, unknown>) => toCounterRow(r)) : [] }

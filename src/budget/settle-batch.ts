@@ -21,6 +21,7 @@ import { executionDeltas } from './spend.js'
 import { utcTimestamp } from '../ledger/insert.js'
 import { Coalescer, coalescerFor, jsonArray } from './coalesce.js'
 import type { HeldReservation, Outcome } from './settlement.js'
+import { queryRowsPg } from '../db/pg-direct.js'
 
 export interface SettleRequest {
   executionId: string
@@ -85,7 +86,7 @@ async function settleMany(client: RawRunner, reqs: SettleRequest[]): Promise<Set
   )
   const p = new Params('postgresql')
   const sql = BATCH_SQL(p.add(JSON.stringify(ledger)), p.add(JSON.stringify(deltas)), p.add(new Date(Math.max(...reqs.map((r) => r.now.getTime())))))
-  const [row] = (await client.$queryRawUnsafe(sql, ...p.values)) as Array<{ settled: unknown; counters: unknown }>
+  const [row] = (await queryRowsPg(client, sql, p.values)) as Array<{ settled?: unknown; counters?: unknown }>
   const settled = new Set<string>(jsonArray(row?.settled))
   const rows = jsonArray(row?.counters).map((r: Record<string, unknown>) => toCounterRow(r))
   const byKey = new Map(rows.map((r) => [keyId([r.scope, r.tenantId, r.agentType, r.period, r.bucket] as unknown as CounterKey), r]))

@@ -15,6 +15,7 @@ import { settleBatcherFor } from './settle-batch.js'
 import type { ExecutionStatus, JsonValue } from '../ledger/types.js'
 import type { UsageColumns } from '../ledger/record.js'
 import { toNanos as big } from '../money/index.js'
+import { queryRowsPg } from '../db/pg-direct.js'
 
 export const HOLD_EXPIRED_ERROR = 'HoldExpiredError'
 
@@ -95,7 +96,7 @@ async function settleInOneStatement(client: RawRunner, executionId: string, outc
             RETURNING c."scope", c."tenant_id", c."agent_type", c."period", c."bucket", c."spent_cost_nanos", c."spent_tokens", c."spent_executions",
               c."reserved_cost_nanos", c."reserved_tokens", c."reserved_executions", c."alerted")
     SELECT upd.*, (SELECT COUNT(*) FROM h) AS holds FROM upd`
-  const rows = (await client.$queryRawUnsafe(sql, ...p.values)) as Record<string, unknown>[]
+  const rows = await queryRowsPg(client, sql, p.values)
   return rows.length === 0 ? null : rows.map(toCounterRow)
 }
 

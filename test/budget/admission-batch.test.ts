@@ -4,7 +4,8 @@
  * would refuse, and what it does not admit is decided again alone), refusals name a limit that is
  * really used up, rows are those of the single path, and a failing batch falls back to singles.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { pgClient } from '../support/fault-clients.ts'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { q, tenantFigures } from '../support/fault-kit.ts'
 import { BudgetExceededError, LlmBudgets, TenantStore, createLedger } from '../../src/index.ts'
@@ -97,7 +98,11 @@ describe.runIf(DATABASES.includes('postgresql'))('batched admission on postgresq
   it('a batch statement that fails is retried one admission at a time', async () => {
     await new TenantStore(db().client).upsert({ tenantId: 'ab-fail', limits: { dailyExecutions: 30 }, enforcement: 'hard' })
     let refusals = 0
-    const client = new Proxy(db().client, {
+    // The fault is injected at the Prisma client, so this client sends every statement through it
+    // (no pgFastPath, which would hand the hot path to the pool directly).
+    const plain = pgClient(db().location, { fastPath: false })
+    onTestFinished(() => plain.$disconnect())
+    const client = new Proxy(plain, {
       get(target, prop, receiver) {
         if (prop !== '$queryRawUnsafe') return Reflect.get(target, prop, receiver)
         return (sql: string, ...values: unknown[]) => {

@@ -5,7 +5,8 @@
  * goes the late path alone), the lock order shared with admission (no deadlock under a mixed load),
  * and a failing batch retried one settle at a time.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { pgClient } from '../support/fault-clients.ts'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { holdState, ledgerRowsOf, q, sleep, tenantFigures } from '../support/fault-kit.ts'
 import { LlmBudgets, TenantStore } from '../../src/index.ts'
@@ -110,7 +111,11 @@ describe.runIf(DATABASES.includes('postgresql'))('batched settle on postgresql',
     await new TenantStore(db().client).upsert({ tenantId: 'sb-fallback', limits: { dailyCost: '100' }, enforcement: 'hard' })
     // The database refuses the batched statement once (fault injection at the client, like a lost connection would).
     let refusals = 0
-    const client = new Proxy(db().client, {
+    // The fault is injected at the Prisma client, so this client sends every statement through it
+    // (no pgFastPath, which would hand the hot path to the pool directly).
+    const plain = pgClient(db().location, { fastPath: false })
+    onTestFinished(() => plain.$disconnect())
+    const client = new Proxy(plain, {
       get(target, prop, receiver) {
         if (prop !== '$queryRawUnsafe') return Reflect.get(target, prop, receiver)
         return (sql: string, ...values: unknown[]) => {

@@ -16,6 +16,7 @@ import { PrismaClient as PostgresClient } from '../../generated/postgresql/clien
 import { applyLlmTenantSchema } from '../../src/schema/index.ts'
 import { preparedStatementName } from '../../src/db/pg.ts'
 import { sqliteFastPath } from '../../src/db/sqlite-direct.ts'
+import { pgFastPath } from '../../src/db/pg-direct.ts'
 
 export type DbKind = 'sqlite' | 'postgresql'
 /** Both generated clients have the same models; tests use the SQLite client's type for either. */
@@ -49,14 +50,15 @@ export interface OpenOptions {
   /** Apply the shipped DDL (default true). */
   applySchema?: boolean
   /**
-   * SQLite only: wrap the adapter with sqliteFastPath (default true unless SQLITE_FAST_PATH=0), so
-   * the budget hot path runs on the adapter's connection directly; false = everything through Prisma.
+   * Wrap the adapter with sqliteFastPath / pgFastPath (default true unless SQLITE_FAST_PATH=0 /
+   * PG_FAST_PATH=0), so the budget hot path runs on the adapter's connection (pool) directly;
+   * false = everything through Prisma.
    */
   fastPath?: boolean
 }
 
 export async function openDatabase(kind: DbKind, options: OpenOptions = {}): Promise<TestDatabase> {
-  const db = kind === 'sqlite' ? await openSqlite(options.fastPath ?? process.env.SQLITE_FAST_PATH !== '0') : await openPostgres()
+  const db = kind === 'sqlite' ? await openSqlite(options.fastPath ?? process.env.SQLITE_FAST_PATH !== '0') : await openPostgres(options.fastPath ?? process.env.PG_FAST_PATH !== '0')
   if (options.applySchema !== false) await applyLlmTenantSchema(db.client as never)
   return db
 }
@@ -84,19 +86,18 @@ async function openSqlite(fastPath: boolean): Promise<TestDatabase> {
   }
 }
 
-async function openPostgres(): Promise<TestDatabase> {
+async function openPostgres(fastPath: boolean): Promise<TestDatabase> {
   if (!POSTGRES_URL) throw new Error('TEST_POSTGRES_URL is not set')
   const schema = `t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`
   const admin = new pg.Client({ connectionString: POSTGRES_URL })
   await admin.connect()
   await admin.query(`CREATE SCHEMA "${schema}"`)
   await admin.query(`SET search_path TO "${schema}"`)
-  const client = new PostgresClient({
-    adapter: new PrismaPg(
-      { connectionString: POSTGRES_URL, options: `-c search_path="${schema}"`, max: 10 },
-      { schema, statementNameGenerator: preparedStatementName },
-    ),
-  }) as unknown as TestClient
+  const adapter = new PrismaPg(
+    { connectionString: POSTGRES_URL, options: `-c search_path="${schema}"`, max: 10 },
+    { schema, statementNameGenerator: preparedStatementName },
+  )
+  const client = new PostgresClient({ adapter: fastPath ? pgFastPath(adapter) : adapter }) as unknown as TestClient
   return {
     kind: 'postgresql',
     client,

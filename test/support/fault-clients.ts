@@ -11,7 +11,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PrismaClient as SqliteClient } from '../../generated/sqlite/client.ts'
 import { PrismaClient as PostgresClient } from '../../generated/postgresql/client.ts'
-import { preparedStatementName } from '../../src/index.ts'
+import { pgFastPath, preparedStatementName } from '../../src/index.ts'
 import { POSTGRES_URL, type TestClient } from './databases.ts'
 
 export interface PgClientOptions {
@@ -19,6 +19,8 @@ export interface PgClientOptions {
   /** Connect to 127.0.0.1:<port> instead of the URL's host and port (a proxy, or a closed port). */
   port?: number
   max?: number
+  /** Wrap the adapter with pgFastPath (default: yes unless PG_FAST_PATH=0). No: every statement through Prisma. */
+  fastPath?: boolean
 }
 
 /** A PostgreSQL connection string with the host/port replaced. */
@@ -32,12 +34,13 @@ export function pgUrl(port?: number): string {
 }
 
 export function pgClient(schema: string, options: PgClientOptions = {}): TestClient {
-  return new PostgresClient({
-    adapter: new PrismaPg(
-      { connectionString: pgUrl(options.port), options: `-c search_path="${schema}"`, application_name: options.appName, max: options.max ?? 10 },
-      { schema, statementNameGenerator: preparedStatementName },
-    ),
-  }) as unknown as TestClient
+  const adapter = new PrismaPg(
+    { connectionString: pgUrl(options.port), options: `-c search_path="${schema}"`, application_name: options.appName, max: options.max ?? 10 },
+    { schema, statementNameGenerator: preparedStatementName },
+  )
+  // Like the shared test clients: the recommended setup unless PG_FAST_PATH=0.
+  const fast = options.fastPath ?? process.env.PG_FAST_PATH !== '0'
+  return new PostgresClient({ adapter: fast ? pgFastPath(adapter) : adapter }) as unknown as TestClient
 }
 
 /** A TCP port nothing listens on (bound, then closed). */

@@ -34,7 +34,9 @@ const opts: WorkerOptions = JSON.parse(json ?? '{}')
 const client =
   kind === 'sqlite'
     ? new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${location}` }) })
-    : new PostgresClient({
+    : // Deliberately without pgFastPath: the multi-process tests keep the all-Prisma PostgreSQL path
+      // covered across processes (the in-process tests use the fast path, the recommended setup).
+      new PostgresClient({
         adapter: new PrismaPg(
           { connectionString: process.env.TEST_POSTGRES_URL, options: `-c search_path="${location}"`, application_name: opts.appName ?? 'fault-worker', max: 20 },
           { schema: location, statementNameGenerator: preparedStatementName },
