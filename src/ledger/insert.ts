@@ -6,6 +6,8 @@
 import { placeholder, type SqlProvider } from '../db/client.js'
 import type { RawRunner } from '../budget/counters.js'
 import type { ExecutionRow } from './record.js'
+import { directSqliteConnection } from '../db/sqlite-direct.js'
+import { queryRowsPg } from '../db/pg-direct.js'
 
 /** Column order of the INSERT; each entry maps a row to its bound value. */
 const COLUMNS: Array<[column: string, value: (row: ExecutionRow) => unknown]> = [
@@ -92,6 +94,27 @@ export function insertStatements(provider: SqlProvider, rows: ExecutionRow[], cr
     statements.push(insertStatement(provider, rows.slice(i, i + ROWS_PER_STATEMENT), createdAt))
   }
   return statements
+}
+
+/**
+ * A standalone insert of a few rows (an agent's refusal row), on the fast path's connection when
+ * the client has one (sqliteFastPath / pgFastPath), through Prisma otherwise. A tenant refused in a
+ * loop writes one of these per refusal: through Prisma on SQLite each costs ~1 ms of the one
+ * JavaScript thread, which is what slowed other tenants' calls while a runaway was only being
+ * refused (p99 47–64 ms against 28 ms without the rows; test/reliability/runaway.test.ts).
+ */
+export async function insertExecutionRowsStandalone(client: RawRunner, provider: SqlProvider, rows: ExecutionRow[], createdAt: Date): Promise<number> {
+  const statements = insertStatements(provider, rows, createdAt)
+  const direct = provider === 'sqlite' ? directSqliteConnection(client) : undefined
+  if (direct?.available) {
+    direct.runBatch(statements)
+    return rows.length
+  }
+  if (provider === 'postgresql' && statements.length === 1) {
+    await queryRowsPg(client, statements[0][0], statements[0][1])
+    return rows.length
+  }
+  return insertExecutionRows(client, provider, rows, createdAt)
 }
 
 /** Inserts rows on a client or inside a caller's transaction (no transaction of its own). */

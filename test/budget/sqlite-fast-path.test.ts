@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { PrismaClient } from '../../generated/sqlite/client.ts'
-import { AdmissionError, LlmBudgets, TenantStore, applyLlmTenantSchema, createLedger, sqliteFastPath } from '../../src/index.ts'
+import { AdmissionError, BudgetExceededError, LlmBudgets, TenantStore, applyLlmTenantSchema, createLedger, createLlmRuntime, sqliteFastPath } from '../../src/index.ts'
 
 const dirs: string[] = []
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
@@ -51,7 +51,11 @@ describe('sqliteFastPath', () => {
     queries.length = 0
     for (let i = 0; i < 5; i++) await budgets.track('acme', call, usage)
     expect(queries).toEqual([])
-    expect((await createLedger(client).usageSummary({ tenantId: 'acme', period: 'today' })).executions).toBe(6)
+    // An agent's refusal row goes to the same connection.
+    const agent = createLlmRuntime(client).defineAgent({ name: 'Refused', provider: 'openai', model: 'gpt-4o' })
+    await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(BudgetExceededError)
+    expect(queries.filter((q) => q.includes('INSERT'))).toEqual([])
+    expect((await createLedger(client).usageSummary({ tenantId: 'acme', period: 'today' })).executions).toBe(7)
     await client.$disconnect()
   })
 
@@ -64,12 +68,17 @@ describe('sqliteFastPath', () => {
       await expect(budgets.track('acme', call, async (c) => { c.reportUsage({ inputCost: '0.002' }); throw new Error('provider down') })).rejects.toThrow('provider down')
       await expect(budgets.track('acme', { ...call, estimate: { cost: '5' } }, usage)).rejects.toMatchObject({ limitType: 'dailyCost' })
       await budgets.track(null, call, usage)
+      // An agent's refusal is a ledger row written on its own (insertExecutionRowsStandalone).
+      const agent = createLlmRuntime(client).defineAgent({ name: 'Refused', provider: 'openai', model: 'gpt-4o' })
+      await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(BudgetExceededError)
       results.push(await snapshot(client))
       expect((await budgets.refreshCounters()).changed).toBe(0)
       await client.$disconnect()
     }
     expect(results[1]).toEqual(results[0])
-    expect(results[0].executions.map((e) => e.status)).toEqual(['success', 'success', 'success', 'error', 'success'])
+    expect(results[0].executions.map((e) => [e.status, e.error_class])).toEqual([
+      ...Array(3).fill(['success', null]), ['error', 'Error'], ['success', null], ['error', 'BudgetExceededError'],
+    ])
   })
 
   it('never runs inside another open transaction: a rolled-back interactive transaction does not take a concurrent call with it', async () => {
