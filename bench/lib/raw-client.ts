@@ -7,11 +7,19 @@ import Database from 'better-sqlite3'
 import pg from 'pg'
 import { createHash } from 'node:crypto'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
+import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient as SqliteClient } from '../../generated/sqlite/client.ts'
+import { PrismaClient as PostgresClient } from '../../generated/postgresql/client.ts'
+import { preparedStatementName } from '../../src/index.ts'
 
 /** A second Prisma client on the same SQLite file WITHOUT sqliteFastPath: every statement through Prisma. */
 export function plainSqliteClient(file: string) {
   return new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) })
+}
+
+/** A second Prisma client on the same PostgreSQL schema WITHOUT pgFastPath: every statement through Prisma. */
+export function plainPgClient(url: string, schema: string) {
+  return new PostgresClient({ adapter: new PrismaPg({ connectionString: url, options: `-c search_path="${schema}"`, max: 10 }, { schema, statementNameGenerator: preparedStatementName }) })
 }
 
 type Params = unknown[]
