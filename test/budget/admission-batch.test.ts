@@ -5,7 +5,7 @@
  * really used up, rows are those of the single path, and a failing batch falls back to singles.
  */
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { pgClient } from '../support/fault-clients.ts'
+import { pgClientFailingOnce } from '../support/fault-clients.ts'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { q, tenantFigures } from '../support/fault-kit.ts'
 import { BudgetExceededError, LlmBudgets, TenantStore, createLedger } from '../../src/index.ts'
@@ -97,27 +97,12 @@ describe.runIf(DATABASES.includes('postgresql'))('batched admission on postgresq
 
   it('a batch statement that fails is retried one admission at a time', async () => {
     await new TenantStore(db().client).upsert({ tenantId: 'ab-fail', limits: { dailyExecutions: 30 }, enforcement: 'hard' })
-    let refusals = 0
-    // The fault is injected at the Prisma client, so this client sends every statement through it
-    // (no pgFastPath, which would hand the hot path to the pool directly).
-    const plain = pgClient(db().location, { fastPath: false })
-    onTestFinished(() => plain.$disconnect())
-    const client = new Proxy(plain, {
-      get(target, prop, receiver) {
-        if (prop !== '$queryRawUnsafe') return Reflect.get(target, prop, receiver)
-        return (sql: string, ...values: unknown[]) => {
-          if (refusals === 0 && sql.includes('INSERT INTO "llm_executions"') && sql.includes('jsonb_to_recordset')) {
-            refusals++
-            return Promise.reject(new Error('could not serialize access'))
-          }
-          return (target.$queryRawUnsafe as (s: string, ...v: unknown[]) => Promise<unknown>)(sql, ...values)
-        }
-      },
-    })
+    const { client, failures } = pgClientFailingOnce(db().location, (sql) => sql.includes('INSERT INTO "llm_executions"') && sql.includes('jsonb_to_recordset'), new Error('could not serialize access'))
+    onTestFinished(() => client.$disconnect())
     const budgets = new LlmBudgets(client, { refusalBackoffMs: 0 })
     await budgets.track('ab-fail', { agentType: 'F', model: 'm' }, async () => undefined)
     const { admitted, refused } = await burst(budgets, 40, () => ({ tenant: 'ab-fail', agentType: 'F', cost: '0.01' }))
-    expect(refusals).toBe(1)
+    expect(failures()).toBe(1)
     expect(admissionBatcherFor(client as never, async () => ({ ok: false })).stats.fallbacks).toBe(1)
     expect(admitted).toHaveLength(29)
     expect(refused).toHaveLength(11)

@@ -6,7 +6,7 @@
  * and a failing batch retried one settle at a time.
  */
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { pgClient } from '../support/fault-clients.ts'
+import { pgClientFailingOnce } from '../support/fault-clients.ts'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { holdState, ledgerRowsOf, q, sleep, tenantFigures } from '../support/fault-kit.ts'
 import { LlmBudgets, TenantStore } from '../../src/index.ts'
@@ -109,28 +109,13 @@ describe.runIf(DATABASES.includes('postgresql'))('batched settle on postgresql',
 
   it('a batch statement that fails is retried one settle at a time: every call recorded once', async () => {
     await new TenantStore(db().client).upsert({ tenantId: 'sb-fallback', limits: { dailyCost: '100' }, enforcement: 'hard' })
-    // The database refuses the batched statement once (fault injection at the client, like a lost connection would).
-    let refusals = 0
-    // The fault is injected at the Prisma client, so this client sends every statement through it
-    // (no pgFastPath, which would hand the hot path to the pool directly).
-    const plain = pgClient(db().location, { fastPath: false })
-    onTestFinished(() => plain.$disconnect())
-    const client = new Proxy(plain, {
-      get(target, prop, receiver) {
-        if (prop !== '$queryRawUnsafe') return Reflect.get(target, prop, receiver)
-        return (sql: string, ...values: unknown[]) => {
-          if (refusals === 0 && sql.includes('UPDATE "llm_executions" AS e')) { // the batched settle, not a batched admission
-            refusals++
-            return Promise.reject(new Error('connection terminated unexpectedly'))
-          }
-          return (target.$queryRawUnsafe as (s: string, ...v: unknown[]) => Promise<unknown>)(sql, ...values)
-        }
-      },
-    })
+    // The database refuses the batched settle (not a batched admission) once, like a lost connection would.
+    const { client, failures } = pgClientFailingOnce(db().location, (sql) => sql.includes('UPDATE "llm_executions" AS e'), new Error('connection terminated unexpectedly'))
+    onTestFinished(() => client.$disconnect())
     const budgets = new LlmBudgets(client)
     const fallbacks = settleBatcherFor(client as never, async () => null).stats.fallbacks
     const { ids, results } = await simultaneous(budgets, 'sb-fallback', 20)
-    expect(refusals).toBe(1)
+    expect(failures()).toBe(1)
     expect(settleBatcherFor(client as never, async () => null).stats.fallbacks).toBe(fallbacks + 1)
     expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i))
     const rows = await ledgerRowsOf(db(), 'tenant_id', 'sb-fallback')

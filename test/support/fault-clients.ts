@@ -116,3 +116,27 @@ export function interleavingSqliteClient(file: string): { client: TestClient; in
     },
   }
 }
+
+/**
+ * A PostgreSQL client on `schema` whose first `$queryRawUnsafe` matching `matches` is rejected with
+ * `error` (what a lost connection or a serialization failure looks like to the library). The fault is
+ * injected at the Prisma client, so this client has no pgFastPath (which would hand the hot path to
+ * the pool directly). `failures()` says how many statements were rejected; disconnect it when done.
+ */
+export function pgClientFailingOnce(schema: string, matches: (sql: string) => boolean, error: Error): { client: TestClient; failures(): number } {
+  const plain = pgClient(schema, { fastPath: false })
+  let failures = 0
+  const client = new Proxy(plain, {
+    get(target, prop, receiver) {
+      if (prop !== '$queryRawUnsafe') return Reflect.get(target, prop, receiver)
+      return (sql: string, ...values: unknown[]) => {
+        if (failures === 0 && matches(sql)) {
+          failures++
+          return Promise.reject(error)
+        }
+        return (target.$queryRawUnsafe as (s: string, ...v: unknown[]) => Promise<unknown>)(sql, ...values)
+      }
+    },
+  })
+  return { client, failures: () => failures }
+}
