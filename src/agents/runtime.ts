@@ -11,7 +11,7 @@ import { assertQuery } from '../ledger/scope.js'
 import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
 import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
 import { AdmissionError, BudgetExceededError, InvalidArgumentError, LlmTenantError, TenantInactiveError } from '../errors.js'
-import { insertExecutionRowsStandalone } from '../ledger/insert.js'
+import { insertRefusalRow } from '../ledger/insert.js'
 import { toExecutionRow } from '../ledger/record.js'
 import { redactText } from '../ledger/redact.js'
 import { Decimal, nanosToUsd } from '../money/index.js'
@@ -299,7 +299,7 @@ export class LlmRuntime {
         errorClass: err.name, errorMessage: err.message, traceId, parentId, metadata: { refused: true } },
       now,
     )
-    await insertExecutionRowsStandalone(this.client as never, this.provider, [row], now).catch(() => undefined)
+    await insertRefusalRow(this.client as never, this.provider, row).catch(() => undefined)
     await yieldToEventLoop() // a refusal loop must not starve the process (see LlmBudgets.track)
     return row.id
   }

@@ -11,7 +11,7 @@ import { nanosToUsd } from '../money/index.js'
 import type { SqlProvider } from '../db/client.js'
 import { EXECUTION_COLUMN_LIST, executionValueList, insertExecutionRows } from '../ledger/insert.js'
 import type { ExecutionRow } from '../ledger/record.js'
-import { allOrNothingUpdateSqlite, runBatch, type BatchStep, applyV, deltaSelects, ensureCounterRows, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
+import { allOrNothingUpdateSqlite, runBatch, type BatchStep, applyV, deltaSelects, ensureCounterRowsShared, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import type { EffectivePolicy, LimitCheck } from './effective.js'
 import { keyId, type CounterKey } from './keys.js'
 import { placeholder } from '../db/client.js'
@@ -262,7 +262,7 @@ export async function reserve(
     if (rows.length < res.keys.length) {
       // A counter row does not exist yet (new day/month/tenant/agent). Rows are created outside the
       // attempt's transaction, so a refused attempt cannot roll them back.
-      await ensureCounterRows(client, provider, res.keys, now, timeZone)
+      await ensureCounterRowsShared(client, provider, res.keys, now, timeZone)
       continue
     }
     spent?.observe(rows)

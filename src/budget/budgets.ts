@@ -26,6 +26,7 @@ import { refreshCounters, type RefreshResult } from './refresh.js'
 import { PendingSettles } from './pending-settles.js'
 import { holdBack, RefusalBackoff } from './refusal-backoff.js'
 import { SpentCache } from './spent-cache.js'
+import { LocalInFlight } from './in-flight.js'
 import { expireHolds, settle } from './settlement.js'
 
 export interface TrackCall {
@@ -68,6 +69,8 @@ export class LlmBudgets {
   private readonly pending: PendingSettles
   /** Delays the refusals of a tenant that keeps being refused (see refusal-backoff.ts). */
   private readonly backoff: RefusalBackoff
+  /** This process's admitted calls in flight, to refuse a full maxConcurrent without a round trip (see in-flight.ts). */
+  private readonly inFlight: LocalInFlight
 
   constructor(client: unknown, config?: LlmConfig | LlmConfigInput, private readonly options: BudgetsOptions = {}) {
     this.client = assertClient(client) as LlmPrismaClient & TransactionRunner & RawRunner
@@ -76,6 +79,7 @@ export class LlmBudgets {
     this.tenantRows = new TenantRowCache(this.config.tenantCacheTtlMs)
     this.spent = new SpentCache(this.config.tenantCacheTtlMs, () => this.config.now().getTime())
     this.backoff = new RefusalBackoff(this.config.refusalBackoffMs)
+    this.inFlight = new LocalInFlight(() => this.config.now().getTime())
     this.pending = new PendingSettles((executionId) => this.config.events.emit('settle_abandoned', { executionId }))
   }
 
@@ -92,6 +96,7 @@ export class LlmBudgets {
     const startedAt = this.config.now()
     const executionId = randomUUID()
     let admitted: Admitted
+    let leave: () => void
     try {
       admitted = await this.admit(tenant, request.agentType)
       const reservation: Reservation = {
@@ -106,7 +111,15 @@ export class LlmBudgets {
           status: 'running', startedAt, traceId: call.traceId ?? null, parentId: call.parentId ?? null, metadata: call.metadata ?? null },
         startedAt,
       )
-      await reserve(this.client, this.provider, reservation, row, admitted.policy, startedAt, () => this.releaseExpiredHolds(), this.config.timeZone, this.spent)
+      const gate = await this.inFlight.enter(admitted.policy)
+      if ('refusal' in gate) throw refusalError(gate.refusal, request.agentType)
+      try {
+        await reserve(this.client, this.provider, reservation, row, admitted.policy, startedAt, () => this.releaseExpiredHolds(), this.config.timeZone, this.spent)
+      } catch (err) {
+        gate.ticket.refused()
+        throw err
+      }
+      leave = gate.ticket.admitted(executionId, reservation.expiresAt)
     } catch (err) {
       // A refusal may involve no I/O at all (SQLite is synchronous): without a turn of the event loop,
       // a caller that retries in a loop would spin on microtasks and starve every timer and socket of
@@ -134,11 +147,15 @@ export class LlmBudgets {
         usage = normalizeUsage(report)
       },
     }
+    // The slot is left locally before the settle that frees it in the database: the local count
+    // must never exceed the database's (it refuses on its own).
     try {
       const result = await fn(ctx)
+      leave()
       await this.finish(executionId, admitted, request, startedAt, 'success', usage, null)
       return result
     } catch (err) {
+      leave()
       await this.finish(executionId, admitted, request, startedAt, statusOfError(err), usage, err)
       throw err
     }

@@ -109,6 +109,25 @@ export async function ensureCounterRows(db: RawRunner, provider: SqlProvider, ke
   }
 }
 
+const creatingRows = new WeakMap<object, Map<string, Promise<void>>>()
+
+/**
+ * ensureCounterRows outside a transaction, shared by concurrent callers asking for the same keys:
+ * the first calls of a new tenant (or of everyone at midnight) all find their rows missing at
+ * once, and each would otherwise read the counters and insert every row itself — a burst of
+ * identical statements queued ahead of other tenants' work.
+ */
+export function ensureCounterRowsShared(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[], now: Date, timeZone: string): Promise<void> {
+  let pending = creatingRows.get(db)
+  if (!pending) creatingRows.set(db, (pending = new Map()))
+  const id = keys.map((k) => JSON.stringify(k)).join(',')
+  const running = pending.get(id)
+  if (running) return running
+  const created = ensureCounterRows(db, provider, keys, now, timeZone).finally(() => pending.delete(id))
+  pending.set(id, created)
+  return created
+}
+
 /** `SELECT … UNION ALL …` of the deltas: the `v` relation joined to the counter rows. */
 export function deltaSelects(p: Params, deltas: readonly Delta[]): string[] {
   const text = (v: string) => `CAST(${p.add(v)} AS TEXT)`

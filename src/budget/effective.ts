@@ -7,7 +7,7 @@
 import type { BudgetOptions, LimitValues, ParsedOverrideLike } from './types.js'
 import type { Enforcement, LimitType } from '../tenant/limits.js'
 import { LIMIT_TYPES } from '../tenant/limits.js'
-import { keyId, type CounterKey, type Scope } from './keys.js'
+import type { CounterKey, Scope } from './keys.js'
 
 /** What a tenant row contributes (storage units). */
 export interface TenantRowLimits {
@@ -69,9 +69,7 @@ export function effectivePolicy(
     pick(...overrides.map((o) => o.agentLimits?.[agentType]), row?.agentLimits[agentType]) ?? (inherit ? budgets.perTenantAgent[agentType] : undefined)
   const globalAgent = budgets.perAgent[agentType]
 
-  const byId = new Map(keys.map((k) => [keyId(k), k]))
-  const find = (scope: Scope, period: string): CounterKey | undefined =>
-    [...byId.values()].find((k) => k[0] === scope && k[3] === period)
+  const find = (scope: Scope, period: string): CounterKey | undefined => keys.find((k) => k[0] === scope && k[3] === period)
   const checks: LimitCheck[] = []
   const add = (scope: Scope, limitType: BudgetLimitType, period: string, limit: bigint | null | undefined, enforcement: Enforcement, measure: LimitCheck['measure']) => {
     if (limit === null || limit === undefined) return

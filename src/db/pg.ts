@@ -12,6 +12,15 @@
  */
 import { createHash } from 'node:crypto'
 
+/** Recent SQL texts and their names: hashing a hot-path statement (~3 kB) costs more than a lookup. */
+const names = new Map<string, string>()
+const MAX_NAMES = 500
+
 export function preparedStatementName(query: { sql: string }): string {
-  return `plt_${createHash('sha1').update(query.sql).digest('hex').slice(0, 24)}`
+  const known = names.get(query.sql)
+  if (known !== undefined) return known
+  const name = `plt_${createHash('sha1').update(query.sql).digest('hex').slice(0, 24)}`
+  if (names.size >= MAX_NAMES) names.clear()
+  names.set(query.sql, name)
+  return name
 }

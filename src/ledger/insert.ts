@@ -8,6 +8,7 @@ import type { RawRunner } from '../budget/counters.js'
 import type { ExecutionRow } from './record.js'
 import { directSqliteConnection } from '../db/sqlite-direct.js'
 import { queryRowsPg } from '../db/pg-direct.js'
+import { Coalescer, coalescerFor } from '../budget/coalesce.js'
 
 /** Column order of the INSERT; each entry maps a row to its bound value. */
 const COLUMNS: Array<[column: string, value: (row: ExecutionRow) => unknown]> = [
@@ -115,6 +116,28 @@ export async function insertExecutionRowsStandalone(client: RawRunner, provider:
     return rows.length
   }
   return insertExecutionRows(client, provider, rows, createdAt)
+}
+
+const refusalRowWriters = new WeakMap<object, Coalescer<ExecutionRow, void>>()
+
+/**
+ * Records an agent's refusal row. At most one such statement per client is in flight; rows of
+ * refusals made meanwhile wait and go together in the next one. A tenant refused in a loop (64
+ * loops at its limit: ~250 refusals/s with the refusal backoff) would otherwise take a pooled
+ * connection and a commit per refusal, queued with every other tenant's admissions and settles.
+ * On sqliteFastPath the insert is synchronous, so nothing waits and nothing is batched.
+ */
+export function insertRefusalRow(client: RawRunner, provider: SqlProvider, row: ExecutionRow): Promise<void> {
+  const writer = coalescerFor(refusalRowWriters, client, () => new Coalescer<ExecutionRow, void>(
+    async (one) => void (await insertExecutionRowsStandalone(client, provider, [one], one.startedAt)),
+    async (rows) => {
+      await insertExecutionRowsStandalone(client, provider, rows, rows[rows.length - 1].startedAt)
+      return rows.map(() => undefined)
+    },
+    1,
+    ROWS_PER_STATEMENT,
+  ))
+  return writer.run(row)
 }
 
 /** Inserts rows on a client or inside a caller's transaction (no transaction of its own). */

@@ -22,23 +22,37 @@ export function tenantVersion(tenantId: string): number {
   return versions.get(tenantId) ?? 0
 }
 
-/** A small TTL cache of tenant rows (admission reads the row on every call). */
+/**
+ * A small TTL cache of tenant rows (admission reads the row on every call). Concurrent misses for
+ * one tenant share a single load: a burst of calls for a tenant not yet cached (a runaway's first
+ * 64 in flight, every tenant after a TTL expiry under load) would otherwise send one identical
+ * query each, all of them ahead of every other tenant's work.
+ */
 export class TenantRowCache {
   private readonly entries = new Map<string, { row: TenantRow | null; version: number; at: number }>()
+  private readonly loading = new Map<string, { version: number; row: Promise<TenantRow | null> }>()
   constructor(private readonly ttlMs: number, private readonly maxEntries = 10_000) {}
 
   async get(tenantId: string, load: () => Promise<TenantRow | null>): Promise<TenantRow | null> {
     const now = Date.now()
-    const hit = this.entries.get(tenantId)
-    if (this.ttlMs > 0 && hit && hit.version === tenantVersion(tenantId) && now - hit.at < this.ttlMs) return hit.row
     const version = tenantVersion(tenantId)
-    const row = await load()
-    if (this.ttlMs > 0) {
+    const hit = this.entries.get(tenantId)
+    if (this.ttlMs > 0 && hit && hit.version === version && now - hit.at < this.ttlMs) return hit.row
+    if (this.ttlMs <= 0) return load()
+    // A load started before a local write (older version) may return the old row: never share it.
+    const pending = this.loading.get(tenantId)
+    if (pending && pending.version === version) return pending.row
+    const row = load()
+    this.loading.set(tenantId, { version, row })
+    try {
+      const loaded = await row
       this.entries.delete(tenantId)
-      this.entries.set(tenantId, { row, version, at: now })
+      this.entries.set(tenantId, { row: loaded, version, at: now })
       while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string)
+      return loaded
+    } finally {
+      if (this.loading.get(tenantId)?.row === row) this.loading.delete(tenantId)
     }
-    return row
   }
 }
 

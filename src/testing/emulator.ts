@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { InvalidArgumentError } from '../errors.js'
 
 export type Scenario =
   | { kind: 'ok'; text?: string; usage?: Partial<EmulatedUsage> | null; /** Streaming: pause between deltas. */ deltaDelayMs?: number }
@@ -36,12 +37,24 @@ type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const tokens = (text: string) => Math.max(1, Math.ceil(text.length / 4))
 
+export interface EmulatorOptions {
+  /** How long every request takes before it is answered (a real provider is never instant). Default 0. */
+  latencyMs?: number
+}
+
 export class ProviderEmulator {
   readonly requests: RecordedRequest[] = []
   private readonly scripts = new Map<string, Scenario[]>()
   private server?: Server
   private port = 0
   private readonly sockets = new Set<import('node:net').Socket>()
+  private readonly latencyMs: number
+
+  constructor(options: EmulatorOptions = {}) {
+    const latencyMs = options.latencyMs ?? 0
+    if (typeof latencyMs !== 'number' || !Number.isFinite(latencyMs) || latencyMs < 0) throw new InvalidArgumentError('options.latencyMs', 'a non-negative number of milliseconds', latencyMs)
+    this.latencyMs = latencyMs
+  }
 
   /** Queues scenarios for a model (FIFO); once consumed, calls succeed with an echo. */
   script(model: string, ...scenarios: Scenario[]): this {
@@ -95,6 +108,7 @@ export class ProviderEmulator {
     const apiKey = String(req.headers['x-api-key'] ?? String(req.headers.authorization ?? '').replace(/^Bearer /, ''))
     this.requests.push({ provider, api, model: body.model, apiKey, stream: body.stream === true, body })
     const scenario = this.next(body.model)
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs))
 
     if (scenario.kind === 'hang') {
       await new Promise((r) => setTimeout(r, scenario.ms))

@@ -1,1 +1,1 @@
-export { ProviderEmulator, type EmulatedUsage, type RecordedRequest, type Scenario } from './emulator.js'
+export { ProviderEmulator, type EmulatedUsage, type EmulatorOptions, type RecordedRequest, type Scenario } from './emulator.js'
