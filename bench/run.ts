@@ -28,6 +28,7 @@ const TARGETS: Array<[RegExp, string]> = [
   [/^ours ÷ check-then-record/, '≤ 1.3'],
   [/^throughput, (3\/4 refused|all admitted), 64 in flight/, '≥ 1,000 calls/s'],
   [/^overspend \(\$, worst tenant\)/, '0'],
+  [/^ours: calls admitted past the limit/, '0'],
   [/^usage by day/, '≤ 50 ms'],
   [/^top 10/, '≤ 200 ms'],
 ]

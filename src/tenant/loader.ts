@@ -46,6 +46,8 @@ export class TenantRowCache {
     this.loading.set(tenantId, { version, row })
     try {
       const loaded = await row
+      // A slower, older load must not replace what a load after a local write cached.
+      if ((this.entries.get(tenantId)?.version ?? -1) > version) return loaded
       this.entries.delete(tenantId)
       this.entries.set(tenantId, { row: loaded, version, at: now })
       while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string)

@@ -51,7 +51,9 @@ export class ProviderEmulator {
   private readonly latencyMs: number
 
   constructor(options: EmulatorOptions = {}) {
-    const latencyMs = options.latencyMs ?? 0
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', '{ latencyMs? }', options)
+    for (const key of Object.keys(options)) if (key !== 'latencyMs') throw new InvalidArgumentError(`options.${key}`, 'latencyMs', key)
+    const latencyMs = options.latencyMs === undefined ? 0 : options.latencyMs
     if (typeof latencyMs !== 'number' || !Number.isFinite(latencyMs) || latencyMs < 0) throw new InvalidArgumentError('options.latencyMs', 'a non-negative number of milliseconds', latencyMs)
     this.latencyMs = latencyMs
   }

@@ -5,26 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/databases.ts'
+import { countingClient as counting } from '../support/fault-clients.ts'
 import { BudgetExceededError, LlmBudgets, TenantStore, createLedger } from '../../src/index.ts'
-
-/** Forwards to the client and counts every statement sent through it. */
-function counting(client: object) {
-  const sent = { n: 0 }
-  const counted = new Set(['$queryRawUnsafe', '$executeRawUnsafe', '$transaction'])
-  const proxy = new Proxy(client, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver)
-      if (typeof prop === 'string' && counted.has(prop) && typeof value === 'function') {
-        return (...args: unknown[]) => {
-          sent.n++
-          return value.apply(target, args)
-        }
-      }
-      return value
-    },
-  })
-  return { proxy, sent }
-}
 
 const call = { agentType: 'Loop', model: 'm', estimate: { cost: '0.4' } }
 const spend = async (c: { reportUsage(u: object): void }) => c.reportUsage({ inputCost: '0.4' })

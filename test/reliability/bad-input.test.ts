@@ -14,6 +14,7 @@ import {
   ALLOWED, COST_BAD, ENFORCEMENT_BAD, MAX_CONCURRENT_BAD, PERIOD_BAD, REVERSED_RANGE, TENANT_BAD, ZONE_BAD, expectRefused, limitCases,
   type BadInput,
 } from './bad-input.rows.ts'
+import { ProviderEmulator } from '../../src/testing/index.ts'
 
 interface Ctx {
   db: TestDatabase
@@ -200,6 +201,12 @@ add("regression: findPrice unknown option 'fallbak'", 'options.fallbak', /prices
 add("encryptSecret plaintext = ''", 'plaintext', /non-empty string/, () => encryptSecret('', 'acme', KEYRING))
 add('regression: encryptSecret with a keyring lacking the current key (was a TypeError)', 'keyring', /32-byte key/, () => encryptSecret('sk-x', 'acme', { current: 'k2', keys: KEYRING.keys }))
 add('decryptSecret of a non-ciphertext', 'ciphertext', /v1/, () => decryptSecret('sk-plain-text', 'acme', KEYRING), { error: SecretDecryptionError })
+
+// ── Testing helpers: the provider emulator's options ──
+for (const [label, value] of [['-1', -1], ['NaN', NaN], ['Infinity', Infinity], ["'15'", '15'], ['null', null]] as Array<[string, unknown]>) {
+  add(`new ProviderEmulator({ latencyMs: ${label} })`, 'options.latencyMs', /non-negative number of milliseconds/, () => new ProviderEmulator({ latencyMs: value as number }))
+}
+add("new ProviderEmulator({ latency: 15 }) (unknown option)", 'options.latency', /latencyMs/, () => new ProviderEmulator({ latency: 15 } as never))
 
 describe.each(DATABASES)('bad input (tenants, config, ledger, periods, money, pricing) on %s', (kind) => {
   const db = useDatabase(kind)

@@ -140,3 +140,40 @@ export function pgClientFailingOnce(schema: string, matches: (sql: string) => bo
   })
   return { client, failures: () => failures }
 }
+
+/**
+ * Forwards to `client` and counts what is sent through it: `sent.n` statements and transactions
+ * ($queryRawUnsafe, $executeRawUnsafe, $transaction), `sent.sql` their SQL texts, `sent.tenantLoads`
+ * the tenant-row reads (llmTenant.findUnique). Use it on a client without a fast path: the fast
+ * paths send the hot path past the Prisma client.
+ */
+export function countingClient<C extends object>(client: C): { proxy: C; sent: { n: number; sql: string[]; tenantLoads: number } } {
+  const sent = { n: 0, sql: [] as string[], tenantLoads: 0 }
+  const counted = new Set(['$queryRawUnsafe', '$executeRawUnsafe', '$transaction'])
+  const proxy = new Proxy(client, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver)
+      if (prop === 'llmTenant' && value && typeof value === 'object') {
+        return new Proxy(value, {
+          get(model, method, r) {
+            const fn = Reflect.get(model, method, r)
+            if (method !== 'findUnique' || typeof fn !== 'function') return fn
+            return (...args: unknown[]) => {
+              sent.tenantLoads++
+              return fn.apply(model, args)
+            }
+          },
+        })
+      }
+      if (typeof prop === 'string' && counted.has(prop) && typeof value === 'function') {
+        return (...args: unknown[]) => {
+          sent.n++
+          if (typeof args[0] === 'string') sent.sql.push(args[0])
+          return value.apply(target, args)
+        }
+      }
+      return value
+    },
+  })
+  return { proxy, sent }
+}
