@@ -4,7 +4,7 @@
  * statement per client is in flight, and rows of refusals made meanwhile go together in the next.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DATABASES, openDatabase, type TestDatabase } from '../support/databases.ts'
+import { DATABASES, useDatabase } from '../support/databases.ts'
 import { BudgetExceededError, TenantStore, createLedger, createLlmRuntime } from '../../src/index.ts'
 import { ProviderEmulator } from '../../src/testing/index.ts'
 
@@ -35,16 +35,12 @@ function countingInserts(client: object) {
 }
 
 describe.each(DATABASES)('refusal rows on %s', (kind) => {
-  let db: TestDatabase
   // Through Prisma (no fast path): there the inserts are asynchronous and can pile up.
-  beforeAll(async () => {
-    db = await openDatabase(kind, { fastPath: false })
-  })
-  afterAll(() => db.close())
+  const database = useDatabase(kind, { fastPath: false })
 
   it('200 refusals at once: 200 zero-cost refusal rows, one statement in flight at a time (PostgreSQL: far fewer than 200)', async () => {
-    await new TenantStore(db.client).upsert({ tenantId: 'looping', limits: { dailyExecutions: 0 }, enforcement: 'hard' })
-    const { proxy, seen } = countingInserts(db.client)
+    await new TenantStore(database().client).upsert({ tenantId: 'looping', limits: { dailyExecutions: 0 }, enforcement: 'hard' })
+    const { proxy, seen } = countingInserts(database().client)
     const rt = createLlmRuntime(proxy, {
       providers: { openai: { baseURL: emulator.openaiBaseURL } },
       tenantApiKeys: async () => ({ openai: 'sk-looping-0001' }),
@@ -54,7 +50,7 @@ describe.each(DATABASES)('refusal rows on %s', (kind) => {
     const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => agent.run(`loop ${i}`, { tenant: 'looping' })))
     expect(results.every((r) => r.status === 'rejected' && r.reason instanceof BudgetExceededError)).toBe(true)
     expect(emulator.requests.filter((r) => r.apiKey === 'sk-looping-0001')).toHaveLength(0)
-    const rows = (await createLedger(db.client).failedExecutions({ tenantId: 'looping', limit: 500 }))
+    const rows = (await createLedger(database().client).failedExecutions({ tenantId: 'looping', limit: 500 }))
     expect(rows).toHaveLength(200)
     expect(rows.every((r) => r.errorClass === 'BudgetExceededError' && r.totalCost.isZero() && r.totalTokens === 0)).toBe(true)
     expect(seen.maxInFlight).toBe(1)

@@ -4,8 +4,8 @@
  * database, expired holds not counted — and the tenant-row load and counter-row creation a burst of
  * first calls shares.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DATABASES, openDatabase, type TestDatabase } from '../support/databases.ts'
+import { describe, expect, it } from 'vitest'
+import { DATABASES, useDatabase } from '../support/databases.ts'
 import { countingClient } from '../support/fault-clients.ts'
 import { q, tenantFigures } from '../support/fault-kit.ts'
 import { BudgetExceededError, LlmBudgets, TenantStore } from '../../src/index.ts'
@@ -37,30 +37,26 @@ function burst(budgets: LlmBudgets, tenant: string, n: number, wait: Promise<voi
 }
 
 describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
-  let db: TestDatabase
   // Statements are counted at the Prisma client: no fast path, which would go past it.
-  beforeAll(async () => {
-    db = await openDatabase(kind, { fastPath: false })
-  })
-  afterAll(() => db.close())
+  const database = useDatabase(kind, { fastPath: false })
 
   it('while its own calls fill the limit, a refusal sends no statement and writes nothing', async () => {
-    await new TenantStore(db.client).upsert({ tenantId: 'full', maxConcurrent: 3, enforcement: 'hard' })
-    const { proxy, sent } = countingClient(db.client)
+    await new TenantStore(database().client).upsert({ tenantId: 'full', maxConcurrent: 3, enforcement: 'hard' })
+    const { proxy, sent } = countingClient(database().client)
     const budgets = new LlmBudgets(proxy, { refusalBackoffMs: 0 })
     await budgets.track('full', call, async (c) => usage(c)) // tenant row cached, counter rows created
     const { gate, release } = holder()
     const held = burst(budgets, 'full', 3, gate)
-    while ((await tenantFigures(db, 'full')).reservedExecutions < 3n) await new Promise((r) => setTimeout(r, 5))
+    while ((await tenantFigures(database(), 'full')).reservedExecutions < 3n) await new Promise((r) => setTimeout(r, 5))
     const before = sent.n
-    const ledgerBefore = await q(db, `SELECT COUNT(*) AS n FROM llm_executions`)
+    const ledgerBefore = await q(database(), `SELECT COUNT(*) AS n FROM llm_executions`)
     for (let i = 0; i < 20; i++) {
       await expect(budgets.track('full', call, async () => undefined)).rejects.toMatchObject({
         limitType: 'maxConcurrent', scope: 'tenant', tenantId: 'full', limit: '3', current: '3',
       })
     }
     expect(sent.n - before).toBe(0)
-    expect(await q(db, `SELECT COUNT(*) AS n FROM llm_executions`)).toEqual(ledgerBefore)
+    expect(await q(database(), `SELECT COUNT(*) AS n FROM llm_executions`)).toEqual(ledgerBefore)
     release()
     expect(await held).toEqual(['ok', 'ok', 'ok'])
     // The slots are free again: the next call is admitted (by the database).
@@ -70,20 +66,20 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
   })
 
   it('a burst of 64 first calls at a limit of 8: one tenant-row load, the counter rows created once, 56 refused without admissions of their own', async () => {
-    const store = new TenantStore(db.client)
+    const store = new TenantStore(database().client)
     for (const t of ['burst-one', 'burst-64']) await store.upsert({ tenantId: t, maxConcurrent: 8, enforcement: 'hard' })
     // What one first call of a new tenant costs, end to end.
-    const one = countingClient(db.client)
+    const one = countingClient(database().client)
     await new LlmBudgets(one.proxy, { refusalBackoffMs: 0 }).track('burst-one', call, async (c) => usage(c))
     const creations = (sent: { sql: string[] }) => sent.sql.filter((s) => s.includes('INSERT INTO "llm_budget_counters"')).length
     expect(creations(one.sent)).toBeGreaterThan(0)
 
-    const { proxy, sent } = countingClient(db.client)
+    const { proxy, sent } = countingClient(database().client)
     const budgets = new LlmBudgets(proxy, { refusalBackoffMs: 0 })
     const { gate, release } = holder()
     const outcomes = burst(budgets, 'burst-64', 64, gate)
     // Every call is decided while the 8 admitted ones are still in flight.
-    while ((await tenantFigures(db, 'burst-64')).reservedExecutions < 8n) await new Promise((r) => setTimeout(r, 5))
+    while ((await tenantFigures(database(), 'burst-64')).reservedExecutions < 8n) await new Promise((r) => setTimeout(r, 5))
     await new Promise((r) => setTimeout(r, 50))
     const whileHeld = sent.n
     release()
@@ -98,20 +94,20 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
     // shared creation) — not 64: each refusal by the database would add its attempt and a read.
     expect(whileHeld).toBeLessThanOrEqual(one.sent.n + 7 * 4)
     expect(whileHeld).toBeLessThan(56)
-    const figures = await tenantFigures(db, 'burst-64')
+    const figures = await tenantFigures(database(), 'burst-64')
     expect(figures).toMatchObject({ spentExecutions: 8n, reservedExecutions: 0n })
     expect((await budgets.refreshCounters()).changed).toBe(0)
   })
 
   it('slots held by another process are left to the database, which refuses; freed slots are retaken', async () => {
-    await new TenantStore(db.client).upsert({ tenantId: 'shared', maxConcurrent: 3, enforcement: 'hard' })
+    await new TenantStore(database().client).upsert({ tenantId: 'shared', maxConcurrent: 3, enforcement: 'hard' })
     // Two instances = two processes: each knows only its own calls in flight.
-    const a = new LlmBudgets(db.client, { refusalBackoffMs: 0 })
-    const b = new LlmBudgets(db.client, { refusalBackoffMs: 0 })
+    const a = new LlmBudgets(database().client, { refusalBackoffMs: 0 })
+    const b = new LlmBudgets(database().client, { refusalBackoffMs: 0 })
     const { gate, release } = holder()
     const heldByA = burst(a, 'shared', 2, gate)
     const heldByB = burst(b, 'shared', 1, gate)
-    while ((await tenantFigures(db, 'shared')).reservedExecutions < 3n) await new Promise((r) => setTimeout(r, 5))
+    while ((await tenantFigures(database(), 'shared')).reservedExecutions < 3n) await new Promise((r) => setTimeout(r, 5))
     // Neither instance alone fills the limit: the database decides, and refuses with its own figure.
     for (const budgets of [a, b]) {
       await expect(budgets.track('shared', call, async () => undefined)).rejects.toMatchObject({ limitType: 'maxConcurrent', current: '3', limit: '3' })
@@ -120,17 +116,17 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
     expect([...(await heldByA), ...(await heldByB)]).toEqual(['ok', 'ok', 'ok'])
     await a.track('shared', call, async (c) => usage(c))
     await b.track('shared', call, async (c) => usage(c))
-    expect((await tenantFigures(db, 'shared')).spentExecutions).toBe(5n)
+    expect((await tenantFigures(database(), 'shared')).spentExecutions).toBe(5n)
   })
 
   it('a call of its own past its hold expiry no longer counts: the database sweeps the hold and admits', async () => {
     let now = Date.now()
     const clock = { now: () => new Date(now) }
-    await new TenantStore(db.client).upsert({ tenantId: 'expiring', maxConcurrent: 2, enforcement: 'hard' })
-    const budgets = new LlmBudgets(db.client, { refusalBackoffMs: 0, holdTtlMs: 1_000, ...clock })
+    await new TenantStore(database().client).upsert({ tenantId: 'expiring', maxConcurrent: 2, enforcement: 'hard' })
+    const budgets = new LlmBudgets(database().client, { refusalBackoffMs: 0, holdTtlMs: 1_000, ...clock })
     const { gate, release } = holder()
     const held = burst(budgets, 'expiring', 2, gate)
-    while ((await tenantFigures(db, 'expiring')).reservedExecutions < 2n) await new Promise((r) => setTimeout(r, 5))
+    while ((await tenantFigures(database(), 'expiring')).reservedExecutions < 2n) await new Promise((r) => setTimeout(r, 5))
     await expect(budgets.track('expiring', call, async () => undefined)).rejects.toMatchObject({ limitType: 'maxConcurrent', current: '2' })
     now += 2_000 // both holds have expired (their callers are alive but past holdTtlMs)
     expect(await budgets.track('expiring', call, async (c) => (usage(c), 'late-admitted'))).toBe('late-admitted')
@@ -138,7 +134,7 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
     // The two slow calls still settle once (a settle after expiry is accepted), nothing twice.
     expect(await held).toEqual(['ok', 'ok'])
     expect((await budgets.refreshCounters()).changed).toBe(0)
-    const [row] = await q<{ n: string | number }>(db, `SELECT COUNT(*) AS n FROM llm_executions WHERE tenant_id = 'expiring'`)
+    const [row] = await q<{ n: string | number }>(database(), `SELECT COUNT(*) AS n FROM llm_executions WHERE tenant_id = 'expiring'`)
     expect(Number(row.n)).toBe(3)
   })
 })
