@@ -34,8 +34,13 @@ export function buckets(at: Date, timeZone: string): { day: string; month: strin
   return { day, month: day.slice(0, 7) }
 }
 
+/** Ids of the key arrays seen: admission compares each call's keys with its checks' many times. */
+const ids = new WeakMap<CounterKey, string>()
+
 export function keyId(key: CounterKey): string {
-  return JSON.stringify(key)
+  let id = ids.get(key)
+  if (id === undefined) ids.set(key, (id = JSON.stringify(key)))
+  return id
 }
 
 /** Keys touched by one call, sorted (a fixed lock order avoids deadlocks between transactions). */
