@@ -75,8 +75,18 @@ describe.each(DATABASES)('tenant isolation under random interleavings on %s', (k
           expect(s.cost.times(1e9).toFixed(0), `cost of ${t}`).toBe(expected.nanos.toString())
           expect(s.tokens, `tokens of ${t}`).toBe(expected.tokens)
           expect(s.executions, `count of ${t}`).toBe(expected.count)
+          const q = { tenantId: t, period: 'today' as const }
+          expect((await ledger.cost(q)).times(1e9).toFixed(0), `cost() of ${t}`).toBe(expected.nanos.toString())
+          expect(await ledger.tokens(q), `tokens() of ${t}`).toBe(expected.tokens)
+          expect(await ledger.executionCount(q), `executionCount() of ${t}`).toBe(expected.count)
+          // Every grouping adds up to the tenant's own figures, never more.
+          for (const groups of [await ledger.usageByAgent(q), await ledger.usageByModel(q), await ledger.usageByDay(q)]) {
+            expect(Object.values(groups).reduce((n, g) => n + g.count, 0), `groups of ${t}`).toBe(expected.count)
+          }
           const rows = await ledger.executions({ tenant: { id: t }, limit: 10_000 })
           expect(rows.every((r) => r.tenantId === t)).toBe(true)
+          expect(rows).toHaveLength(expected.count)
+          expect((await ledger.recentExecutions({ tenantId: t, limit: 10_000 })).every((r) => r.tenantId === t)).toBe(true)
           const status = await budgets.status(t)
           expect(status.limits.dailyExecutions.used, `counter of ${t}`).toBe(expected.count)
         }
@@ -85,10 +95,10 @@ describe.each(DATABASES)('tenant isolation under random interleavings on %s', (k
           expect(row.cost.times(1e9).toFixed(0)).toBe((model.get(row.tenantId)?.nanos ?? 0n).toString())
         }
       }),
-      { numRuns: 12 },
+      { numRuns: 40 },
     )
     expect(await new LlmBudgets(db().client).refreshCounters()).toMatchObject({ changed: 0 })
-    expect(interleavings).toBeGreaterThan(12)
+    expect(interleavings).toBeGreaterThan(40)
     console.log(`${kind}: ${run} runs, ${interleavings} concurrent interleavings`)
   }, 120_000)
 })
