@@ -6,7 +6,7 @@
  */
 import { placeholder, type SqlProvider } from '../db/client.js'
 import { directSqliteConnection } from '../db/sqlite-direct.js'
-import { bucketRange, type CounterKey } from './keys.js'
+import { bucketRange, keyId, type CounterKey } from './keys.js'
 import { REFUSAL_ERROR_CLASSES } from '../ledger/types.js'
 import { toNanos as big } from '../money/index.js'
 
@@ -120,7 +120,7 @@ const creatingRows = new WeakMap<object, Map<string, Promise<void>>>()
 export function ensureCounterRowsShared(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[], now: Date, timeZone: string): Promise<void> {
   let pending = creatingRows.get(db)
   if (!pending) creatingRows.set(db, (pending = new Map()))
-  const id = keys.map((k) => JSON.stringify(k)).join(',')
+  const id = keys.map(keyId).join(',')
   const running = pending.get(id)
   if (running) return running
   const created = ensureCounterRows(db, provider, keys, now, timeZone).finally(() => pending.delete(id))
