@@ -176,11 +176,22 @@ export const LOCKED_CTE = `locked AS (SELECT l.*, v.k_scope AS lk_scope, v.k_ten
  */
 export const LOCKED_MATCH = `${matchesV('c')} AND EXISTS (SELECT 1 FROM locked)`
 
+/** At most this many counter rows per UPDATE (a UNION ALL term each; see applyDeltas). */
+export const DELTAS_PER_STATEMENT = 200
+
 /**
  * Applies deltas to their rows; rows whose hard-limit condition fails are left unchanged.
  * Returns the updated rows (after the update).
  */
 export async function applyDeltas(db: RawRunner, provider: SqlProvider, deltas: readonly Delta[], now: Date): Promise<CounterRow[]> {
+  // SQLite refuses a compound SELECT of more than 500 terms (SQLITE_MAX_COMPOUND_SELECT): recording
+  // a month of rows for many tenants, or expiring many holds, touches more rows than that. Chunks
+  // run in order, so PostgreSQL still takes the row locks in key order.
+  if (deltas.length > DELTAS_PER_STATEMENT) {
+    const rows: CounterRow[] = []
+    for (let i = 0; i < deltas.length; i += DELTAS_PER_STATEMENT) rows.push(...(await applyDeltas(db, provider, deltas.slice(i, i + DELTAS_PER_STATEMENT), now)))
+    return rows
+  }
   if (deltas.length === 0) return []
   const p = new Params(provider)
   const selects = deltaSelects(p, deltas)

@@ -8,6 +8,7 @@ import { InvalidArgumentError } from '../errors.js'
 import { nanosToUsd, toNanos, type Decimal } from '../money/index.js'
 import type { PeriodInput } from '../periods/index.js'
 import { usageByDay } from './by-day.js'
+import { topTenantsBySpendSqlite } from './top-tenants.js'
 import { insertExecutionRows } from './insert.js'
 import { applyDeltas, ensureCounterRows, type RawRunner } from '../budget/counters.js'
 import { recordedRowDeltas } from '../budget/spend.js'
@@ -159,6 +160,7 @@ export class LlmLedger {
     assertQuery(query, ['period', 'limit'])
     const scope = resolveScope({ period: query.period }, this.config)
     const take = assertLimit(query.limit ?? 10)
+    if (this.provider === 'sqlite') return topTenantsBySpendSqlite(this.client, scope.period, take)
     const groups = (await this.client.llmExecution.groupBy({
       by: ['tenantId'],
       where: scopeWhere(scope, { tenantId: { not: null } }),

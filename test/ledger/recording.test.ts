@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { DATABASES, tableCounts, useDatabase } from '../support/databases.ts'
-import { createLedger, Decimal, InvalidArgumentError, type RecordExecutionInput } from '../../src/index.ts'
+import { createLedger, Decimal, LlmBudgets, InvalidArgumentError, type RecordExecutionInput } from '../../src/index.ts'
 
 const NOW = new Date('2026-11-22T10:00:00.000Z')
 const base: RecordExecutionInput = { tenantId: 'acme', agentType: 'SupportAgent', model: 'gpt-4o-mini', provider: 'openai' }
@@ -102,6 +102,19 @@ describe.each(DATABASES)('recording executions on %s', (kind) => {
     const inputs: RecordExecutionInput[] = [{ ...base }, { ...base, inputTokens: -5 }]
     await expect(ledger().recordExecutions(inputs)).rejects.toThrow(/executions\[1\]|inputTokens/)
     expect(await tableCounts(db())).toEqual(before)
+  })
+
+  it("regression: recordExecutions touching 600+ counter rows failed on SQLite ('too many terms in compound SELECT')", async () => {
+    // 300 tenants on two days: a day and a month counter row per tenant and more — one UNION ALL
+    // term each, past SQLite's limit of 500 terms per compound SELECT before applyDeltas chunked them.
+    const inputs: RecordExecutionInput[] = Array.from({ length: 600 }, (_, i) => ({
+      ...base, tenantId: `wide-${i % 300}`, inputCost: '0.001', inputTokens: 1,
+      startedAt: new Date(i < 300 ? '2026-11-20T12:00:00.000Z' : '2026-11-21T12:00:00.000Z'),
+    }))
+    expect(await ledger().recordExecutions(inputs)).toBe(600)
+    expect((await ledger().cost({ tenantId: 'wide-7', period: 'this_month' })).toFixed()).toBe('0.002')
+    // The counters took every row exactly once: a refresh from the ledger changes nothing.
+    expect((await new LlmBudgets(db().client, { now: () => NOW }).refreshCounters()).changed).toBe(0)
   })
 
   it('money is exact: 100,000 executions of $0.000000075 cost exactly $0.0075', async () => {
