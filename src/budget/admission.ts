@@ -9,9 +9,10 @@
 import { BudgetExceededError } from '../errors.js'
 import { nanosToUsd } from '../money/index.js'
 import type { SqlProvider } from '../db/client.js'
-import { EXECUTION_COLUMN_LIST, executionValueList, insertExecutionRows } from '../ledger/insert.js'
+import { EXECUTION_COLUMN_LIST, executionValueList, INSERT_EXECUTION_SQLITE, insertExecutionRows } from '../ledger/insert.js'
+import { directSqliteConnection, type SqliteDirectConnection } from '../db/sqlite-direct.js'
 import type { ExecutionRow } from '../ledger/record.js'
-import { allOrNothingUpdateSqlite, runBatch, type BatchStep, applyV, deltaSelects, ensureCounterRowsShared, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
+import { allOrNothingUpdateSqlite, counterRowValues, runBatch, SELECT_COUNTER_ROW_SQLITE, UPDATE_COUNTER_ROW_SQLITE, type BatchStep, applyV, deltaSelects, ensureCounterRowsShared, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import type { EffectivePolicy, LimitCheck } from './effective.js'
 import { keyId, type CounterKey } from './keys.js'
 import { placeholder } from '../db/client.js'
@@ -144,6 +145,8 @@ const LOCKED_JSON_FIELDS = ['scope', 'tenant_id', 'agent_type', 'period', 'bucke
  * name the limit without another read).
  */
 async function reserveInOneBatch(client: TransactionRunner & RawRunner, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
+  const direct = directSqliteConnection(client)
+  if (direct?.available) return reserveOnConnection(direct, res, row, deltas, now)
   const admitted = (earlier: unknown[][]) => earlier[0].length === deltas.length
   const p = new Params('sqlite')
   const values = executionValueList('sqlite', row, now, (v) => p.add(v))
@@ -160,6 +163,29 @@ async function reserveInOneBatch(client: TransactionRunner & RawRunner, res: Res
   // The counter update is all-or-nothing (allOrNothingUpdateSqlite): every row or none.
   if (updated.length === deltas.length) return { ok: true }
   return { ok: false, rows: rows.map(toCounterRow) }
+}
+
+const INSERT_HOLD_SQLITE = `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
+  VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)`
+
+/**
+ * SQLite on sqliteFastPath's connection (synchronous: nothing else runs on it meanwhile, so JS may
+ * decide between statements). Each counter row is updated by its key, and only if it fits; the
+ * first that does not fit (or does not exist) rolls the transaction back — nothing reserved — and
+ * the counter rows are read to name the limit. All statements are constant texts, compiled once:
+ * measured 8 vs 20 µs of SQLite time for the four counter rows of a call (bench scenario 1's setup).
+ */
+function reserveOnConnection(direct: SqliteDirectConnection, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Attempt {
+  const admitted = direct.transaction((tx) => {
+    for (const d of deltas) if (tx.changes(UPDATE_COUNTER_ROW_SQLITE, counterRowValues(d, now)) === 0) return { commit: false, value: false }
+    const values: unknown[] = []
+    executionValueList('sqlite', row, now, (v) => (values.push(v), '?'))
+    tx.changes(INSERT_EXECUTION_SQLITE, values)
+    tx.changes(INSERT_HOLD_SQLITE, [res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens, res.expiresAt, now])
+    return { commit: true, value: true }
+  })
+  if (admitted) return { ok: true }
+  return { ok: false, rows: res.keys.flatMap((k) => direct.query(SELECT_COUNTER_ROW_SQLITE, k) as Record<string, unknown>[]).map(toCounterRow) }
 }
 
 async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date, first: boolean): Promise<Attempt> {

@@ -56,6 +56,13 @@ export interface Admitted {
   keys: CounterKey[]
 }
 
+/** The distinct keys the policy checks (a key can carry a cost, a token and an execution limit). */
+function checkedKeys(policy: EffectivePolicy): CounterKey[] {
+  const keys: CounterKey[] = []
+  for (const c of policy.checks) if (!keys.includes(c.key)) keys.push(c.key)
+  return keys
+}
+
 const TRACK_KEYS = new Set(['agentType', 'model', 'provider', 'estimate', 'traceId', 'parentId', 'metadata', 'signal'])
 
 export class LlmBudgets {
@@ -322,7 +329,7 @@ export class LlmBudgets {
           : null
         : (redactMetadata({ ...(request.metadata ?? {}), usageReported: false }) as JsonValue),
     }
-    const held = { keys: admitted.keys, cost: request.estimateCost, tokens: request.estimateTokens }
+    const held = { keys: admitted.keys, cost: request.estimateCost, tokens: request.estimateTokens, watched: checkedKeys(admitted.policy) }
     const settleOutcome = async () => {
       const result = await settle(this.client, this.provider, executionId, outcome, this.config.timeZone, this.config.now(), held)
       this.spent.observe(result.counters)

@@ -278,6 +278,35 @@ export function allOrNothingUpdateSqlite(deltas: readonly Delta[], now: Date, ex
   ]
 }
 
+/**
+ * SQLite, on sqliteFastPath's connection: ONE counter row by its primary key, its delta applied
+ * only if the row fits the delta's hard limits; 0 rows changed = it did not fit, or does not exist.
+ * A constant text, so the connection compiles it once — where the UNION ALL form is a new ~3 kB
+ * text per call that SQLite plans each time. No RETURNING: it costs 2.6 of the 4.6 µs such an
+ * update takes (.tmp probe on this machine); the caller reads the rows once if it needs them.
+ */
+export const UPDATE_COUNTER_ROW_SQLITE = `UPDATE "llm_budget_counters" SET "spent_cost_nanos" = "spent_cost_nanos" + ?,
+    "spent_tokens" = "spent_tokens" + ?, "spent_executions" = "spent_executions" + ?, "reserved_cost_nanos" = "reserved_cost_nanos" + ?,
+    "reserved_tokens" = "reserved_tokens" + ?, "reserved_executions" = "reserved_executions" + ?, "updated_at" = ?
+  WHERE "scope" = ? AND "tenant_id" = ? AND "agent_type" = ? AND "period" = ? AND "bucket" = ?
+    AND (? IS NULL OR "spent_cost_nanos" + "reserved_cost_nanos" + ? <= ?)
+    AND (? IS NULL OR "spent_tokens" + "reserved_tokens" + ? <= ?)
+    AND (? IS NULL OR "spent_executions" + "reserved_executions" + ? <= ?)`
+
+/** SQLite: one counter row by its primary key (per key: 4 such reads cost ~5 µs, one OR of 4 keys 13 µs). */
+export const SELECT_COUNTER_ROW_SQLITE = `SELECT * FROM "llm_budget_counters" WHERE "scope" = ? AND "tenant_id" = ? AND "agent_type" = ? AND "period" = ? AND "bucket" = ?`
+
+/** The values of UPDATE_COUNTER_ROW_SQLITE for one delta (SQLite binds `?` in textual order). */
+export function counterRowValues(d: Delta, now: Date): unknown[] {
+  const rc = d.reservedCost ?? 0n
+  const rt = d.reservedTokens ?? 0n
+  const re = d.reservedExecutions ?? 0n
+  const lc = d.limitCost ?? null
+  const lt = d.limitTokens ?? null
+  const le = d.limitExecutions ?? null
+  return [d.spentCost ?? 0n, d.spentTokens ?? 0n, d.spentExecutions ?? 0n, rc, rt, re, now, ...d.key, lc, rc, lc, lt, rt, lt, le, re, le]
+}
+
 /** Marks a soft alert as sent for (key, limitType); true only for the first caller (dedup). */
 export async function claimAlert(db: RawRunner, provider: SqlProvider, key: CounterKey, limitType: string): Promise<boolean> {
   const p = new Params(provider)

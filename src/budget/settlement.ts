@@ -7,7 +7,7 @@
  */
 import type { SqlProvider } from '../db/client.js'
 import { placeholder } from '../db/client.js'
-import { applyDeltas, applyV, deltaSelects, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, runBatch, toCounterRow, type BatchStep, type CounterRow, type RawRunner } from './counters.js'
+import { applyDeltas, applyV, counterRowValues, deltaSelects, SELECT_COUNTER_ROW_SQLITE, UPDATE_COUNTER_ROW_SQLITE, type Delta, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, runBatch, toCounterRow, type BatchStep, type CounterRow, type RawRunner } from './counters.js'
 import type { TransactionRunner } from './admission.js'
 import { counterKeysFor, type CounterKey } from './keys.js'
 import { executionDeltas, mergeDeltas } from './spend.js'
@@ -16,6 +16,7 @@ import type { ExecutionStatus, JsonValue } from '../ledger/types.js'
 import type { UsageColumns } from '../ledger/record.js'
 import { toNanos as big } from '../money/index.js'
 import { queryRowsPg } from '../db/pg-direct.js'
+import { directSqliteConnection, type SqliteDirectConnection } from '../db/sqlite-direct.js'
 
 export const HOLD_EXPIRED_ERROR = 'HoldExpiredError'
 
@@ -60,6 +61,12 @@ export interface HeldReservation {
   keys: CounterKey[]
   cost: bigint
   tokens: bigint
+  /**
+   * The rows the caller needs back (those with a limit check: the spent cache and soft alerts look
+   * at nothing else). Only SQLite's fast path uses it — reading a row back costs it ~3 µs, where
+   * PostgreSQL's RETURNING comes with its update. Default: every row.
+   */
+  watched?: readonly CounterKey[]
 }
 
 function outcomeParams(executionId: string, outcome: Outcome): unknown[] {
@@ -109,6 +116,8 @@ async function settleInOneBatch(client: TransactionRunner & RawRunner, execution
   const gated = (earlier: unknown[][]) => earlier[0].length === 1
   const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n }
   const deltas = executionDeltas(held.keys, spent, { cost: held.cost, tokens: held.tokens, executions: 1n })
+  const direct = directSqliteConnection(client)
+  if (direct?.available) return settleOnConnection(direct, executionId, outcome, deltas, held.watched ?? held.keys, now)
   const p = new Params('sqlite')
   const selects = deltaSelects(p, deltas)
   const updatedAt = p.add(now)
@@ -122,6 +131,22 @@ async function settleInOneBatch(client: TransactionRunner & RawRunner, execution
   ]
   const [led, , rows] = (await runBatch(client as never, steps)) as [unknown[], unknown[], Record<string, unknown>[]]
   return led.length === 1 ? rows.map(toCounterRow) : null
+}
+
+const SETTLE_LEDGER_SQLITE = updateLedgerSql('sqlite', `"status" = 'running'`)
+
+/**
+ * SQLite on sqliteFastPath's connection (synchronous: nothing interleaves): the same three steps
+ * with constant statement texts, one counter row at a time by its key (see reserveOnConnection).
+ */
+function settleOnConnection(direct: SqliteDirectConnection, executionId: string, outcome: Outcome, deltas: Delta[], watched: readonly CounterKey[], now: Date): CounterRow[] | null {
+  return direct.transaction((tx) => {
+    if (tx.changes(SETTLE_LEDGER_SQLITE, outcomeParams(executionId, outcome)) === 0) return { commit: false, value: null }
+    tx.changes(`DELETE FROM "llm_budget_holds" WHERE "id" = ?`, [executionId])
+    for (const d of deltas) tx.changes(UPDATE_COUNTER_ROW_SQLITE, counterRowValues(d, now))
+    const rows = watched.flatMap((key) => tx.query(SELECT_COUNTER_ROW_SQLITE, key) as Record<string, unknown>[])
+    return { commit: true, value: rows.map(toCounterRow) }
+  })
 }
 
 export async function settle(

@@ -5,8 +5,8 @@
  * five times what the same SQL costs through better-sqlite3 directly, because
  * @prisma/adapter-better-sqlite3 compiles every statement anew (our admission statement is a large
  * CTE) and each batch transaction crosses Prisma's request pipeline. Wrapping the adapter factory
- * lets the library run its two hot-path batches synchronously on the SAME better-sqlite3 connection
- * the Prisma client uses, with statements compiled once:
+ * lets the library run its two hot-path transactions (admission, settle) synchronously on the SAME
+ * better-sqlite3 connection the Prisma client uses, with constant statement texts compiled once:
  *
  *   const adapter = sqliteFastPath(new PrismaBetterSqlite3({ url: 'file:./app.db' }))
  *   const prisma = new PrismaClient({ adapter })
@@ -29,7 +29,7 @@ interface SqliteDatabase {
 interface SqliteStatement {
   readonly reader: boolean
   all(params: unknown[]): unknown[]
-  run(params: unknown[]): unknown
+  run(params: unknown[]): { changes: number }
 }
 
 interface ConnectedAdapter {
@@ -62,24 +62,41 @@ export class SqliteDirectConnection {
    * objects keyed by column name; [] for a skipped step).
    */
   runBatch(steps: ReadonlyArray<readonly [string, readonly unknown[], ((earlier: unknown[][]) => boolean)?]>): unknown[][] {
-    const results: unknown[][] = []
+    return this.transaction((tx) => {
+      const results: unknown[][] = []
+      for (const [sql, params, when] of steps) results.push(when && !when(results) ? [] : tx.query(sql, params))
+      return { commit: true, value: results }
+    })
+  }
+
+  /**
+   * Runs `work` inside `BEGIN IMMEDIATE`, synchronously: nothing else can run on the connection
+   * until it returns, so `work` may decide in JS between statements — even from `changes`, which
+   * another statement on the connection would otherwise reset. It returns whether to COMMIT or
+   * ROLLBACK; a throw rolls back.
+   */
+  transaction<T>(work: (tx: SqliteDirectConnection) => { commit: boolean; value: T }): T {
     this.statement('BEGIN IMMEDIATE').run([])
     try {
-      for (const [sql, params, when] of steps) {
-        if (when && !when(results)) {
-          results.push([])
-          continue
-        }
-        const stmt = this.statement(sql)
-        const bound = params.map((v) => this.bind(v))
-        results.push(stmt.reader ? stmt.all(bound) : (stmt.run(bound), []))
-      }
-      this.statement('COMMIT').run([])
+      const { commit, value } = work(this)
+      this.statement(commit ? 'COMMIT' : 'ROLLBACK').run([])
+      return value
     } catch (err) {
       if (this.db.inTransaction) this.statement('ROLLBACK').run([])
       throw err
     }
-    return results
+  }
+
+  /** One statement (autocommit unless inside `transaction`): its rows; [] for a writer without RETURNING. */
+  query(sql: string, params: readonly unknown[]): unknown[] {
+    const stmt = this.statement(sql)
+    const bound = params.map((v) => this.bind(v))
+    return stmt.reader ? stmt.all(bound) : (stmt.run(bound), [])
+  }
+
+  /** One writing statement without RETURNING: how many rows it changed. */
+  changes(sql: string, params: readonly unknown[]): number {
+    return this.statement(sql).run(params.map((v) => this.bind(v))).changes
   }
 
   private statement(sql: string): SqliteStatement {

@@ -66,6 +66,9 @@ export const utcTimestamp = (d: Date): string => d.toISOString().slice(0, 23)
 /** Column list of the ledger INSERT. */
 export const EXECUTION_COLUMN_LIST = COLUMNS.map(([c]) => `"${c}"`).join(', ')
 
+/** SQLite's INSERT of one ledger row, its values from executionValueList (a constant text: compiled once). */
+export const INSERT_EXECUTION_SQLITE = `INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) VALUES (${COLUMNS.map(() => '?').join(', ')})`
+
 /** One row's value list, binding through `add` (which returns the placeholder). */
 export function executionValueList(provider: SqlProvider, row: ExecutionRow, createdAt: Date, add: (v: unknown) => string): string {
   return COLUMNS.map(([column, value]) => {

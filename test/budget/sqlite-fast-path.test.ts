@@ -131,6 +131,32 @@ describe('sqliteFastPath', () => {
     await client.$disconnect()
   })
 
+  it('a refusal by a later counter row rolls back the rows updated before it: nothing stays reserved', async () => {
+    // The fast path updates one counter row at a time, in key order: the tenant's day row (no
+    // limit hit) is updated before its month row refuses. Only the ROLLBACK undoes the day row.
+    const { client } = await open(true)
+    const budgets = new LlmBudgets(client)
+    await budgets.track('acme', call, usage)
+    const before = await snapshot(client)
+    // A fresh instance each time: no cache of this process may refuse before the database does.
+    const tight = { id: 'acme', limits: { monthlyCost: '0.005' } }
+    await expect(new LlmBudgets(client).track(tight, call, usage)).rejects.toMatchObject({ limitType: 'monthlyCost', current: '0.0015' })
+    expect(await snapshot(client)).toEqual(before)
+    // maxConcurrent: the in-flight row (after the day row in key order) refuses the 6th call in flight.
+    const release: Array<() => void> = []
+    const inFlight = Array.from({ length: 5 }, () => budgets.track('acme', call, (c) => new Promise<void>((r) => release.push(() => { c.reportUsage({ inputCost: '0.001' }); r() }))))
+    while (release.length < 5) await new Promise((r) => setTimeout(r, 5))
+    const during = await snapshot(client)
+    await expect(new LlmBudgets(client).track('acme', { ...call, agentType: 'Other' }, usage)).rejects.toMatchObject({ limitType: 'maxConcurrent' })
+    expect(await snapshot(client)).toEqual(during)
+    release.forEach((r) => r())
+    await Promise.all(inFlight)
+    expect(before.counters.every((c) => c.reserved_executions === 0n)).toBe(true)
+    expect((await snapshot(client)).counters.every((c) => c.reserved_executions === 0n && c.reserved_cost_nanos === 0n)).toBe(true)
+    expect((await budgets.refreshCounters()).changed).toBe(0)
+    await client.$disconnect()
+  })
+
   it('leaves other adapters alone', () => {
     const other = { provider: 'postgres', connect: async () => ({}) }
     expect(sqliteFastPath(other)).toBe(other)
