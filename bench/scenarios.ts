@@ -3,7 +3,8 @@ import { BudgetExceededError, LlmBudgets, TenantStore, createLedger } from '../s
 import { SdkClientCache } from '../src/providers/clients.ts'
 import { openDatabase, POSTGRES_URL, type DbKind, type TestDatabase } from '../test/support/databases.ts'
 import { checkThenRecord, Refused, sumPerCheck, type BaselineCall } from './lib/baselines.ts'
-import { plainPgClient, plainSqliteClient, rawPgClient, rawSqliteClient } from './lib/raw-client.ts'
+import { plainPgClient, plainSqliteClient, rawPgClient } from './lib/raw-client.ts'
+import { sqliteReplayFloor } from './lib/replay-floor.ts'
 import { execSync } from 'node:child_process'
 import { seedLedger } from './lib/seed.ts'
 import { percentile, timeCalls, type Figure } from './lib/stats.ts'
@@ -44,8 +45,10 @@ export async function perCall(kind: DbKind, mode: Mode, ledgerSizes: number[]): 
       if (size > 0) await seedLedger(db, { rows: size, tenants: 1000, days: 60, now: NOW() })
       const budgets = new LlmBudgets(db.client, PER_CALL_CONFIG)
       if (size > 0) await budgets.refreshCounters()
-      const floorClient = kind === 'sqlite' ? rawSqliteClient(db.location) : rawPgClient(POSTGRES_URL!, db.location)
-      const floor = new LlmBudgets(floorClient, PER_CALL_CONFIG)
+      // The floor: on PostgreSQL the unchanged pipeline on raw `pg`; on SQLite, where the fast path
+      // already runs on better-sqlite3, the recorded statements of our calls replayed with no library code.
+      const floorClient = kind === 'postgresql' ? rawPgClient(POSTGRES_URL!, db.location) : null
+      const floor = floorClient ? new LlmBudgets(floorClient, PER_CALL_CONFIG) : null
       // "Ours" is the recommended setup (sqliteFastPath + WAL / pgFastPath); the same database through Prisma alone is reported beside it.
       const prismaOnly = kind === 'sqlite' ? plainSqliteClient(db.location) : plainPgClient(POSTGRES_URL!, db.location)
       if (kind === 'sqlite') await prismaOnly.$queryRawUnsafe('PRAGMA journal_mode = WAL')
@@ -58,7 +61,9 @@ export async function perCall(kind: DbKind, mode: Mode, ledgerSizes: number[]): 
         add(`ours p50 ${size}`, percentile(ours, 50) * 1000)
         add(`ours p99 ${size}`, percentile(ours, 99) * 1000)
         add(`prisma p50 ${size}`, percentile(await trackedLatencies(new LlmBudgets(prismaOnly, PER_CALL_CONFIG), mode.calls), 50) * 1000)
-        const raw = await trackedLatencies(floor, mode.calls)
+        const raw = floor
+          ? await trackedLatencies(floor, mode.calls)
+          : await sqliteReplayFloor(db.client, db.location, mode.calls, (i) => budgets.track(`tenant-${i % 8}`, call, usage))
         add(`floor p50 ${size}`, percentile(raw, 50) * 1000)
         // SUM-per-check gets slower with every row (that is the point); 100 calls per repeat keep the run short.
         const sum = await timeCalls(Math.min(mode.calls, 100), (i) => sumPerCheck(db.client, baselineCall(i)))
@@ -66,7 +71,7 @@ export async function perCall(kind: DbKind, mode: Mode, ledgerSizes: number[]): 
         const ctr = await timeCalls(mode.calls, (i) => checkThenRecord(db.client, baselineCall(i)))
         add(`ctr p50 ${size}`, percentile(ctr, 50) * 1000)
       }
-      await floorClient.close()
+      await floorClient?.close()
       await prismaOnly.$disconnect()
     } finally {
       await db.close()

@@ -1,9 +1,9 @@
 /**
- * The raw floor: a minimal stand-in for a Prisma client that runs the library's own SQL (the same
- * statements, same parameters, same transactions) straight through `pg` / `better-sqlite3`. Running
- * the unchanged budget pipeline on it measures what our SQL costs without Prisma in between.
+ * The PostgreSQL raw floor: a minimal stand-in for a Prisma client that runs the library's own SQL
+ * (the same statements, same parameters, same transactions) straight through `pg`. Running the
+ * unchanged budget pipeline on it measures what our SQL costs without Prisma in between. (SQLite's
+ * floor replays the recorded statements instead: replay-floor.ts.)
  */
-import Database from 'better-sqlite3'
 import pg from 'pg'
 import { createHash } from 'node:crypto'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
@@ -23,7 +23,6 @@ export function plainPgClient(url: string, schema: string) {
 }
 
 type Params = unknown[]
-const sqliteValue = (v: unknown) => (v instanceof Date ? v.toISOString().replace('Z', '+00:00') : typeof v === 'boolean' ? (v ? 1 : 0) : v)
 const pgValue = (v: unknown) => (typeof v === 'bigint' ? v.toString() : v)
 const camel = (row: Record<string, unknown>) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()), v]))
 
@@ -41,54 +40,6 @@ function delegates(runner: Runner) {
       },
     },
     llmExecution: {},
-  }
-}
-
-export function rawSqliteClient(file: string) {
-  const db = new Database(file)
-  db.pragma('journal_mode = WAL')
-  db.pragma('busy_timeout = 5000')
-  const cache = new Map<string, Database.Statement>()
-  const stmt = (sql: string) => {
-    let s = cache.get(sql)
-    if (!s) cache.set(sql, (s = db.prepare(sql.replace(/\$\d+/g, '?'))))
-    return s
-  }
-  const query = (sql: string, params: Params) => {
-    const s = stmt(sql)
-    return s.reader ? s.all(...params.map(sqliteValue)) : (s.run(...params.map(sqliteValue)), [])
-  }
-  const runner: Runner = {
-    async $executeRawUnsafe(sql, ...params) {
-      return stmt(sql).run(...params.map(sqliteValue)).changes
-    },
-    // Like Prisma's, a query is lazy: awaited alone it runs; handed to $transaction([...]) it runs in the batch.
-    $queryRawUnsafe(sql, ...params) {
-      return { sql, params, then: (ok: (v: unknown) => unknown, ko: (e: unknown) => unknown) => Promise.resolve().then(() => query(sql, params)).then(ok, ko) } as never
-    },
-  }
-  let chain = Promise.resolve()
-  return {
-    _activeProvider: 'sqlite',
-    ...runner,
-    ...delegates(runner),
-    // One connection: transactions queue behind each other, like the Prisma adapter's.
-    $transaction(fn: ((tx: Runner) => Promise<unknown>) | Array<{ sql: string; params: Params }>) {
-      const run = chain.then(async () => {
-        db.exec('BEGIN IMMEDIATE')
-        try {
-          const out = Array.isArray(fn) ? fn.map((q) => query(q.sql, q.params)) : await fn(runner)
-          db.exec('COMMIT')
-          return out
-        } catch (err) {
-          db.exec('ROLLBACK')
-          throw err
-        }
-      })
-      chain = run.then(() => undefined, () => undefined)
-      return run
-    },
-    close: () => db.close(),
   }
 }
 
