@@ -14,7 +14,8 @@ import { copyFileSync, rmSync } from 'node:fs'
 import { SqliteDirectConnection, directSqliteConnection } from '../../src/db/sqlite-direct.ts'
 
 interface RecordedTransaction {
-  statements: Array<{ sql: string; values: unknown[] }>
+  /** Each statement with its bound values and what it did: rows changed (writes) or returned (reads). */
+  statements: Array<{ sql: string; values: unknown[]; did: number }>
   commit: boolean
 }
 
@@ -38,7 +39,7 @@ export async function sqliteReplayFloor(client: { $queryRawUnsafe(sql: string): 
   const proto = SqliteDirectConnection.prototype
   const original = { transaction: proto.transaction, query: proto.query, changes: proto.changes }
   let open: RecordedTransaction | null = null
-  const record = (sql: string, values: readonly unknown[]) => open?.statements.push({ sql, values: values.map(bindLikeAdapter) })
+  const record = (sql: string, values: readonly unknown[], did: number) => open?.statements.push({ sql, values: values.map(bindLikeAdapter), did })
   Object.assign(direct, {
     transaction<T>(work: (tx: SqliteDirectConnection) => { commit: boolean; value: T }): T {
       open = { statements: [], commit: true }
@@ -50,12 +51,14 @@ export async function sqliteReplayFloor(client: { $queryRawUnsafe(sql: string): 
       }) as T
     },
     query(sql: string, values: readonly unknown[]) {
-      record(sql, values)
-      return original.query.call(direct, sql, values)
+      const rows = original.query.call(direct, sql, values)
+      record(sql, values, rows.length)
+      return rows
     },
     changes(sql: string, values: readonly unknown[]) {
-      record(sql, values)
-      return original.changes.call(direct, sql, values)
+      const changed = original.changes.call(direct, sql, values)
+      record(sql, values, changed)
+      return changed
     },
   })
   try {
@@ -81,19 +84,22 @@ export async function sqliteReplayFloor(client: { $queryRawUnsafe(sql: string): 
     // Compile everything before timing: the library's connection had compiled its statements too.
     for (const txs of perCall) for (const tx of txs) for (const s of tx.statements) prepare(s.sql)
     const latencies: number[] = []
+    let diverged = 0
     for (const txs of perCall) {
       const t = performance.now()
       for (const tx of txs) {
         begin.run()
         for (const s of tx.statements) {
           const stmt = prepare(s.sql)
-          if (stmt.reader) stmt.all(s.values)
-          else stmt.run(s.values)
+          const did = stmt.reader ? stmt.all(s.values).length : stmt.run(s.values).changes
+          if (did !== s.did) diverged++
         }
         ;(tx.commit ? commit : rollback).run()
       }
       latencies.push(performance.now() - t)
     }
+    // A replay that did less work than the recording would be a floor too low to mean anything.
+    if (diverged > 0) throw new Error(`the replay floor diverged from the recorded run in ${diverged} statements`)
     return latencies.sort((a, b) => a - b)
   } finally {
     db.close()
