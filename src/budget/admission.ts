@@ -34,7 +34,7 @@ export interface TransactionRunner {
 
 function reserveDeltas(res: Reservation, policy: EffectivePolicy): Delta[] {
   return res.keys.map((key) => {
-    const hard = policy.checks.filter((c) => c.enforcement === 'hard' && keyId(c.key) === keyId(key))
+    const hard = policy.checks.filter((c) => c.enforcement === 'hard' && (c.key === key || keyId(c.key) === keyId(key)))
     const limit = (measure: LimitCheck['measure']) => {
       const values = hard.filter((c) => c.measure === measure).map((c) => c.limit)
       return values.length === 0 ? null : values.reduce((a, b) => (a < b ? a : b))

@@ -352,6 +352,7 @@ export class LlmBudgets {
   }
 
   private async emitSoftEvents(admitted: Admitted, rows: CounterRow[], at: Date): Promise<void> {
+    if (!admitted.policy.checks.some((c) => c.enforcement === 'soft')) return
     const byId = new Map(rows.map((r) => [keyId([r.scope, r.tenantId, r.agentType, r.period, r.bucket] as unknown as CounterKey), r]))
     for (const check of admitted.policy.checks) {
       if (check.enforcement !== 'soft') continue
