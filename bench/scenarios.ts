@@ -5,7 +5,8 @@ import { openDatabase, POSTGRES_URL, type DbKind, type TestDatabase } from '../t
 import { checkThenRecord, Refused, sumPerCheck, type BaselineCall } from './lib/baselines.ts'
 import { plainPgClient, plainSqliteClient, rawPgClient } from './lib/raw-client.ts'
 import { sqliteReplayFloor } from './lib/replay-floor.ts'
-import { execSync } from 'node:child_process'
+import { execFileSync, execSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { seedLedger } from './lib/seed.ts'
 import { percentile, timeCalls, type Figure } from './lib/stats.ts'
 
@@ -241,34 +242,29 @@ export async function analytics(kind: DbKind, mode: Mode): Promise<Figure[]> {
 }
 
 /** Scenario 7: RSS over many calls, and the SDK-client cache bound. */
+/** Scenario 7: RSS and heap over many tracked calls, each database in a process of its own (memory-child.ts). */
 export async function memory(mode: Mode): Promise<Figure[]> {
   const calls = mode.quick ? 3_000 : 1_000_000
-  const db = await openDatabase('sqlite')
   const figures: Figure[] = []
-  try {
-    await db.rawQuery('PRAGMA journal_mode = WAL') // the recommended setup (README), as in scenario 1
-    const budgets = new LlmBudgets(db.client)
-    const samples: number[] = []
-    for (let i = 0; i < calls; i++) {
-      await budgets.track(`mem-${i % 50}`, call, usage)
-      if (i % Math.floor(calls / 10) === 0) {
-        global.gc?.()
-        samples.push(process.memoryUsage().rss / 2 ** 20)
-      }
-    }
-    // Sampled every 10% of the calls; the first sample (before any call) is the baseline.
-    const afterWarmup = samples.slice(1)
+  // SQLite calls run one at a time (one connection); PostgreSQL's with 32 in flight, batching and pool included.
+  for (const [kind, inFlight] of [['sqlite', 1], ['postgresql', 32]] as const) {
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./memory-child.ts', import.meta.url)), kind, String(calls), String(inFlight)],
+      { encoding: 'utf8', maxBuffer: 1 << 20, env: process.env })
+    const { samples } = JSON.parse(out.trim().split('\n').at(-1)!) as { samples: Array<{ rss: number; heap: number }> }
+    // samples[0] is before the first call, samples[k] after k × 10% of them.
+    const fromTenth = samples.slice(1)
+    const label = `${calls.toLocaleString('en-US')} calls${inFlight > 1 ? `, ${inFlight} in flight` : ''}`
     figures.push(
-      { scenario: '7 memory', db: 'sqlite', metric: `RSS after 10% of ${calls.toLocaleString('en-US')} calls`, unit: 'MB', runs: [samples[1] ?? samples[0]] },
-      { scenario: '7 memory', db: 'sqlite', metric: `RSS after 50% of ${calls.toLocaleString('en-US')} calls`, unit: 'MB', runs: [samples[5] ?? samples.at(-1)!] },
-      { scenario: '7 memory', db: 'sqlite', metric: `RSS after all ${calls.toLocaleString('en-US')} calls`, unit: 'MB', runs: [samples.at(-1)!] },
-      { scenario: '7 memory', db: 'sqlite', metric: `RSS max ÷ min of the samples from 10% on`, unit: '×', runs: [Math.max(...afterWarmup) / Math.min(...afterWarmup)] },
+      { scenario: '7 memory', db: kind, metric: `RSS after 10% of ${label}`, unit: 'MB', runs: [samples[1].rss] },
+      { scenario: '7 memory', db: kind, metric: `RSS after 50% of ${label}`, unit: 'MB', runs: [samples[5].rss] },
+      { scenario: '7 memory', db: kind, metric: `RSS after all ${label}`, unit: 'MB', runs: [samples.at(-1)!.rss] },
+      { scenario: '7 memory', db: kind, metric: 'RSS max ÷ min of the samples from 10% on', unit: '×', runs: [Math.max(...fromTenth.map((s) => s.rss)) / Math.min(...fromTenth.map((s) => s.rss))] },
+      { scenario: '7 memory', db: kind, metric: `JS heap in use after a full GC, after 10% of ${label}`, unit: 'MB', runs: [samples[1].heap] },
+      { scenario: '7 memory', db: kind, metric: `JS heap in use after a full GC, after all ${label}`, unit: 'MB', runs: [samples.at(-1)!.heap] },
     )
-    const cache = new SdkClientCache(256)
-    for (let i = 0; i < (mode.quick ? 2_000 : 10_000); i++) await cache.get('openai', `sk-key-${i}`)
-    figures.push({ scenario: '7 memory', db: '-', metric: `SDK clients cached after ${mode.quick ? '2,000' : '10,000'} distinct keys (bound 256)`, unit: 'clients', runs: [cache.size] })
-  } finally {
-    await db.close()
   }
+  const cache = new SdkClientCache(256)
+  for (let i = 0; i < (mode.quick ? 2_000 : 10_000); i++) await cache.get('openai', `sk-key-${i}`)
+  figures.push({ scenario: '7 memory', db: '-', metric: `SDK clients cached after ${mode.quick ? '2,000' : '10,000'} distinct keys (bound 256)`, unit: 'clients', runs: [cache.size] })
   return figures
 }
