@@ -56,10 +56,10 @@ export interface Admitted {
   keys: CounterKey[]
 }
 
-/** The distinct keys the policy checks (a key can carry a cost, a token and an execution limit). */
+/** The distinct keys the policy enforces (a key can carry a cost, a token and an execution limit). */
 function checkedKeys(policy: EffectivePolicy): CounterKey[] {
   const keys: CounterKey[] = []
-  for (const c of policy.checks) if (!keys.includes(c.key)) keys.push(c.key)
+  for (const c of policy.checks) if (c.enforcement !== 'none' && !keys.includes(c.key)) keys.push(c.key)
   return keys
 }
 

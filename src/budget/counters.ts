@@ -176,7 +176,7 @@ export const LOCKED_CTE = `locked AS (SELECT l.*, v.k_scope AS lk_scope, v.k_ten
  */
 export const LOCKED_MATCH = `${matchesV('c')} AND EXISTS (SELECT 1 FROM locked)`
 
-/** At most this many counter rows per UPDATE (a UNION ALL term each; see applyDeltas). */
+/** At most this many counter rows per statement (a UNION ALL or OR term each; see applyDeltas, readCounters). */
 export const DELTAS_PER_STATEMENT = 200
 
 /**
@@ -209,10 +209,15 @@ export async function applyDeltas(db: RawRunner, provider: SqlProvider, deltas: 
 
 /** Reads counter rows by key (missing rows are absent from the result). */
 export async function readCounters(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[]): Promise<CounterRow[]> {
-  if (keys.length === 0) return []
-  const [sql, params] = readCountersStatement(provider, keys)
-  const rows = (await db.$queryRawUnsafe(sql, ...params)) as Record<string, unknown>[]
-  return rows.map(toCounterRow)
+  const rows: CounterRow[] = []
+  // An OR of more than 1,000 terms is "Expression tree is too large" on SQLite (and 5 values a key
+  // would pass its and PostgreSQL's parameter limits further on): recording rows for thousands of
+  // new tenants reads that many keys.
+  for (let i = 0; i < keys.length; i += DELTAS_PER_STATEMENT) {
+    const [sql, params] = readCountersStatement(provider, keys.slice(i, i + DELTAS_PER_STATEMENT))
+    for (const r of (await db.$queryRawUnsafe(sql, ...params)) as Record<string, unknown>[]) rows.push(toCounterRow(r))
+  }
+  return rows
 }
 
 /** The SELECT of counter rows by key. */

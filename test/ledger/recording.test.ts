@@ -104,18 +104,19 @@ describe.each(DATABASES)('recording executions on %s', (kind) => {
     expect(await tableCounts(db())).toEqual(before)
   })
 
-  it("regression: recordExecutions touching 600+ counter rows failed on SQLite ('too many terms in compound SELECT')", async () => {
-    // 300 tenants on two days: a day and a month counter row per tenant and more — one UNION ALL
-    // term each, past SQLite's limit of 500 terms per compound SELECT before applyDeltas chunked them.
-    const inputs: RecordExecutionInput[] = Array.from({ length: 600 }, (_, i) => ({
-      ...base, tenantId: `wide-${i % 300}`, inputCost: '0.001', inputTokens: 1,
-      startedAt: new Date(i < 300 ? '2026-11-20T12:00:00.000Z' : '2026-11-21T12:00:00.000Z'),
+  it("regression: recordExecutions touching thousands of counter rows failed on SQLite ('too many terms in compound SELECT', 'Expression tree is too large')", async () => {
+    // 1,100 tenants on two days: a day and a month counter row per tenant and more. Before the
+    // statements were chunked, one UNION ALL term per row passed SQLite's 500 terms per compound
+    // SELECT (applyDeltas), and one OR term per key its expression depth of 1,000 (readCounters).
+    const inputs: RecordExecutionInput[] = Array.from({ length: 2200 }, (_, i) => ({
+      ...base, tenantId: `wide-${i % 1100}`, inputCost: '0.001', inputTokens: 1,
+      startedAt: new Date(i < 1100 ? '2026-11-20T12:00:00.000Z' : '2026-11-21T12:00:00.000Z'),
     }))
-    expect(await ledger().recordExecutions(inputs)).toBe(600)
+    expect(await ledger().recordExecutions(inputs)).toBe(2200)
     expect((await ledger().cost({ tenantId: 'wide-7', period: 'this_month' })).toFixed()).toBe('0.002')
     // The counters took every row exactly once: a refresh from the ledger changes nothing.
     expect((await new LlmBudgets(db().client, { now: () => NOW }).refreshCounters()).changed).toBe(0)
-  })
+  }, 120_000)
 
   it('money is exact: 100,000 executions of $0.000000075 cost exactly $0.0075', async () => {
     const startedAt = new Date('2026-10-15T12:00:00.000Z')
