@@ -288,7 +288,7 @@ export function allOrNothingUpdateSqlite(deltas: readonly Delta[], now: Date, ex
  * only if the row fits the delta's hard limits; 0 rows changed = it did not fit, or does not exist.
  * A constant text, so the connection compiles it once — where the UNION ALL form is a new ~3 kB
  * text per call that SQLite plans each time. No RETURNING: it costs 2.6 of the 4.6 µs such an
- * update takes (.tmp probe on this machine); the caller reads the rows once if it needs them.
+ * update takes (a micro-benchmark on these machines); the caller reads back only the rows it needs.
  */
 export const UPDATE_COUNTER_ROW_SQLITE = `UPDATE "llm_budget_counters" SET "spent_cost_nanos" = "spent_cost_nanos" + ?,
     "spent_tokens" = "spent_tokens" + ?, "spent_executions" = "spent_executions" + ?, "reserved_cost_nanos" = "reserved_cost_nanos" + ?,
