@@ -9,7 +9,7 @@
 import { BudgetExceededError } from '../errors.js'
 import { nanosToUsd } from '../money/index.js'
 import type { SqlProvider } from '../db/client.js'
-import { EXECUTION_COLUMN_LIST, executionValueList, INSERT_EXECUTION_SQLITE, insertExecutionRows } from '../ledger/insert.js'
+import { EXECUTION_COLUMN_LIST, executionValueList, executionValues, INSERT_EXECUTION_SQLITE, insertExecutionRows } from '../ledger/insert.js'
 import { directSqliteConnection, type SqliteDirectConnection } from '../db/sqlite-direct.js'
 import type { ExecutionRow } from '../ledger/record.js'
 import { allOrNothingUpdateSqlite, counterRowValues, runBatch, SELECT_COUNTER_ROW_SQLITE, UPDATE_COUNTER_ROW_SQLITE, type BatchStep, applyV, deltaSelects, ensureCounterRowsShared, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
@@ -180,9 +180,7 @@ const INSERT_HOLD_SQLITE = `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "
 function reserveOnConnection(direct: SqliteDirectConnection, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Attempt {
   const admitted = direct.transaction((tx) => {
     for (const d of deltas) if (tx.changes(UPDATE_COUNTER_ROW_SQLITE, counterRowValues(d, now)) === 0) return { commit: false, value: false }
-    const values: unknown[] = []
-    executionValueList('sqlite', row, now, (v) => (values.push(v), '?'))
-    tx.changes(INSERT_EXECUTION_SQLITE, values)
+    tx.changes(INSERT_EXECUTION_SQLITE, executionValues(row, now))
     tx.changes(INSERT_HOLD_SQLITE, [res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens, res.expiresAt, now])
     return { commit: true, value: true }
   })

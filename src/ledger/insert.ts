@@ -66,29 +66,27 @@ export const utcTimestamp = (d: Date): string => d.toISOString().slice(0, 23)
 /** Column list of the ledger INSERT. */
 export const EXECUTION_COLUMN_LIST = COLUMNS.map(([c]) => `"${c}"`).join(', ')
 
-/** SQLite's INSERT of one ledger row, its values from executionValueList (a constant text: compiled once). */
+/** One row's values in column order (created_at = `createdAt`). */
+export function executionValues(row: ExecutionRow, createdAt: Date): unknown[] {
+  return COLUMNS.map(([column, value]) => (column === 'created_at' ? createdAt : value(row)))
+}
+
+/** SQLite's INSERT of one ledger row, its values from executionValues (a constant text: compiled once). */
 export const INSERT_EXECUTION_SQLITE = `INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) VALUES (${COLUMNS.map(() => '?').join(', ')})`
 
 /** One row's value list, binding through `add` (which returns the placeholder). */
 export function executionValueList(provider: SqlProvider, row: ExecutionRow, createdAt: Date, add: (v: unknown) => string): string {
-  return COLUMNS.map(([column, value]) => {
-    const slot = add(column === 'created_at' ? createdAt : value(row))
+  const values = executionValues(row, createdAt)
+  return COLUMNS.map(([column], i) => {
+    const slot = add(values[i])
     return provider === 'postgresql' && column === 'metadata' ? `CAST(${slot} AS jsonb)` : slot
   }).join(', ')
 }
 
 function insertStatement(provider: SqlProvider, rows: ExecutionRow[], createdAt: Date): [string, unknown[]] {
   const params: unknown[] = []
-  const tuples = rows.map((row) => {
-    const slots = COLUMNS.map(([column, value]) => {
-      params.push(column === 'created_at' ? createdAt : value(row))
-      const slot = placeholder(provider, params.length)
-      return provider === 'postgresql' && column === 'metadata' ? `${slot}::jsonb` : slot
-    })
-    return `(${slots.join(', ')})`
-  })
-  const columns = COLUMNS.map(([c]) => `"${c}"`).join(', ')
-  return [`INSERT INTO "llm_executions" (${columns}) VALUES ${tuples.join(', ')}`, params]
+  const tuples = rows.map((row) => `(${executionValueList(provider, row, createdAt, (v) => (params.push(v), placeholder(provider, params.length)))})`)
+  return [`INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) VALUES ${tuples.join(', ')}`, params]
 }
 
 /** The INSERT statements for `rows`, at most ROWS_PER_STATEMENT rows each. */
