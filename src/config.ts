@@ -32,6 +32,14 @@ export interface LlmConfigInput {
   failMode?: 'closed' | 'open'
   /** How long a hold lives before a crashed holder's reservation is released. Default 10 minutes. */
   holdTtlMs?: number
+  /**
+   * What an expired hold (its holder crashed or outlived `holdTtlMs`) costs the budget:
+   * `'release'` (default) voids the reservation and counts one execution with no usage;
+   * `'charge'` charges the reserved cost and tokens (for apps that would rather over-count an
+   * unknown outcome than under-count it). Either way the row becomes `timeout` / HoldExpiredError,
+   * and a settle that arrives later replaces it with the real outcome once.
+   */
+  holdExpiry?: 'release' | 'charge'
   /** Called for every budget event (also emitted on `config.events` as 'budget'). */
   onBudgetEvent?: (event: BudgetEvent) => void
   /**
@@ -58,6 +66,7 @@ export interface LlmConfig {
   readonly multiTenancy: boolean
   readonly failMode: 'closed' | 'open'
   readonly holdTtlMs: number
+  readonly holdExpiry: 'release' | 'charge'
   readonly onBudgetEvent?: (event: BudgetEvent) => void
   readonly tenantCacheTtlMs: number
   readonly refusalBackoffMs: number
@@ -67,7 +76,7 @@ export interface LlmConfig {
 
 const CONFIG_KEYS = [
   'timeZone', 'weekStartsOn', 'now', 'budgets', 'tenantResolver', 'tenantConfigResolver', 'multiTenancy',
-  'failMode', 'holdTtlMs', 'onBudgetEvent', 'tenantCacheTtlMs', 'refusalBackoffMs',
+  'failMode', 'holdTtlMs', 'holdExpiry', 'onBudgetEvent', 'tenantCacheTtlMs', 'refusalBackoffMs',
 ] as const
 const CONFIG_MARK = Symbol.for('prisma-llm-tenant.config')
 
@@ -96,6 +105,9 @@ export function defineLlmConfig(input: LlmConfigInput = {}): LlmConfig {
   if (typeof holdTtlMs !== 'number' || !Number.isInteger(holdTtlMs) || holdTtlMs < 1 || holdTtlMs > 7 * 86_400_000) {
     throw new InvalidArgumentError('config.holdTtlMs', 'an integer number of milliseconds from 1 to 604800000 (7 days)', holdTtlMs)
   }
+  if (input.holdExpiry !== undefined && input.holdExpiry !== 'release' && input.holdExpiry !== 'charge') {
+    throw new InvalidArgumentError('config.holdExpiry', "'release' or 'charge'", input.holdExpiry)
+  }
   const tenantCacheTtlMs = input.tenantCacheTtlMs ?? 1000
   if (typeof tenantCacheTtlMs !== 'number' || !Number.isInteger(tenantCacheTtlMs) || tenantCacheTtlMs < 0 || tenantCacheTtlMs > 3_600_000) {
     throw new InvalidArgumentError('config.tenantCacheTtlMs', 'an integer number of milliseconds from 0 to 3600000', tenantCacheTtlMs)
@@ -114,6 +126,7 @@ export function defineLlmConfig(input: LlmConfigInput = {}): LlmConfig {
     multiTenancy: input.multiTenancy ?? true,
     failMode: input.failMode ?? 'closed',
     holdTtlMs,
+    holdExpiry: input.holdExpiry ?? 'release',
     onBudgetEvent: input.onBudgetEvent,
     tenantCacheTtlMs,
     refusalBackoffMs,

@@ -3,6 +3,7 @@
  * `instanceof`-check one class; each subclass carries machine-readable fields.
  */
 import { redactError } from './ledger/redact.js'
+import type { Decimal } from './money/index.js'
 
 export class LlmTenantError extends Error {
   /** Stable machine-readable code, e.g. `INVALID_ARGUMENT`. */
@@ -48,44 +49,75 @@ export class SchemaMismatchError extends LlmTenantError {
   }
 }
 
-/** A hard limit refused the call before the provider was contacted. */
-export class BudgetExceededError extends LlmTenantError {
+/** Limit types whose figures are money (Decimal dollars). */
+export type CostLimitType = 'dailyCost' | 'monthlyCost'
+/** Limit types whose figures are counts (tokens, executions, calls in flight). */
+export type CountLimitType = 'dailyTokens' | 'monthlyTokens' | 'dailyExecutions' | 'monthlyExecutions' | 'maxConcurrent'
+
+/** What a budget refusal reports, typed by its limit: `Decimal` dollars for cost limits, numbers for the rest. */
+export type BudgetFigures =
+  | { limitType: CostLimitType; limit: Decimal; current: Decimal }
+  | { limitType: CountLimitType; limit: number; current: number }
+
+export interface BudgetExceededDetails {
+  scope: 'tenant' | 'global' | 'agent'
+  tenantId: string | null
+  agentType: string | null
+  /** When the period of the refusing limit resets (its next day or month in the configured zone); null for maxConcurrent. */
+  retryAfter: Date | null
+  /** Whole seconds from the refusal until `retryAfter` (rounded up, at least 1); null for maxConcurrent. */
+  retryAfterSeconds: number | null
+}
+
+/**
+ * A hard limit refused the call before the provider was contacted. `limitType` discriminates the
+ * figures: `if (err.limitType === 'dailyCost') err.limit.minus(err.current)` is a Decimal, the
+ * token / execution / maxConcurrent figures are numbers.
+ */
+class BudgetExceeded extends LlmTenantError {
   readonly scope: 'tenant' | 'global' | 'agent'
-  readonly limitType: string
-  /** Dollars (decimal string) for cost limits, a count otherwise. */
-  readonly limit: string
-  /** Usage at refusal time: settled + reserved by calls in flight. */
-  readonly current: string
+  readonly limitType: CostLimitType | CountLimitType
+  /** Decimal dollars for cost limits, a number otherwise. */
+  readonly limit: Decimal | number
+  /** Usage at refusal time: settled + reserved by calls in flight (same unit as `limit`). */
+  readonly current: Decimal | number
   readonly tenantId: string | null
   readonly agentType: string | null
+  readonly retryAfter: Date | null
+  readonly retryAfterSeconds: number | null
 
-  constructor(details: {
-    scope: 'tenant' | 'global' | 'agent'
-    limitType: string
-    limit: string
-    current: string
-    tenantId: string | null
-    agentType: string | null
-    isCost: boolean
-  }) {
-    const fmt = (v: string) => (details.isCost ? `$${v}` : v)
+  constructor(details: BudgetExceededDetails & BudgetFigures) {
+    const isCost = details.limitType === 'dailyCost' || details.limitType === 'monthlyCost'
+    const fmt = (v: Decimal | number) => (isCost ? `$${(v as Decimal).toFixed()}` : String(v))
     const who =
       details.scope === 'global'
         ? 'global budget'
         : details.scope === 'agent'
           ? `agent "${details.agentType}" budget${details.tenantId ? ` of tenant "${details.tenantId}"` : ' (all tenants)'}`
           : `tenant "${details.tenantId}"`
+    const resets = details.retryAfter ? `; resets ${details.retryAfter.toISOString()}` : ''
     super(
       'BUDGET_EXCEEDED',
-      `Budget exceeded: ${who} ${details.limitType} limit ${fmt(details.limit)} would be exceeded (current ${fmt(details.current)}; agent ${details.agentType ?? 'none'})`,
+      `Budget exceeded: ${who} ${details.limitType} limit ${fmt(details.limit)} would be exceeded (current ${fmt(details.current)}; agent ${details.agentType ?? 'none'}${resets})`,
     )
+    this.name = 'BudgetExceededError'
     this.scope = details.scope
     this.limitType = details.limitType
     this.limit = details.limit
     this.current = details.current
     this.tenantId = details.tenantId
     this.agentType = details.agentType
+    this.retryAfter = details.retryAfter
+    this.retryAfterSeconds = details.retryAfterSeconds
   }
+}
+
+/** A hard budget refusal: the class's fields, with `limit` / `current` typed by `limitType`. */
+export type BudgetExceededError = BudgetExceeded & BudgetFigures
+// The class under the public name, typed so that `instanceof` narrows to the discriminated union.
+export const BudgetExceededError = BudgetExceeded as unknown as {
+  new (details: BudgetExceededDetails & BudgetFigures): BudgetExceededError
+  readonly prototype: BudgetExceededError
 }
 
 /** The tenant is deactivated: its calls are refused. */

@@ -25,14 +25,14 @@ export type { CallContext, UsageReport } from './budget/call.js'
 export type { BudgetEvent } from './budget/events.js'
 export type { RefreshResult } from './budget/refresh.js'
 export { withTenant, currentTenant, type TenantRef, type TenantOverride } from './tenant/ref.js'
-export { BudgetExceededError, TenantInactiveError, AdmissionError } from './errors.js'
+export { BudgetExceededError, TenantInactiveError, AdmissionError, type BudgetExceededDetails, type BudgetFigures, type CostLimitType, type CountLimitType } from './errors.js'
 export { llmTenant, type LlmTenantOptions } from './tenant/extension.js'
 export type { BudgetStatus, LimitStatus } from './budget/status.js'
 export {
   LlmRuntime, createLlmRuntime, defineAgent, AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError, MissingApiKeyError,
   type Agent, type AgentInput, type AgentOptions, type AgentResult, type AgentStream, type AgentTool, type AttemptInfo, type RunOptions, type RuntimeOptions,
 } from './agents/index.js'
-export { ProviderError, type ChatMessage, type ProviderName } from './providers/index.js'
+export { MissingProviderSdkError, ProviderError, type ChatMessage, type ProviderName } from './providers/index.js'
 export { DEFAULT_PRICES, UnknownModelError, priceUsage, findPrice, type ModelPrice, type PricingOptions } from './pricing/index.js'
 export { encryptSecret, decryptSecret, keyringFromEnv, SecretDecryptionError } from './crypto/index.js'
 export { preparedStatementName } from './db/pg.js'

@@ -79,9 +79,11 @@ CREATE TABLE IF NOT EXISTS "llm_budget_holds" (
 
 CREATE UNIQUE INDEX IF NOT EXISTS "llm_tenants_tenant_id_key" ON "llm_tenants"("tenant_id");
 CREATE INDEX IF NOT EXISTS "llm_tenants_tenant_record_type_tenant_record_id_idx" ON "llm_tenants"("tenant_record_type", "tenant_record_id");
--- Up to 0.1.0 this index was ("tenant_id", "started_at"); the spend index below replaces it.
+-- Earlier versions had ("tenant_id", "started_at") and then the spend index without "status"; the
+-- usage index below replaces both (usage queries filter refused rows on it).
 DROP INDEX IF EXISTS "llm_executions_tenant_id_started_at_idx";
-CREATE INDEX IF NOT EXISTS "llm_executions_tenant_spend_idx" ON "llm_executions"("tenant_id", "started_at", "total_cost_nanos", "total_tokens");
+CREATE INDEX IF NOT EXISTS "llm_executions_tenant_usage_idx" ON "llm_executions"("tenant_id", "started_at", "total_cost_nanos", "total_tokens", "status");
+DROP INDEX IF EXISTS "llm_executions_tenant_spend_idx";
 CREATE INDEX IF NOT EXISTS "llm_executions_started_at_idx" ON "llm_executions"("started_at");
 CREATE INDEX IF NOT EXISTS "llm_executions_trace_id_idx" ON "llm_executions"("trace_id");
 CREATE INDEX IF NOT EXISTS "llm_budget_holds_state_expires_at_idx" ON "llm_budget_holds"("state", "expires_at");

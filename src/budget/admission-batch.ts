@@ -22,6 +22,7 @@ import { Coalescer, coalescerFor, jsonArray } from './coalesce.js'
 import { LOCKED_CTE, Params, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import { keyId, lockRanks, type CounterKey } from './keys.js'
 import { queryRowsPg } from '../db/pg-direct.js'
+import { roomNeededSql } from './fits.js'
 
 export interface AdmissionRequest {
   reservation: { executionId: string; keys: CounterKey[]; cost: bigint; tokens: bigint; expiresAt: Date }
@@ -45,7 +46,10 @@ const LOCKED_JSON = ['scope', 'tenant_id', 'agent_type', 'period', 'bucket', 'sp
   'reserved_cost_nanos', 'reserved_tokens', 'reserved_executions', 'alerted'].map((c) => `'${c}', CAST(l."${c}" AS TEXT)`).join(', ')
 const onKey = (a: string, b: string, prefixA = 'k_') => KEY.map((k) => `${a}.${prefixA}${k} = ${b}.k_${k}`).join(' AND ')
 const MEASURES = [['c', 'cost_nanos'], ['t', 'tokens'], ['e', 'executions']] as const
-const fitsCumulative = MEASURES.map(([m, col]) => `(cum.l_${m} IS NULL OR l."spent_${col}" + l."reserved_${col}" + cum.c_r${m} <= cum.l_${m})`).join(' AND ')
+// Per the rule of fits.ts: what is used before this request (locked figures + earlier requests of the
+// batch) plus the room this request needs (at least one unit) must fit.
+const fitsCumulative = MEASURES.map(([m, col]) =>
+  `(cum.l_${m} IS NULL OR l."spent_${col}" + l."reserved_${col}" + cum.c_r${m} - cum.d_r${m} + ${roomNeededSql(`cum.d_r${m}`)} <= cum.l_${m})`).join(' AND ')
 
 const BATCH_SQL = (requests: string, deltas: string, now: string) => `WITH r AS (SELECT * FROM jsonb_to_recordset(CAST(${requests} AS jsonb)) AS r(${REQUEST_INPUT})),
     d AS (SELECT * FROM jsonb_to_recordset(CAST(${deltas} AS jsonb)) AS d(${DELTA_INPUT})),

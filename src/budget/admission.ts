@@ -14,10 +14,11 @@ import { directSqliteConnection, type SqliteDirectConnection } from '../db/sqlit
 import type { ExecutionRow } from '../ledger/record.js'
 import { allOrNothingUpdateSqlite, counterRowValues, runBatch, SELECT_COUNTER_ROW_SQLITE, UPDATE_COUNTER_ROW_SQLITE, type BatchStep, applyV, deltaSelects, ensureCounterRowsShared, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
 import type { EffectivePolicy, LimitCheck } from './effective.js'
-import { keyId, type CounterKey } from './keys.js'
+import { bucketRange, keyId, type CounterKey } from './keys.js'
 import { placeholder } from '../db/client.js'
 import type { SpentCache } from './spent-cache.js'
 import { admissionBatcherFor } from './admission-batch.js'
+import { fitsLimit, roomNeeded } from './fits.js'
 import { queryRowsPg } from '../db/pg-direct.js'
 
 export interface Reservation {
@@ -218,7 +219,7 @@ export function findRefusal(rows: CounterRow[], policy: EffectivePolicy, res: Re
   for (const check of policy.checks) {
     if (check.enforcement !== 'hard') continue
     const { spent, reserved, need } = figures(check, byId.get(keyId(check.key)), res)
-    if (spent + reserved + need > check.limit) return { ...check, current: spent + reserved, fitsWithoutHolds: spent + need <= check.limit }
+    if (!fitsLimit(spent + reserved, need, check.limit)) return { ...check, current: spent + reserved, fitsWithoutHolds: fitsLimit(spent, need, check.limit) }
   }
   return null
 }
@@ -230,24 +231,30 @@ function tightestCheck(rows: CounterRow[], policy: EffectivePolicy, res: Reserva
   for (const check of policy.checks) {
     if (check.enforcement !== 'hard') continue
     const { spent, reserved, need } = figures(check, byId.get(keyId(check.key)), res)
-    const room = check.limit - spent - reserved - need
+    const room = check.limit - spent - reserved - roomNeeded(need)
     if (!best || room < best.room) best = { ...check, current: spent + reserved, room }
   }
   return best!
 }
 
-export function refusalError(check: LimitCheck & { current: bigint }, agentType: string): BudgetExceededError {
-  const isCost = check.measure === 'cost'
-  const show = (v: bigint) => (isCost ? nanosToUsd(v).toFixed() : v.toString())
-  return new BudgetExceededError({
-    scope: check.scope === 'tenant' ? 'tenant' : check.scope === 'global' ? 'global' : 'agent',
-    limitType: check.limitType,
-    limit: show(check.limit),
-    current: show(check.current),
+/**
+ * The typed refusal for a hard check: money as Decimal dollars, counts as numbers, and when the
+ * refusing period resets (`at` is the call's instant; maxConcurrent has no period, so no reset).
+ */
+export function refusalError(check: LimitCheck & { current: bigint }, agentType: string | null, at: Date, timeZone: string): BudgetExceededError {
+  const period = check.key[3]
+  const retryAfter = period === 'inflight' ? null : bucketRange(period, check.key[4], timeZone).to
+  const base = {
+    scope: check.scope === 'tenant' ? ('tenant' as const) : check.scope === 'global' ? ('global' as const) : ('agent' as const),
     tenantId: check.key[1] === '' ? null : check.key[1],
     agentType,
-    isCost,
-  })
+    retryAfter,
+    retryAfterSeconds: retryAfter === null ? null : Math.max(1, Math.ceil((retryAfter.getTime() - at.getTime()) / 1000)),
+  }
+  if (check.limitType === 'dailyCost' || check.limitType === 'monthlyCost') {
+    return new BudgetExceededError({ ...base, limitType: check.limitType, limit: nanosToUsd(check.limit), current: nanosToUsd(check.current) })
+  }
+  return new BudgetExceededError({ ...base, limitType: check.limitType, limit: Number(check.limit), current: Number(check.current) })
 }
 
 /**
@@ -269,7 +276,7 @@ export async function reserve(
   spent?: SpentCache,
 ): Promise<void> {
   const certain = spent?.certainRefusal(policy, res)
-  if (certain) throw refusalError(certain, row.agentType)
+  if (certain) throw refusalError(certain, row.agentType, now, timeZone)
   const deltas = reserveDeltas(res, policy)
   if (deltas.length === 0) {
     // No counter to hold against (no tenant, no global limit): record the running row and its hold.
@@ -294,11 +301,11 @@ export async function reserve(
     spent?.observe(rows)
     const refusal = findRefusal(rows, policy, res)
     if (!refusal) continue // counters moved between the attempt and the read (a call settled): try again
-    if (swept || !refusal.fitsWithoutHolds || (await sweep()) === 0) throw refusalError(refusal, row.agentType)
+    if (swept || !refusal.fitsWithoutHolds || (await sweep()) === 0) throw refusalError(refusal, row.agentType, now, timeZone)
     swept = true
   }
   // Only reachable when calls keep settling and starting around a limit at its edge: refuse naming
   // the limit closest to its edge, with its latest figures (never a made-up "current 0").
-  throw refusalError(tightestCheck(rows, policy, res), row.agentType)
+  throw refusalError(tightestCheck(rows, policy, res), row.agentType, now, timeZone)
 }
 

@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto'
 import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
 import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
 import { AdmissionError, BudgetExceededError, InvalidArgumentError, LlmTenantError, TenantInactiveError } from '../errors.js'
-import { usdToNanos, type UsdInput } from '../money/index.js'
-import { assertIdentifier, toExecutionRow } from '../ledger/record.js'
+import { usdToNanos, type Decimal, type UsdInput } from '../money/index.js'
+import { assertIdentifier, assertTokenCount, toExecutionRow, toMetadataJson } from '../ledger/record.js'
 import { assertQuery } from '../ledger/scope.js'
 import { redactMetadata, redactText } from '../ledger/redact.js'
 import type { JsonValue } from '../ledger/types.js'
@@ -28,12 +28,13 @@ import { holdBack, RefusalBackoff } from './refusal-backoff.js'
 import { SpentCache } from './spent-cache.js'
 import { LocalInFlight } from './in-flight.js'
 import { expireHolds, settle } from './settlement.js'
+import { recordRefusal, type RefusedCall } from './refusals.js'
 
 export interface TrackCall {
   agentType: string
   model: string
   provider?: string | null
-  /** The reservation: the most this call may cost / use. Default $0 and 0 tokens. */
+  /** The reservation: the most this call may cost / use. Default `budgets.defaultEstimate` ($0 and 0 tokens unless set). */
   estimate?: { cost?: UsdInput; tokens?: number }
   traceId?: string | null
   parentId?: string | null
@@ -62,6 +63,9 @@ function checkedKeys(policy: EffectivePolicy): CounterKey[] {
   for (const c of policy.checks) if (c.enforcement !== 'none' && !keys.includes(c.key)) keys.push(c.key)
   return keys
 }
+
+/** A refusal's figure as event text: dollars without exponent notation, or the count. */
+const figureText = (v: Decimal | number): string => (typeof v === 'number' ? String(v) : v.toFixed())
 
 const TRACK_KEYS = new Set(['agentType', 'model', 'provider', 'estimate', 'traceId', 'parentId', 'metadata', 'signal'])
 
@@ -100,12 +104,14 @@ export class LlmBudgets {
     if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'an async function performing the call', fn)
     if (call.signal?.aborted) throw call.signal.reason ?? new DOMException('Aborted', 'AbortError')
 
+    // The call's one instant: its ledger row's startedAt AND the day/month buckets its budget is
+    // counted in (a clock read again after a slow tenant load or resolver could land past midnight).
     const startedAt = this.config.now()
     const executionId = randomUUID()
-    let admitted: Admitted
+    let admitted: Admitted | undefined
     let leave: () => void
     try {
-      admitted = await this.admit(tenant, request.agentType)
+      admitted = await this.admit(tenant, request.agentType, { at: startedAt })
       const reservation: Reservation = {
         executionId,
         keys: admitted.keys,
@@ -114,12 +120,12 @@ export class LlmBudgets {
         expiresAt: new Date(startedAt.getTime() + this.config.holdTtlMs),
       }
       const row = toExecutionRow(
-        { id: executionId, tenantId: admitted.tenantId, agentType: request.agentType, model: request.model, provider: call.provider ?? null,
-          status: 'running', startedAt, traceId: call.traceId ?? null, parentId: call.parentId ?? null, metadata: call.metadata ?? null },
+        { id: executionId, tenantId: admitted.tenantId, agentType: request.agentType, model: request.model, provider: request.provider,
+          status: 'running', startedAt, traceId: request.traceId, parentId: request.parentId, metadata: request.metadata as Record<string, unknown> | null },
         startedAt,
       )
       const gate = await this.inFlight.enter(admitted.policy)
-      if ('refusal' in gate) throw refusalError(gate.refusal, request.agentType)
+      if ('refusal' in gate) throw refusalError(gate.refusal, request.agentType, startedAt, this.config.timeZone)
       try {
         await reserve(this.client, this.provider, reservation, row, admitted.policy, startedAt, () => this.releaseExpiredHolds(), this.config.timeZone, this.spent)
       } catch (err) {
@@ -132,11 +138,16 @@ export class LlmBudgets {
       // a caller that retries in a loop would spin on microtasks and starve every timer and socket of
       // the process — every other tenant's calls included.
       await yieldToEventLoop()
-      if (err instanceof BudgetExceededError) {
-        emitBudgetEvent(this.config, { type: 'hard_limit_refused', scope: err.scope, limitType: err.limitType as never, limit: err.limit,
-          current: err.current, tenantId: err.tenantId, agentType: err.agentType, bucket: '', at: startedAt })
-        // A tenant refused again and again is slowed down (runaway protection, refusal-backoff.ts).
-        await holdBack(this.backoff.delayFor(err.tenantId), call.signal)
+      if (err instanceof BudgetExceededError || err instanceof TenantInactiveError) {
+        // A refusal is a ledger row of its own status, on every path (refusals.ts).
+        const tenantId = admitted?.tenantId ?? err.tenantId
+        await this.recordRefusal({ ...request, executionId, tenantId, at: startedAt }, err)
+        if (err instanceof BudgetExceededError) {
+          emitBudgetEvent(this.config, { type: 'hard_limit_refused', scope: err.scope, limitType: err.limitType, limit: figureText(err.limit),
+            current: figureText(err.current), tenantId: err.tenantId, agentType: err.agentType, bucket: '', at: startedAt })
+          // A tenant refused again and again is slowed down (runaway protection, refusal-backoff.ts).
+          await holdBack(this.backoff.delayFor(err.tenantId), call.signal)
+        }
         throw err
       }
       if (err instanceof LlmTenantError) throw err
@@ -169,13 +180,21 @@ export class LlmBudgets {
   }
 
   /**
+   * Records a call refused before the provider was contacted as a `refused` ledger row (see
+   * refusals.ts); the agent runtime records its own refusals (open breaker, missing key) here too.
+   */
+  recordRefusal(call: RefusedCall, err: Error): Promise<string> {
+    return recordRefusal(this.client, this.provider, call, err)
+  }
+
+  /**
    * Releases holds of crashed holders whose expiry has passed. Returns how many. This process's
    * pending settles (see retryPendingSettles) are written first, so their rows get their real
    * outcome instead of becoming timeouts.
    */
   async releaseExpiredHolds(): Promise<number> {
     await this.pending.flush().catch(() => 0)
-    return expireHolds(this.client, this.provider, this.config.now())
+    return expireHolds(this.client, this.provider, this.config.now(), this.config.holdExpiry)
   }
 
   /**
@@ -201,10 +220,15 @@ export class LlmBudgets {
 
   /** Per-limit figures for a tenant's current day/month (see LimitStatus). */
   async status(tenant: TenantRef): Promise<BudgetStatus> {
-    const admitted = await this.admit(tenant, '', { skipActiveCheck: true })
+    return (await this.statusWithPolicy(tenant)).status
+  }
+
+  private async statusWithPolicy(tenant: TenantRef): Promise<{ status: BudgetStatus; admitted: Admitted; at: Date }> {
+    const at = this.config.now()
+    const admitted = await this.admit(tenant, '', { skipActiveCheck: true, at })
     if (admitted.tenantId === null) throw new InvalidArgumentError('tenant', 'a tenant (multi-tenancy is on)', tenant)
     const rows = await readCounters(this.client, this.provider, admitted.keys.filter((k) => k[0] === 'tenant'))
-    return budgetStatus(admitted.tenantId, admitted.policy, admitted.keys, rows)
+    return { status: budgetStatus(admitted.tenantId, admitted.policy, admitted.keys, rows), admitted, at }
   }
 
   /** True when the limit (or every limit) still has room: no limit, or used < limit. */
@@ -225,21 +249,22 @@ export class LlmBudgets {
 
   /** Throws BudgetExceededError when a hard-enforced limit is used up; returns the status otherwise. */
   async checkBudget(tenant: TenantRef): Promise<BudgetStatus> {
-    const status = await this.status(tenant)
+    const { status, admitted, at } = await this.statusWithPolicy(tenant)
     if (status.enforcement !== 'hard') return status
     for (const l of Object.values(status.limits)) {
       if (l.limit === null || l.remaining === null) continue
       const exhausted = typeof l.remaining === 'number' ? l.remaining <= 0 : l.remaining.lte(0)
       if (!exhausted) continue
-      const isCost = typeof l.limit !== 'number'
-      throw new BudgetExceededError({ scope: 'tenant', limitType: l.limitType, limit: l.limit.toString(), current: l.used.toString(),
-        tenantId: status.tenantId, agentType: null, isCost })
+      const check = admitted.policy.checks.find((c) => c.scope === 'tenant' && c.limitType === l.limitType)
+      if (!check) continue
+      const used = typeof l.used === 'number' ? BigInt(l.used) : usdToNanos(l.used, 'used')
+      throw refusalError({ ...check, current: used }, null, at, this.config.timeZone)
     }
     return status
   }
 
   /** Resolves the tenant and its effective policy for an agent (no reservation). */
-  async admit(tenant: TenantRef | null | undefined, agentType: string, opts: { skipActiveCheck?: boolean } = {}): Promise<Admitted> {
+  async admit(tenant: TenantRef | null | undefined, agentType: string, opts: { skipActiveCheck?: boolean; at?: Date } = {}): Promise<Admitted> {
     const resolved = !this.config.multiTenancy ? null : tenant instanceof ResolvedTenantRef ? tenant.value : await this.resolveTenant(tenant)
     let row: TenantRow | null = null
     const overrides = []
@@ -257,7 +282,7 @@ export class LlmBudgets {
       }
     }
     const tenantId = resolved?.tenantId ?? null
-    const allKeys = counterKeysFor(tenantId, agentType, this.config.now(), this.config.timeZone)
+    const allKeys = counterKeysFor(tenantId, agentType, opts.at ?? this.config.now(), this.config.timeZone)
     const policy = effectivePolicy(this.config.budgets, tenantId, agentType, allKeys, row ? rowLimits(row) : null, overrides)
     return { tenantId, agentType, policy, keys: maintainedKeys(allKeys, policy) }
   }
@@ -280,18 +305,27 @@ export class LlmBudgets {
     }
     const estimate = call.estimate ?? {}
     assertQuery(estimate, ['cost', 'tokens'], 'call.estimate')
-    const tokens = estimate.tokens ?? 0
-    if (typeof tokens !== 'number' || !Number.isSafeInteger(tokens) || tokens < 0) {
-      throw new InvalidArgumentError('call.estimate.tokens', 'a non-negative integer', tokens)
-    }
+    const defaults = this.config.budgets.defaultEstimate
+    const tokens = estimate.tokens === undefined ? defaults.tokens : assertTokenCount(estimate.tokens, 'call.estimate.tokens')
     const cap = this.config.budgets.maxReservation
     const min = (a: bigint, b: bigint | null) => (b !== null && b < a ? b : a)
+    const provider = call.provider === undefined || call.provider === null ? null : assertIdentifier(call.provider, 'call.provider', 255)
+    for (const field of ['traceId', 'parentId'] as const) {
+      const v = call[field]
+      if (v !== undefined && v !== null && (typeof v !== 'string' || v.length === 0 || v.length > 191)) {
+        throw new InvalidArgumentError(`call.${field}`, 'a non-empty string of at most 191 characters, or null', v)
+      }
+    }
     return {
       agentType: assertIdentifier(call.agentType, 'call.agentType', 255),
       model: assertIdentifier(call.model, 'call.model', 255),
-      estimateCost: min(usdToNanos(estimate.cost ?? 0, 'call.estimate.cost'), cap.cost),
+      provider,
+      estimateCost: min(estimate.cost === undefined ? defaults.cost : usdToNanos(estimate.cost, 'call.estimate.cost'), cap.cost),
       estimateTokens: min(BigInt(tokens), cap.tokens),
-      metadata: call.metadata ?? null,
+      traceId: call.traceId ?? null,
+      parentId: call.parentId ?? null,
+      // Validated (and redacted) up front: a refusal row carries it too, and bad input writes nothing.
+      metadata: toMetadataJson(call.metadata, 'call.metadata'),
     }
   }
 
@@ -325,9 +359,9 @@ export class LlmBudgets {
       errorMessage: error ? redactText(String(err?.message ?? error)).slice(0, 4000) : null,
       metadata: usage
         ? usage.metadata
-          ? (redactMetadata({ ...(request.metadata ?? {}), ...usage.metadata }) as JsonValue)
+          ? (redactMetadata({ ...((request.metadata as Record<string, unknown> | null) ?? {}), ...usage.metadata }) as JsonValue)
           : null
-        : (redactMetadata({ ...(request.metadata ?? {}), usageReported: false }) as JsonValue),
+        : (redactMetadata({ ...((request.metadata as Record<string, unknown> | null) ?? {}), usageReported: false }) as JsonValue),
     }
     const held = { keys: admitted.keys, cost: request.estimateCost, tokens: request.estimateTokens, watched: checkedKeys(admitted.policy) }
     const settleOutcome = async () => {
@@ -361,8 +395,8 @@ export class LlmBudgets {
       const used = check.measure === 'cost' ? row.spentCost : check.measure === 'tokens' ? row.spentTokens : row.spentExecutions + (check.limitType === 'maxConcurrent' ? row.reservedExecutions : 0n)
       if (used < check.limit || (check.limit === 0n && used === 0n)) continue
       if (!(await claimAlert(this.client, this.provider, check.key, check.limitType))) continue
-      const e = refusalError({ ...check, current: used }, admitted.agentType)
-      emitBudgetEvent(this.config, { type: 'soft_limit_reached', scope: e.scope, limitType: check.limitType, limit: e.limit, current: e.current,
+      const e = refusalError({ ...check, current: used }, admitted.agentType, at, this.config.timeZone)
+      emitBudgetEvent(this.config, { type: 'soft_limit_reached', scope: e.scope, limitType: check.limitType, limit: figureText(e.limit), current: figureText(e.current),
         tenantId: e.tenantId, agentType: e.agentType, bucket: check.key[4], at })
     }
   }

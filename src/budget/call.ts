@@ -5,7 +5,7 @@
  * report can never become a budget bypass.
  */
 import { InvalidArgumentError } from '../errors.js'
-import { usdToNanos, type UsdInput } from '../money/index.js'
+import { MAX_NANOS, nanosToUsd, usdToNanos, type UsdInput } from '../money/index.js'
 import { assertIdentifier, assertTokenCount, type UsageColumns } from '../ledger/record.js'
 
 /** Resolves after one full turn of the event loop (timers and I/O get to run). */
@@ -52,6 +52,11 @@ export function normalizeUsage(usage: UsageReport): NormalizedUsage {
   const outputTokens = assertTokenCount(usage.outputTokens ?? 0, 'usage.outputTokens')
   const inputCostNanos = usdToNanos(usage.inputCost ?? 0, 'usage.inputCost')
   const outputCostNanos = usdToNanos(usage.outputCost ?? 0, 'usage.outputCost')
+  // Each cost may be valid while their sum is not: such a report could never settle (the ledger's
+  // BIGINT total overflows on every retry), so it is refused here, when the caller reports it.
+  if (inputCostNanos + outputCostNanos > MAX_NANOS) {
+    throw new InvalidArgumentError('usage.outputCost', `a cost whose sum with usage.inputCost is at most $${nanosToUsd(MAX_NANOS).toFixed()}`, usage.outputCost)
+  }
   return {
     inputTokens,
     outputTokens,

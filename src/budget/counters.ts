@@ -7,8 +7,9 @@
 import { placeholder, type SqlProvider } from '../db/client.js'
 import { directSqliteConnection } from '../db/sqlite-direct.js'
 import { bucketRange, keyId, type CounterKey } from './keys.js'
-import { REFUSAL_ERROR_CLASSES } from '../ledger/types.js'
+import { UNCOUNTED_STATUSES_SQL } from '../ledger/types.js'
 import { toNanos as big } from '../money/index.js'
+import { roomNeeded, roomNeededSql } from './fits.js'
 
 export interface Delta {
   key: CounterKey
@@ -79,14 +80,13 @@ export function toCounterRow(r: Record<string, unknown>): CounterRow {
 
 /**
  * Creates missing counter rows, each initialised from the ledger (its bucket's settled rows, minus
- * refusals), so a row created late — a new day, or a scope that just got a limit — starts right.
+ * running and refused rows), so a row created late — a new day, or a scope that just got a limit — starts right.
  * Existing rows are untouched. (Calls already in flight when a row appears settle into the ledger
  * but not into it; refreshCounters corrects that, and all processes should share one config.)
  */
 export async function ensureCounterRows(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[], now: Date, timeZone: string): Promise<void> {
   if (keys.length === 0) return
   const existing = new Set((await readCounters(db, provider, keys)).map((r) => JSON.stringify([r.scope, r.tenantId, r.agentType, r.period, r.bucket])))
-  const refusals = REFUSAL_ERROR_CLASSES.map((c) => `'${c}'`).join(', ')
   for (const key of keys) {
     if (existing.has(JSON.stringify(key))) continue
     const [scope, tenantId, agentType, period, bucket] = key
@@ -99,7 +99,7 @@ export async function ensureCounterRows(db: RawRunner, provider: SqlProvider, ke
       if (scope === 'tenant' || scope === 'tenant_agent') filters.push(`e."tenant_id" = ${p.add(tenantId)}`)
       if (scope === 'tenant_agent' || scope === 'global_agent') filters.push(`e."agent_type" = ${p.add(agentType)}`)
       select = `SELECT ${cols}, COALESCE(SUM(e."total_cost_nanos"), 0), COALESCE(SUM(e."total_tokens"), 0), COUNT(*) FROM "llm_executions" AS e
-        WHERE ${filters.join(' AND ')} AND e."status" <> 'running' AND (e."error_class" IS NULL OR e."error_class" NOT IN (${refusals}))`
+        WHERE ${filters.join(' AND ')} AND e."status" NOT IN (${UNCOUNTED_STATUSES_SQL})`
     }
     await db.$executeRawUnsafe(
       `INSERT INTO "llm_budget_counters" ("scope", "tenant_id", "agent_type", "period", "bucket", "updated_at", "spent_cost_nanos", "spent_tokens", "spent_executions")
@@ -145,10 +145,10 @@ export function deltaSelects(p: Params, deltas: readonly Delta[]): string[] {
 export const matchesV = (t: string) =>
   `${t}."scope" = v.k_scope AND ${t}."tenant_id" = v.k_tenant AND ${t}."agent_type" = v.k_agent AND ${t}."period" = v.k_period AND ${t}."bucket" = v.k_bucket`
 
-/** The hard-limit condition of a counter row (alias `t`) against its delta. */
-export const fitsV = (t: string) => `(v.l_c IS NULL OR ${t}."spent_cost_nanos" + ${t}."reserved_cost_nanos" + v.d_rc <= v.l_c)
-      AND (v.l_t IS NULL OR ${t}."spent_tokens" + ${t}."reserved_tokens" + v.d_rt <= v.l_t)
-      AND (v.l_e IS NULL OR ${t}."spent_executions" + ${t}."reserved_executions" + v.d_re <= v.l_e)`
+/** The hard-limit condition of a counter row (alias `t`) against its delta (the rule of fits.ts). */
+export const fitsV = (t: string) => `(v.l_c IS NULL OR ${t}."spent_cost_nanos" + ${t}."reserved_cost_nanos" + ${roomNeededSql('v.d_rc')} <= v.l_c)
+      AND (v.l_t IS NULL OR ${t}."spent_tokens" + ${t}."reserved_tokens" + ${roomNeededSql('v.d_rt')} <= v.l_t)
+      AND (v.l_e IS NULL OR ${t}."spent_executions" + ${t}."reserved_executions" + ${roomNeededSql('v.d_re')} <= v.l_e)`
 
 /** SET clause applying the deltas of `v`. */
 export const applyV = (updatedAt: string) => `"spent_cost_nanos" = c."spent_cost_nanos" + v.d_sc,
@@ -309,7 +309,8 @@ export function counterRowValues(d: Delta, now: Date): unknown[] {
   const lc = d.limitCost ?? null
   const lt = d.limitTokens ?? null
   const le = d.limitExecutions ?? null
-  return [d.spentCost ?? 0n, d.spentTokens ?? 0n, d.spentExecutions ?? 0n, rc, rt, re, now, ...d.key, lc, rc, lc, lt, rt, lt, le, re, le]
+  // The checks bind the room the rule requires (at least one unit: fits.ts), the SET the delta itself.
+  return [d.spentCost ?? 0n, d.spentTokens ?? 0n, d.spentExecutions ?? 0n, rc, rt, re, now, ...d.key, lc, roomNeeded(rc), lc, lt, roomNeeded(rt), lt, le, roomNeeded(re), le]
 }
 
 /** Marks a soft alert as sent for (key, limitType); true only for the first caller (dedup). */

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events'
 import { InvalidArgumentError } from '../errors.js'
 import { usdToNanos, type UsdInput } from '../money/index.js'
-import { assertIdentifier } from '../ledger/record.js'
+import { assertIdentifier, MAX_TOKENS } from '../ledger/record.js'
 import { assertEnforcement, limitsToColumns, LIMIT_COLUMNS, LIMIT_TYPES, type Enforcement, type LimitType, type LimitsInput } from '../tenant/limits.js'
 
 /** Limits in storage units (nano-USD for cost); null = no limit. */
@@ -36,6 +36,12 @@ export interface BudgetsInput {
   enforcement?: Enforcement
   /** Caps any single call's reservation, so one call can never pin a whole budget. Default: no cap. */
   maxReservation?: { cost?: UsdInput | null; tokens?: number | null }
+  /**
+   * The reservation of a call that gives no `estimate` (per field: a call giving only `tokens`
+   * reserves this `cost`). Default $0 and 0 tokens. An under-estimate is never a bypass: the call
+   * records its real cost, and the calls after it are refused once the limit is used up.
+   */
+  defaultEstimate?: { cost?: UsdInput | null; tokens?: number | null }
 }
 
 export interface BudgetOptions {
@@ -45,6 +51,7 @@ export interface BudgetOptions {
   maxConcurrentPerTenant: bigint | null
   enforcement: Enforcement
   maxReservation: { cost: bigint | null; tokens: bigint | null }
+  defaultEstimate: { cost: bigint; tokens: bigint }
 }
 
 const GLOBAL_KEYS: Record<string, LimitType> = {
@@ -55,17 +62,21 @@ const GLOBAL_KEYS: Record<string, LimitType> = {
   globalDailyExecutions: 'dailyExecutions',
   globalMonthlyExecutions: 'monthlyExecutions',
 }
-const BUDGET_KEYS = [...Object.keys(GLOBAL_KEYS), 'perAgent', 'perTenantAgent', 'maxConcurrentPerTenant', 'enforcement', 'maxReservation']
+const BUDGET_KEYS = [...Object.keys(GLOBAL_KEYS), 'perAgent', 'perTenantAgent', 'maxConcurrentPerTenant', 'enforcement', 'maxReservation', 'defaultEstimate']
 
-function parseMaxReservation(input: unknown): BudgetOptions['maxReservation'] {
+/** `{ cost?, tokens? }` of maxReservation / defaultEstimate: dollars and a token count, each optional. */
+function parseCostAndTokens(input: unknown, field: string): { cost: bigint | null; tokens: bigint | null } {
   if (input === undefined || input === null) return { cost: null, tokens: null }
-  if (typeof input !== 'object' || Array.isArray(input)) throw new InvalidArgumentError('config.budgets.maxReservation', '{ cost?, tokens? }', input)
+  if (typeof input !== 'object' || Array.isArray(input)) throw new InvalidArgumentError(field, '{ cost?, tokens? }', input)
   const { cost, tokens, ...rest } = input as { cost?: UsdInput | null; tokens?: number | null }
   const extra = Object.keys(rest)[0]
-  if (extra) throw new InvalidArgumentError(`config.budgets.maxReservation.${extra}`, 'cost, tokens', extra)
+  if (extra) throw new InvalidArgumentError(`${field}.${extra}`, 'cost, tokens', extra)
+  if (tokens !== undefined && tokens !== null && (typeof tokens !== 'number' || !Number.isSafeInteger(tokens) || tokens < 0 || tokens > MAX_TOKENS)) {
+    throw new InvalidArgumentError(`${field}.tokens`, `an integer from 0 to ${MAX_TOKENS}, or null`, tokens)
+  }
   return {
-    cost: cost === undefined || cost === null ? null : usdToNanos(cost, 'config.budgets.maxReservation.cost'),
-    tokens: parseMaxConcurrent(tokens, 'config.budgets.maxReservation.tokens'),
+    cost: cost === undefined || cost === null ? null : usdToNanos(cost, `${field}.cost`),
+    tokens: tokens === undefined || tokens === null ? null : BigInt(tokens),
   }
 }
 
@@ -121,7 +132,8 @@ export function parseMaxConcurrent(value: unknown, field: string): bigint | null
 
 export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
   if (input === undefined) {
-    return { global: emptyLimits(), perAgent: {}, perTenantAgent: {}, maxConcurrentPerTenant: null, enforcement: 'none', maxReservation: { cost: null, tokens: null } }
+    return { global: emptyLimits(), perAgent: {}, perTenantAgent: {}, maxConcurrentPerTenant: null, enforcement: 'none', maxReservation: { cost: null, tokens: null },
+      defaultEstimate: { cost: 0n, tokens: 0n } }
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new InvalidArgumentError('config.budgets', `an object with any of: ${BUDGET_KEYS.join(', ')}`, input)
@@ -152,7 +164,8 @@ export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
     perTenantAgent: parseAgentLimits(input.perTenantAgent, 'config.budgets.perTenantAgent'),
     maxConcurrentPerTenant: parseMaxConcurrent(input.maxConcurrentPerTenant, 'config.budgets.maxConcurrentPerTenant'),
     enforcement: (input.enforcement === undefined ? 'hard' : assertEnforcement(input.enforcement, 'config.budgets.enforcement', false)) as Enforcement,
-    maxReservation: parseMaxReservation(input.maxReservation),
+    maxReservation: parseCostAndTokens(input.maxReservation, 'config.budgets.maxReservation'),
+    defaultEstimate: (({ cost, tokens }) => ({ cost: cost ?? 0n, tokens: tokens ?? 0n }))(parseCostAndTokens(input.defaultEstimate, 'config.budgets.defaultEstimate')),
   }
 }
 

@@ -9,7 +9,7 @@ import { placeholder, type SqlProvider } from '../db/client.js'
 import type { TransactionRunner } from './admission.js'
 import { toCounterRow, type CounterRow, type RawRunner } from './counters.js'
 import { bucketRange, buckets, keyId, type CounterKey } from './keys.js'
-import { REFUSAL_ERROR_CLASSES } from '../ledger/types.js'
+import { UNCOUNTED_STATUSES_SQL } from '../ledger/types.js'
 import { toNanos as big } from '../money/index.js'
 
 export interface RefreshResult {
@@ -46,8 +46,7 @@ async function ledgerTotals(tx: RawRunner, provider: SqlProvider, config: LlmCon
   const cast = provider === 'postgresql' ? '::text' : ''
   const groups = (await tx.$queryRawUnsafe(
     `SELECT "tenant_id", "agent_type", SUM("total_cost_nanos")${cast} AS cost, SUM("total_tokens")${cast} AS tokens, COUNT(*)${cast} AS n
-       FROM "llm_executions" WHERE "started_at" >= ${p(1)} AND "started_at" < ${p(2)} AND "status" <> 'running'
-        AND ("error_class" IS NULL OR "error_class" NOT IN (${REFUSAL_ERROR_CLASSES.map((c) => `'${c}'`).join(', ')}))${tenant}
+       FROM "llm_executions" WHERE "started_at" >= ${p(1)} AND "started_at" < ${p(2)} AND "status" NOT IN (${UNCOUNTED_STATUSES_SQL})${tenant}
       GROUP BY "tenant_id", "agent_type"`,
     ...(tenantId !== undefined ? [from, to, tenantId] : [from, to]),
   )) as Array<{ tenant_id: string | null; agent_type: string; cost: unknown; tokens: unknown; n: unknown }>

@@ -169,14 +169,7 @@ export async function settle(
   const params = outcomeParams(executionId, outcome)
   return (await client.$transaction(
     async (tx) => {
-      let late = false
-      if ((await tx.$executeRawUnsafe(updateLedgerSql(provider, `"status" = 'running'`), ...params)) === 0) {
-        const lateWhere = `"status" = 'timeout' AND "error_class" = '${HOLD_EXPIRED_ERROR}'`
-        if ((await tx.$executeRawUnsafe(updateLedgerSql(provider, lateWhere), ...params)) === 0) {
-          return { settled: false, late: false, counters: [] }
-        }
-        late = true
-      }
+      if ((await tx.$executeRawUnsafe(updateLedgerSql(provider, `"status" = 'running'`), ...params)) === 0) return settleLate(tx, provider, executionId, outcome, now)
       const [hold] = (await tx.$queryRawUnsafe(
         `DELETE FROM "llm_budget_holds" WHERE "id" = ${p(1)} RETURNING "id", "counters", "cost_nanos", "tokens", "state"`,
         executionId,
@@ -191,22 +184,59 @@ export async function settle(
         )) as Array<{ tenant_id: string | null; agent_type: string; started_at: unknown }>
         keys = counterKeysFor(row.tenant_id, row.agent_type, new Date(row.started_at as string), timeZone)
       }
-      const released = hold && hold.state === 'open' ? { cost: big(hold.cost_nanos), tokens: big(hold.tokens), executions: 1n } : null
-      // An expired hold already counted the execution (as a timeout); a late settle adds only its usage.
-      const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: late ? 0n : 1n }
-      const deltas = executionDeltas(keys, spent, released).filter((d) => !(late && d.key[3] === 'inflight'))
-      const counters = await applyDeltas(tx, provider, deltas, now)
-      return { settled: true, late, counters }
+      const released = hold ? { cost: big(hold.cost_nanos), tokens: big(hold.tokens), executions: 1n } : null
+      const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n }
+      const counters = await applyDeltas(tx, provider, executionDeltas(keys, spent, released), now)
+      return { settled: true, late: false, counters }
     },
     { maxWait: 10_000, timeout: 20_000 },
   )) as SettleResult
 }
 
 /**
- * Releases holds past their expiry: their reservations are dropped, their `running` ledger rows
- * become `timeout` / HoldExpiredError (counted as executions with no usage). Returns how many.
+ * A settle that arrives after its hold expired (the holder outlived holdTtlMs, or its settle was
+ * pending while the database was unreachable): the expired hold row is the fact that decides it —
+ * taken (deleted) once, so a second late settle finds nothing. The timeout row becomes the real
+ * outcome, and the counters move by the difference from what expiry recorded (zero usage under
+ * `holdExpiry: 'release'`, the reservation under `'charge'`); the execution was counted at expiry.
  */
-export async function expireHolds(client: TransactionRunner & RawRunner, provider: SqlProvider, now: Date, filterTenantId?: string | null): Promise<number> {
+async function settleLate(tx: RawRunner, provider: SqlProvider, executionId: string, outcome: Outcome, now: Date): Promise<SettleResult> {
+  const p = (i: number) => placeholder(provider, i)
+  const [hold] = (await tx.$queryRawUnsafe(
+    `DELETE FROM "llm_budget_holds" WHERE "id" = ${p(1)} AND "state" = 'expired' RETURNING "counters"`,
+    executionId,
+  )) as Array<{ counters: string }>
+  if (!hold) return { settled: false, late: false, counters: [] }
+  const [before] = (await tx.$queryRawUnsafe(
+    `SELECT "total_cost_nanos", "total_tokens" FROM "llm_executions" WHERE "id" = ${p(1)} AND "status" = 'timeout'`,
+    executionId,
+  )) as Array<{ total_cost_nanos: unknown; total_tokens: unknown }>
+  if (!before || (await tx.$executeRawUnsafe(updateLedgerSql(provider, `"status" = 'timeout'`), ...outcomeParams(executionId, outcome))) === 0) {
+    return { settled: false, late: false, counters: [] }
+  }
+  const difference = { cost: outcome.totalCostNanos - big(before.total_cost_nanos), tokens: BigInt(outcome.totalTokens) - big(before.total_tokens), executions: 0n }
+  const keys = (JSON.parse(hold.counters) as CounterKey[]).filter((k) => k[3] !== 'inflight')
+  const counters = await applyDeltas(tx, provider, executionDeltas(keys, difference, null), now)
+  return { settled: true, late: true, counters }
+}
+
+/** Ids per statement when expiring holds (an IN list, and SQLite's bound-parameter limit). */
+const EXPIRE_CHUNK = 500
+
+/**
+ * Releases holds past their expiry: their `running` ledger rows become `timeout` /
+ * HoldExpiredError, counted as one execution each. Under `holdExpiry: 'release'` (default) the
+ * reservation is voided (no usage); under `'charge'` the reserved cost and tokens are charged, on
+ * the row and the counters alike. The hold rows are kept (state `expired`) for a week, so a late
+ * settle can still record the real outcome once. Returns how many holds expired.
+ */
+export async function expireHolds(
+  client: TransactionRunner & RawRunner,
+  provider: SqlProvider,
+  now: Date,
+  mode: 'release' | 'charge' = 'release',
+  filterTenantId?: string | null,
+): Promise<number> {
   const p = (i: number) => placeholder(provider, i)
   // The common answer is "none": one indexed read instead of an interactive transaction.
   const due = (await client.$queryRawUnsafe(
@@ -214,6 +244,13 @@ export async function expireHolds(client: TransactionRunner & RawRunner, provide
     ...(filterTenantId ? [now, filterTenantId] : [now]),
   )) as unknown[]
   if (due.length === 0) return 0
+  const charged = (column: string, cast: string) => `(SELECT CAST(h."${column}" AS ${cast}) FROM "llm_budget_holds" AS h WHERE h."id" = "llm_executions"."id")`
+  const charge = mode === 'charge'
+    ? `, "input_cost_nanos" = ${charged('cost_nanos', 'BIGINT')}, "total_cost_nanos" = ${charged('cost_nanos', 'BIGINT')}, "total_tokens" = ${charged('tokens', 'INTEGER')}`
+    : ''
+  const message = mode === 'charge'
+    ? 'The hold expired before the call settled (holder crashed or exceeded holdTtlMs); charged its reservation (holdExpiry: charge)'
+    : 'The hold expired before the call settled (holder crashed or exceeded holdTtlMs)'
   return (await client.$transaction(
     async (tx) => {
       const tenantFilter = filterTenantId ? ` AND "tenant_id" = ${p(2)}` : ''
@@ -223,18 +260,20 @@ export async function expireHolds(client: TransactionRunner & RawRunner, provide
         ...(filterTenantId ? [now, filterTenantId] : [now]),
       )) as HoldRow[]
       if (holds.length === 0) return 0
-      const deltas = holds.flatMap((h) =>
-        executionDeltas(JSON.parse(h.counters) as CounterKey[], { cost: 0n, tokens: 0n, executions: 1n }, { cost: big(h.cost_nanos), tokens: big(h.tokens), executions: 1n }),
-      )
+      const deltas = holds.flatMap((h) => {
+        const reserved = { cost: big(h.cost_nanos), tokens: big(h.tokens), executions: 1n }
+        const spent = mode === 'charge' ? reserved : { cost: 0n, tokens: 0n, executions: 1n }
+        return executionDeltas(JSON.parse(h.counters) as CounterKey[], spent, reserved)
+      })
       await applyDeltas(tx, provider, mergeDeltas(deltas), now)
-      const ids = holds.map((h) => h.id)
-      const list = ids.map((_, i) => p(i + 2)).join(', ')
-      await tx.$executeRawUnsafe(
-        `UPDATE "llm_executions" SET "status" = 'timeout', "error_class" = '${HOLD_EXPIRED_ERROR}',
-           "error_message" = 'The hold expired before the call settled (holder crashed or exceeded holdTtlMs)', "completed_at" = ${p(1)}
-         WHERE "status" = 'running' AND "id" IN (${list})`,
-        now, ...ids,
-      )
+      for (let i = 0; i < holds.length; i += EXPIRE_CHUNK) {
+        const ids = holds.slice(i, i + EXPIRE_CHUNK).map((h) => h.id)
+        await tx.$executeRawUnsafe(
+          `UPDATE "llm_executions" SET "status" = 'timeout', "error_class" = '${HOLD_EXPIRED_ERROR}', "error_message" = '${message}', "completed_at" = ${p(1)}${charge}
+           WHERE "status" = 'running' AND "id" IN (${ids.map((_, j) => p(j + 2)).join(', ')})`,
+          now, ...ids,
+        )
+      }
       // Expired holds are kept for late settles for a week, then dropped.
       await tx.$executeRawUnsafe(
         `DELETE FROM "llm_budget_holds" WHERE "state" = 'expired' AND "expires_at" < ${p(1)}`,

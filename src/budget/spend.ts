@@ -6,7 +6,7 @@
 import type { LlmConfig } from '../config.js'
 import { compareKeys, counterKeysFor, keyId, type CounterKey } from './keys.js'
 import type { Delta } from './counters.js'
-import { REFUSAL_ERROR_CLASSES } from '../ledger/types.js'
+import { UNCOUNTED_STATUSES, type ExecutionStatus } from '../ledger/types.js'
 
 export interface SpendFigures {
   cost: bigint
@@ -53,12 +53,11 @@ export function executionDeltas(keys: readonly CounterKey[], spent: SpendFigures
 /** Deltas for ledger rows recorded directly (no hold): spent only, per row's own buckets. */
 export function recordedRowDeltas(
   config: LlmConfig,
-  rows: ReadonlyArray<{ tenantId: string | null; agentType: string; startedAt: Date; status: string; totalCostNanos: bigint; totalTokens: number; errorClass: string | null }>,
+  rows: ReadonlyArray<{ tenantId: string | null; agentType: string; startedAt: Date; status: ExecutionStatus; totalCostNanos: bigint; totalTokens: number }>,
 ): Delta[] {
   const deltas: Delta[] = []
   for (const row of rows) {
-    if (row.status === 'running') continue // counted when it settles
-    if (row.errorClass && (REFUSAL_ERROR_CLASSES as readonly string[]).includes(row.errorClass)) continue // refused: consumed nothing
+    if (UNCOUNTED_STATUSES.includes(row.status)) continue // running: counted when it settles; refused: consumed nothing
     const keys = counterKeysFor(row.tenantId, row.agentType, row.startedAt, config.timeZone).filter((k) => k[3] !== 'inflight')
     deltas.push(...executionDeltas(keys, { cost: row.totalCostNanos, tokens: BigInt(row.totalTokens), executions: 1n }, null))
   }

@@ -3,7 +3,7 @@
  *
  * Within a day or month bucket a counter's `spent` only grows (settles and expiries add to it; only
  * refreshCounters may correct it). So once this process has seen `spent` of a hard-limited row,
- * `seenSpent + need > limit` proves the call would be refused by the database too, whatever is
+ * "seenSpent leaves no room for need" (fits.ts) proves the call would be refused by the database too, whatever is
  * reserved — refusing on a stale value is always right. The database stays the only arbiter of
  * admission: this cache can refuse, never admit.
  *
@@ -15,6 +15,7 @@
 import type { CounterRow } from './counters.js'
 import type { EffectivePolicy, LimitCheck } from './effective.js'
 import { keyId, type CounterKey } from './keys.js'
+import { fitsLimit } from './fits.js'
 
 const MAX_ENTRIES = 10_000
 
@@ -59,7 +60,7 @@ export class SpentCache {
         continue
       }
       const [spent, wanted] = check.measure === 'cost' ? [entry.cost, need.cost] : check.measure === 'tokens' ? [entry.tokens, need.tokens] : [entry.executions, 1n]
-      if (spent + wanted > check.limit) return { ...check, current: spent }
+      if (!fitsLimit(spent, wanted, check.limit)) return { ...check, current: spent }
     }
     return null
   }

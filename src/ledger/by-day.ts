@@ -52,6 +52,7 @@ export async function usageByDay(client: LlmPrismaClient, provider: SqlProvider,
   const aligned = days.every((d, i) => (i === 0 || d.start.getTime() % SLOT_MS === 0))
   if (aligned) {
     const params: unknown[] = [scope.period.from, scope.period.to]
+    const refusedFilter = scope.includeRefused ? '' : `AND "status" <> 'refused'`
     let tenantFilter = ''
     if (scope.tenantId === null) tenantFilter = 'AND "tenant_id" IS NULL'
     else if (scope.tenantId !== undefined) {
@@ -63,7 +64,7 @@ export async function usageByDay(client: LlmPrismaClient, provider: SqlProvider,
     const sql = `SELECT CAST(${slot} AS BIGINT) AS slot, SUM("total_cost_nanos")${castText} AS nanos,
         SUM("total_tokens")${castText} AS tokens, COUNT(*)${castText} AS n
       FROM "llm_executions"
-      WHERE "started_at" >= ${placeholder(provider, 1)} AND "started_at" < ${placeholder(provider, 2)} ${tenantFilter}
+      WHERE "started_at" >= ${placeholder(provider, 1)} AND "started_at" < ${placeholder(provider, 2)} ${tenantFilter} ${refusedFilter}
       GROUP BY 1`
     const rows = (await client.$queryRawUnsafe(sql, ...params)) as Array<{ slot: unknown; nanos: unknown; tokens: unknown; n: unknown }>
     for (const row of rows) {
@@ -77,7 +78,7 @@ export async function usageByDay(client: LlmPrismaClient, provider: SqlProvider,
   } else {
     for (const day of days) {
       const agg = (await client.llmExecution.aggregate({
-        where: scopeWhere({ tenantId: scope.tenantId, period: { ...scope.period, from: day.start, to: day.end } }),
+        where: scopeWhere({ tenantId: scope.tenantId, includeRefused: scope.includeRefused, period: { ...scope.period, from: day.start, to: day.end } }),
         _sum: { totalCostNanos: true, totalTokens: true },
         _count: { _all: true },
       })) as { _sum: { totalCostNanos: unknown; totalTokens: unknown }; _count: { _all: number } }

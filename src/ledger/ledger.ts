@@ -5,7 +5,7 @@
 import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
 import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
 import { InvalidArgumentError } from '../errors.js'
-import { nanosToUsd, toNanos, type Decimal } from '../money/index.js'
+import { MAX_NANOS, nanosToUsd, toNanos, type Decimal } from '../money/index.js'
 import type { PeriodInput } from '../periods/index.js'
 import { usageByDay } from './by-day.js'
 import { topTenantsBySpendSqlite } from './top-tenants.js'
@@ -33,6 +33,8 @@ export interface ListQuery {
   period?: PeriodInput
   /** Default 20, at most 10,000. */
   limit?: number
+  /** List `refused` rows too (default false; `refusedExecutions` lists only them). */
+  includeRefused?: boolean
 }
 
 export interface ExecutionsQuery extends Omit<ListQuery, 'tenantId'> {
@@ -76,6 +78,24 @@ export class LlmLedger {
   private async write(rows: ExecutionRow[]): Promise<number> {
     const now = this.config.now()
     const deltas = recordedRowDeltas(this.config, rows)
+    // Rows valid one by one can still overflow a counter (a day's or month's total is one BIGINT):
+    // refused as bad input before anything is written, not as a driver error after.
+    const overflowAllowed = `executions whose costs add up to at most $${nanosToUsd(MAX_NANOS).toFixed()} per tenant and day or month`
+    const over = deltas.find((d) => (d.spentCost ?? 0n) > MAX_NANOS)
+    if (over) throw new InvalidArgumentError('executions', overflowAllowed, `a total of $${nanosToUsd(over.spentCost).toFixed()} in ${over.key[3]} ${over.key[4]}`)
+    try {
+      return await this.writeInTransaction(rows, deltas, now)
+    } catch (err) {
+      // The sum with what a counter already holds overflowed (PostgreSQL 22003; SQLite turns the
+      // integer into a float, which reading the row back refuses): the transaction rolled back.
+      if (/22003|out of range|unsafe integer/i.test(`${(err as Error)?.message} ${(err as { code?: unknown })?.code}`)) {
+        throw new InvalidArgumentError('executions', overflowAllowed, 'totals past that with the counters recorded so far')
+      }
+      throw err
+    }
+  }
+
+  private async writeInTransaction(rows: ExecutionRow[], deltas: ReturnType<typeof recordedRowDeltas>, now: Date): Promise<number> {
     return (await this.client.$transaction(
       async (tx: RawRunner) => {
         // The tenant's rows are always maintained (created here if new, from the ledger — so before
@@ -83,7 +103,9 @@ export class LlmLedger {
         const tenantKeys = deltas.map((d) => d.key).filter((k) => k[0] === 'tenant')
         await ensureCounterRows(tx, this.provider, tenantKeys, now, this.config.timeZone)
         const count = await insertExecutionRows(tx, this.provider, rows, now)
-        await applyDeltas(tx, this.provider, deltas, now)
+        const counters = await applyDeltas(tx, this.provider, deltas, now)
+        // SQLite does not fail an integer overflow: the sum becomes a float (read back past the range).
+        if (counters.some((c) => c.spentCost > MAX_NANOS)) throw new RangeError('counter out of range')
         return count
       },
       { maxWait: 30_000, timeout: 300_000 },
@@ -137,14 +159,21 @@ export class LlmLedger {
     return this.list(query, {})
   }
 
-  /** Executions that ended in `error` or `timeout`, newest first. */
-  async failedExecutions(query: ListQuery = {}): Promise<ExecutionRecord[]> {
+  /** Executions that ended in `error` or `timeout`, newest first (refusals are not failures: see refusedExecutions). */
+  async failedExecutions(query: Omit<ListQuery, 'includeRefused'> = {}): Promise<ExecutionRecord[]> {
+    assertQuery(query, ['tenantId', 'period', 'limit'])
     return this.list(query, { status: { in: [...FAILED_STATUSES] } })
+  }
+
+  /** Calls refused before the provider was contacted (status `refused`: budget, inactive tenant, breaker, key), newest first. */
+  async refusedExecutions(query: Omit<ListQuery, 'includeRefused'> = {}): Promise<ExecutionRecord[]> {
+    assertQuery(query, ['tenantId', 'period', 'limit'])
+    return this.list(query, { status: 'refused' })
   }
 
   /** Executions with a tenant, without one, or of one tenant; newest first. */
   async executions(query: ExecutionsQuery = {}): Promise<ExecutionRecord[]> {
-    assertQuery(query, ['tenant', 'period', 'limit'])
+    assertQuery(query, ['tenant', 'period', 'limit', 'includeRefused'])
     const { tenant, ...rest } = query
     if (tenant === undefined) return this.list(rest, {})
     if (tenant === 'with') return this.list(rest, { tenantId: { not: null } })
@@ -156,11 +185,11 @@ export class LlmLedger {
   }
 
   /** Spend per tenant for a period, highest first ("top spenders"). Calls without a tenant are excluded. */
-  async costByTenant(query: { period?: PeriodInput; limit?: number } = {}): Promise<TenantSpend[]> {
-    assertQuery(query, ['period', 'limit'])
-    const scope = resolveScope({ period: query.period }, this.config)
+  async costByTenant(query: { period?: PeriodInput; limit?: number; includeRefused?: boolean } = {}): Promise<TenantSpend[]> {
+    assertQuery(query, ['period', 'limit', 'includeRefused'])
+    const scope = resolveScope({ period: query.period, includeRefused: query.includeRefused }, this.config)
     const take = assertLimit(query.limit ?? 10)
-    if (this.provider === 'sqlite') return topTenantsBySpendSqlite(this.client, scope.period, take)
+    if (this.provider === 'sqlite') return topTenantsBySpendSqlite(this.client, scope.period, take, scope.includeRefused)
     const groups = (await this.client.llmExecution.groupBy({
       by: ['tenantId'],
       where: scopeWhere(scope, { tenantId: { not: null } }),
@@ -198,12 +227,10 @@ export class LlmLedger {
   }
 
   private async list(query: ListQuery, extra: Record<string, unknown>): Promise<ExecutionRecord[]> {
-    assertQuery(query, ['tenantId', 'period', 'limit'])
+    assertQuery(query, ['tenantId', 'period', 'limit', 'includeRefused'])
     const take = assertLimit(query.limit ?? 20)
-    const scope =
-      query.period === undefined
-        ? { tenantId: resolveScope({ tenantId: query.tenantId }, this.config).tenantId }
-        : resolveScope({ tenantId: query.tenantId, period: query.period }, this.config)
+    const resolved = resolveScope({ tenantId: query.tenantId, period: query.period, includeRefused: query.includeRefused }, this.config)
+    const scope = query.period === undefined ? { tenantId: resolved.tenantId, includeRefused: resolved.includeRefused } : resolved
     const rows = (await this.client.llmExecution.findMany({
       where: scopeWhere(scope, extra),
       orderBy: [{ startedAt: 'desc' }, { id: 'desc' }],

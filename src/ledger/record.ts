@@ -43,10 +43,11 @@ function assertDate(value: unknown, field: string): Date {
   return value
 }
 
-function assertMetadata(value: unknown): JsonValue | null {
+/** Validates metadata (a plain JSON object or null) and returns its redacted JSON copy. */
+export function toMetadataJson(value: unknown, field = 'metadata'): JsonValue | null {
   if (value === null || value === undefined) return null
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new InvalidArgumentError('metadata', 'a plain JSON object or null', value)
+    throw new InvalidArgumentError(field, 'a plain JSON object or null', value)
   }
   let json: string
   try {
@@ -55,7 +56,7 @@ function assertMetadata(value: unknown): JsonValue | null {
       return v
     })
   } catch {
-    throw new InvalidArgumentError('metadata', 'a JSON-serialisable object', value)
+    throw new InvalidArgumentError(field, 'a JSON-serialisable object', value)
   }
   return JSON.parse(json) as JsonValue
 }
@@ -148,7 +149,7 @@ export function toExecutionRow(input: RecordExecutionInput, now: Date, path = 'e
     errorMessage: errorMessage === null ? null : redactText(errorMessage),
     traceId: optionalText(input.traceId, 'traceId', 191),
     parentId: optionalText(input.parentId, 'parentId', 191),
-    metadata: assertMetadata(input.metadata),
+    metadata: toMetadataJson(input.metadata),
   }
 }
 

@@ -21,9 +21,10 @@ const DISTINCT_TENANTS = `WITH RECURSIVE ten(id) AS (
     UNION ALL
     SELECT (SELECT MIN("tenant_id") FROM "llm_executions" WHERE "tenant_id" > ten.id) FROM ten WHERE ten.id IS NOT NULL)`
 
-export async function topTenantsBySpendSqlite(client: LlmPrismaClient, period: ResolvedPeriod, limit: number): Promise<TenantSpend[]> {
-  // SQLite binds `?` in textual order, so the range's two values are repeated for each use.
-  const range = ` AND e."started_at" >= ? AND e."started_at" < ?`
+export async function topTenantsBySpendSqlite(client: LlmPrismaClient, period: ResolvedPeriod, limit: number, includeRefused = false): Promise<TenantSpend[]> {
+  // SQLite binds `?` in textual order, so the range's two values are repeated for each use. Refused
+  // rows (zero cost, no execution) are filtered on the index, which carries the status.
+  const range = ` AND e."started_at" >= ? AND e."started_at" < ?${includeRefused ? '' : ` AND e."status" <> 'refused'`}`
   const rangeValues = [period.from, period.to]
   const ofTenant = (alias: string, aggregate: string) =>
     `(SELECT ${aggregate} FROM "llm_executions" AS e WHERE e."tenant_id" = ${alias}.id${range})`

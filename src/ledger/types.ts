@@ -1,13 +1,17 @@
 import type { Decimal, UsdInput } from '../money/index.js'
 import type { ResolvedPeriod } from '../periods/index.js'
 
-export const EXECUTION_STATUSES = ['running', 'success', 'error', 'timeout', 'cancelled'] as const
+export const EXECUTION_STATUSES = ['running', 'success', 'error', 'timeout', 'cancelled', 'refused'] as const
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
 /**
- * Error classes of calls refused before any provider contact. Their ledger rows make refusals
- * visible but consume nothing: budget counters (and refreshCounters) skip them.
+ * Statuses that consume nothing and count as no execution: `running` (counted when it settles) and
+ * `refused` (a call refused before the provider was contacted — budget, rate limit, inactive
+ * tenant, open circuit breaker, missing key). Refusal is recorded as this status at refusal time;
+ * nothing ever infers it from an error class name (an admitted call may fail with any error).
  */
-export const REFUSAL_ERROR_CLASSES = ['BudgetExceededError', 'TenantInactiveError', 'CircuitBreakerOpenError', 'MissingApiKeyError'] as const
+export const UNCOUNTED_STATUSES: readonly ExecutionStatus[] = ['running', 'refused']
+/** SQL list of UNCOUNTED_STATUSES, for `"status" NOT IN (…)`. */
+export const UNCOUNTED_STATUSES_SQL = UNCOUNTED_STATUSES.map((s) => `'${s}'`).join(', ')
 
 /** Statuses counted as failures by `failedExecutions`. */
 export const FAILED_STATUSES: readonly ExecutionStatus[] = ['error', 'timeout']

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { ProviderName } from './types.js'
+import { MissingProviderSdkError } from './errors.js'
 
 export interface ProviderEndpoint {
   baseURL?: string
@@ -35,12 +36,31 @@ export class SdkClientCache {
   }
 }
 
+/** The official SDK package of each provider (optional peer dependencies: an app installs the ones it uses). */
+export const SDK_PACKAGES: Record<ProviderName, string> = { openai: 'openai', anthropic: '@anthropic-ai/sdk' }
+
+/**
+ * Imports a provider's SDK. A package the app did not install is a MissingProviderSdkError naming it
+ * and its install command, thrown when the agent's run is prepared (before any admission), not
+ * the raw ERR_MODULE_NOT_FOUND of a dynamic import.
+ */
+async function importSdk<T>(provider: ProviderName, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load()
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown }
+    const missing = (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') && String(e.message).includes(`'${SDK_PACKAGES[provider]}'`)
+    if (missing) throw new MissingProviderSdkError(provider, SDK_PACKAGES[provider])
+    throw err
+  }
+}
+
 async function createClient(provider: ProviderName, apiKey: string, baseURL?: string): Promise<unknown> {
   // Retries are ours (each attempt admitted, recorded and costed), so the SDKs' own are off.
   if (provider === 'openai') {
-    const { default: OpenAI } = await import('openai')
+    const { default: OpenAI } = await importSdk(provider, () => import('openai'))
     return new OpenAI({ apiKey, baseURL, maxRetries: 0, logLevel: 'off' })
   }
-  const { default: Anthropic } = await import('@anthropic-ai/sdk')
+  const { default: Anthropic } = await importSdk(provider, () => import('@anthropic-ai/sdk'))
   return new Anthropic({ apiKey, baseURL, maxRetries: 0, logLevel: 'off' })
 }

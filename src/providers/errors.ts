@@ -31,6 +31,22 @@ export class ProviderError extends LlmTenantError {
   }
 }
 
+/** The provider's official SDK (an optional peer dependency) is not installed in the app. */
+export class MissingProviderSdkError extends LlmTenantError {
+  readonly provider: string
+  /** The npm package to install, e.g. `@anthropic-ai/sdk`. */
+  readonly packageName: string
+  /** e.g. `npm install @anthropic-ai/sdk`. */
+  readonly installCommand: string
+  constructor(provider: string, packageName: string) {
+    const installCommand = `npm install ${packageName}`
+    super('MISSING_PROVIDER_SDK', `The ${provider} SDK is not installed: agents with provider '${provider}' need the package ${packageName} (run \`${installCommand}\`)`)
+    this.provider = provider
+    this.packageName = packageName
+    this.installCommand = installCommand
+  }
+}
+
 /** The provider answered 200 with a body that breaks its API contract (e.g. a negative token count). */
 class MalformedResponseError extends Error {
   override name = 'MalformedResponseError'

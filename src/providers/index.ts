@@ -1,4 +1,4 @@
-export { ProviderError, toProviderError } from './errors.js'
+export { MissingProviderSdkError, ProviderError, toProviderError } from './errors.js'
 export { SdkClientCache, type ProviderEndpoint } from './clients.js'
 export { openaiChat, openaiResponses } from './openai.js'
 export { anthropicMessages } from './anthropic.js'

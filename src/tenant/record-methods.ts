@@ -27,13 +27,14 @@ export interface TenantContext {
   now: () => Date
 }
 
-type PeriodArg = { period?: PeriodInput }
+type PeriodArg = { period?: PeriodInput; includeRefused?: boolean }
+type ListArg = { limit?: number; period?: PeriodInput }
 type Rec = Record<string, unknown>
 
 /** The method's argument with its keys checked (a misspelt `period` must not fall back to the default). */
 const arg = <T extends object>(q: T, keys: readonly string[]): T => (assertQuery(q, keys), q)
-const period = (q: PeriodArg) => arg(q, ['period']).period
-const limit = (q: { limit?: number }) => arg(q, ['limit']).limit
+const usage = (q: PeriodArg) => arg(q, ['period', 'includeRefused'])
+const list = (q: ListArg) => arg(q, ['limit', 'period'])
 
 /** Get-or-create the tenant row of a host record (race-free). */
 export async function tenantRowOf(ctx: TenantContext, record: Rec | null, tenantId: string): Promise<TenantRecord> {
@@ -49,21 +50,23 @@ export function recordMethods(ctx: TenantContext) {
   })
   return {
     llmTenantId: { needs, compute: (record: Rec): string => host.tenantIdOf(record) },
-    llmCost: method((_r, id) => async (q: PeriodArg = {}): Promise<Decimal> => ledger.cost({ tenantId: id, period: period(q) })),
+    llmCost: method((_r, id) => async (q: PeriodArg = {}): Promise<Decimal> => ledger.cost({ tenantId: id, ...usage(q) })),
     llmCostToday: method((_r, id) => (): Promise<Decimal> => ledger.cost({ tenantId: id, period: 'today' })),
     llmCostThisMonth: method((_r, id) => (): Promise<Decimal> => ledger.cost({ tenantId: id, period: 'this_month' })),
-    llmTokens: method((_r, id) => async (q: PeriodArg = {}): Promise<number> => ledger.tokens({ tenantId: id, period: period(q) })),
+    llmTokens: method((_r, id) => async (q: PeriodArg = {}): Promise<number> => ledger.tokens({ tenantId: id, ...usage(q) })),
     llmTokensToday: method((_r, id) => (): Promise<number> => ledger.tokens({ tenantId: id, period: 'today' })),
     llmTokensThisMonth: method((_r, id) => (): Promise<number> => ledger.tokens({ tenantId: id, period: 'this_month' })),
-    llmExecutionCount: method((_r, id) => async (q: PeriodArg = {}): Promise<number> => ledger.executionCount({ tenantId: id, period: period(q) })),
+    llmExecutionCount: method((_r, id) => async (q: PeriodArg = {}): Promise<number> => ledger.executionCount({ tenantId: id, ...usage(q) })),
     llmExecutionsToday: method((_r, id) => (): Promise<number> => ledger.executionCount({ tenantId: id, period: 'today' })),
     llmExecutionsThisMonth: method((_r, id) => (): Promise<number> => ledger.executionCount({ tenantId: id, period: 'this_month' })),
-    llmUsageSummary: method((_r, id) => async (q: PeriodArg = {}): Promise<UsageSummary> => ledger.usageSummary({ tenantId: id, period: period(q) })),
-    llmUsageByAgent: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByAgent({ tenantId: id, period: period(q) })),
-    llmUsageByModel: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByModel({ tenantId: id, period: period(q) })),
-    llmUsageByDay: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByDay({ tenantId: id, period: period(q) })),
-    llmRecentExecutions: method((_r, id) => async (q: { limit?: number } = {}): Promise<ExecutionRecord[]> => ledger.recentExecutions({ tenantId: id, limit: limit(q) })),
-    llmFailedExecutions: method((_r, id) => async (q: { limit?: number } = {}): Promise<ExecutionRecord[]> => ledger.failedExecutions({ tenantId: id, limit: limit(q) })),
+    llmUsageSummary: method((_r, id) => async (q: PeriodArg = {}): Promise<UsageSummary> => ledger.usageSummary({ tenantId: id, ...usage(q) })),
+    llmUsageByAgent: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByAgent({ tenantId: id, ...usage(q) })),
+    llmUsageByModel: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByModel({ tenantId: id, ...usage(q) })),
+    llmUsageByDay: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByDay({ tenantId: id, ...usage(q) })),
+    llmRecentExecutions: method((_r, id) => async (q: ListArg & { includeRefused?: boolean } = {}): Promise<ExecutionRecord[]> =>
+      ledger.recentExecutions({ tenantId: id, ...arg(q, ['limit', 'period', 'includeRefused']) })),
+    llmFailedExecutions: method((_r, id) => async (q: ListArg = {}): Promise<ExecutionRecord[]> => ledger.failedExecutions({ tenantId: id, ...list(q) })),
+    llmRefusedExecutions: method((_r, id) => async (q: ListArg = {}): Promise<ExecutionRecord[]> => ledger.refusedExecutions({ tenantId: id, ...list(q) })),
     llmBudgetStatus: method((r) => (): Promise<BudgetStatus> => budgets.status(r)),
     llmWithinBudget: method((r) => async (q: { type?: BudgetLimitType } = {}): Promise<boolean> => budgets.withinBudget(r, arg(q, ['type']))),
     llmRemainingBudget: method((r) => async (q: { type?: BudgetLimitType } = {}): Promise<LimitStatus['remaining']> => budgets.remainingBudget(r, arg(q, ['type']))),

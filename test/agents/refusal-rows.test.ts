@@ -1,5 +1,5 @@
 /**
- * An agent's refusals are ledger rows (zero cost, visible in failedExecutions). A tenant refused in
+ * An agent's refusals are ledger rows (status `refused`, zero cost, listed by refusedExecutions). A tenant refused in
  * a loop must not turn them into a statement per refusal competing for the pool: at most one such
  * statement per client is in flight, and rows of refusals made meanwhile go together in the next.
  */
@@ -50,9 +50,9 @@ describe.each(DATABASES)('refusal rows on %s', (kind) => {
     const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => agent.run(`loop ${i}`, { tenant: 'looping' })))
     expect(results.every((r) => r.status === 'rejected' && r.reason instanceof BudgetExceededError)).toBe(true)
     expect(emulator.requests.filter((r) => r.apiKey === 'sk-looping-0001')).toHaveLength(0)
-    const rows = (await createLedger(database().client).failedExecutions({ tenantId: 'looping', limit: 500 }))
+    const rows = (await createLedger(database().client).refusedExecutions({ tenantId: 'looping', limit: 500 }))
     expect(rows).toHaveLength(200)
-    expect(rows.every((r) => r.errorClass === 'BudgetExceededError' && r.totalCost.isZero() && r.totalTokens === 0)).toBe(true)
+    expect(rows.every((r) => r.status === 'refused' && r.errorClass === 'BudgetExceededError' && r.totalCost.isZero() && r.totalTokens === 0)).toBe(true)
     expect(seen.maxInFlight).toBe(1)
     expect(seen.statements).toBeGreaterThanOrEqual(1)
     // PostgreSQL: refusals are decided concurrently (the pool), so their rows pile up and are batched.

@@ -140,8 +140,9 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
     await new Promise((r) => setTimeout(r, 1100))
     expect((await agent.run('probe', { tenant: 'acme' })).text).toBe('Echo: probe') // half-open probe closes it
     expect((await agent.run('closed', { tenant: 'acme' })).text).toBe('Echo: closed')
-    const refused = (await createLedger(db().client).failedExecutions({ tenantId: 'acme', limit: 50 })).filter((r) => r.errorClass === 'CircuitBreakerOpenError')
+    const refused = (await createLedger(db().client).refusedExecutions({ tenantId: 'acme', limit: 50 })).filter((r) => r.errorClass === 'CircuitBreakerOpenError')
     expect(refused.length).toBeGreaterThanOrEqual(1)
+    expect(refused.every((r) => r.status === 'refused' && r.totalCost.isZero())).toBe(true)
   })
 
   it('timeouts and missing usage are recorded with the right status; missing usage is estimated, never $0', async () => {
@@ -179,9 +180,11 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
     const before = emulator.requests.length
     await expect(agent.run('hi', { tenant: { id: 'broke' }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(BudgetExceededError)
     expect(emulator.requests.length).toBe(before)
-    const [refusal] = await createLedger(db().client).failedExecutions({ tenantId: 'broke', limit: 5 })
-    expect(refusal).toMatchObject({ errorClass: 'BudgetExceededError', status: 'error' })
+    const [refusal] = await createLedger(db().client).refusedExecutions({ tenantId: 'broke', limit: 5 })
+    expect(refusal).toMatchObject({ errorClass: 'BudgetExceededError', status: 'refused', agentType: 'Broke', provider: 'openai' })
     expect(refusal.totalCost.toFixed()).toBe('0')
+    expect(await createLedger(db().client).failedExecutions({ tenantId: 'broke', limit: 5 })).toEqual([])
+    expect(await createLedger(db().client).executionCount({ tenantId: 'broke', period: 'today' })).toBe(0)
     expect(await runtime().budgets.refreshCounters()).toMatchObject({ changed: 0 })
 
     const unknown = runtime().defineAgent({ name: 'Mystery', provider: 'openai', model: 'gpt-99-ultra' })

@@ -8,7 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import { pgClientFailingOnce } from '../support/fault-clients.ts'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { q, tenantFigures } from '../support/fault-kit.ts'
-import { BudgetExceededError, LlmBudgets, TenantStore, createLedger } from '../../src/index.ts'
+import { BudgetExceededError, LlmBudgets, TenantStore, createLedger, Decimal } from '../../src/index.ts'
 import { admissionBatcherFor } from '../../src/budget/admission-batch.ts'
 
 /** n calls fired at once; each reports `cost`. Returns the admitted calls' ids and the refusals. */
@@ -41,7 +41,7 @@ describe.runIf(DATABASES.includes('postgresql'))('batched admission on postgresq
     expect(stats().batched - before.batched).toBeGreaterThan(0) // admissions did share statements
     expect(admitted).toHaveLength(45)
     expect(refused).toHaveLength(75)
-    for (const e of refused) expect(e).toMatchObject({ scope: 'tenant', limitType: 'dailyCost', limit: '4.5', tenantId: 'ab-one' })
+    for (const e of refused) expect(e).toMatchObject({ scope: 'tenant', limitType: 'dailyCost', limit: new Decimal('4.5'), tenantId: 'ab-one' })
     expect((await createLedger(db().client).cost({ tenantId: 'ab-one', period: 'today' })).toFixed()).toBe('4.5')
     const f = await tenantFigures(db(), 'ab-one')
     expect({ reserved: f.reservedAnywhere, spent: f.spentCost, n: f.spentExecutions }).toEqual({ reserved: 0n, spent: 4_500_000_000n, n: 46n })

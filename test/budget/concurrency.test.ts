@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
-import { BudgetExceededError, LlmBudgets, TenantStore, createLedger } from '../../src/index.ts'
+import { BudgetExceededError, LlmBudgets, TenantStore, createLedger, Decimal } from '../../src/index.ts'
 
 describe.each(DATABASES)('hard limits under concurrency on %s', (kind) => {
   const db = useDatabase(kind)
@@ -28,7 +28,7 @@ describe.each(DATABASES)('hard limits under concurrency on %s', (kind) => {
       const err = (r as PromiseRejectedResult).reason
       if (!(err instanceof BudgetExceededError)) console.log(String(err), err.cause)
       expect(err).toBeInstanceOf(BudgetExceededError)
-      expect(err).toMatchObject({ scope: 'tenant', limitType: 'dailyCost', limit: '5', tenantId: 'race', agentType: 'Racer' })
+      expect(err).toMatchObject({ scope: 'tenant', limitType: 'dailyCost', limit: new Decimal(5), tenantId: 'race', agentType: 'Racer' })
       expect(err.message).toContain('$5')
     }
     const ledger = createLedger(db().client)

@@ -2,8 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import {
-  AdmissionError, BudgetExceededError, InvalidArgumentError, LlmBudgets, TenantStore, createLedger, withTenant, type BudgetEvent,
-} from '../../src/index.ts'
+  AdmissionError, BudgetExceededError, InvalidArgumentError, LlmBudgets, TenantStore, createLedger, withTenant, type BudgetEvent, Decimal } from '../../src/index.ts'
 
 const call = { agentType: 'Writer', model: 'gpt-4o' }
 const charge = (cost: string) => async (c: { reportUsage(u: object): void }) => c.reportUsage({ inputCost: cost, inputTokens: 10 })
@@ -48,10 +47,10 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
     await tracked({ cost: '1', tokens: 10 })
     const err = await tracked({ cost: '1', tokens: 10 }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(BudgetExceededError)
-    expect(err).toMatchObject({ scope: 'tenant', limitType: 'dailyCost', limit: '1.5', current: '1', tenantId: 'hard', agentType: 'Writer' })
+    expect(err).toMatchObject({ scope: 'tenant', limitType: 'dailyCost', limit: new Decimal('1.5'), current: new Decimal(1), tenantId: 'hard', agentType: 'Writer' })
     expect((err as Error).message).toMatch(/dailyCost limit \$1\.5/)
     const tokens = await tracked({ cost: '0', tokens: 20 }).catch((e: unknown) => e)
-    expect(tokens).toMatchObject({ limitType: 'dailyTokens', limit: '25', current: '10' })
+    expect(tokens).toMatchObject({ limitType: 'dailyTokens', limit: 25, current: 10 })
     expect((tokens as Error).message).not.toContain('$')
     expect(providerCalls).toBe(1)
   })
@@ -120,7 +119,7 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
     const gate = new Promise<void>((r) => (release = r))
     const running = [b.track('conc', call, () => gate), b.track('conc', call, () => gate)]
     await new Promise((r) => setTimeout(r, 100))
-    await expect(b.track('conc', call, async () => 1)).rejects.toMatchObject({ limitType: 'maxConcurrent', limit: '2' })
+    await expect(b.track('conc', call, async () => 1)).rejects.toMatchObject({ limitType: 'maxConcurrent', limit: 2 })
     release()
     await Promise.all(running)
     await expect(b.track('conc', call, async () => { throw new Error('provider down') })).rejects.toThrow('provider down')
@@ -143,7 +142,7 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
     for (let i = 0; i < 3; i++) await before.track(`late-${i}`, { agentType: 'Late', model: 'm' }, charge('1'))
     const after = new LlmBudgets(db().client, { budgets: { perAgent: { Late: { dailyCost: '3.5' } }, enforcement: 'hard' } })
     await expect(after.track('late-x', { agentType: 'Late', model: 'm', estimate: { cost: '1' } }, charge('1'))).rejects.toMatchObject({
-      scope: 'agent', agentType: 'Late', limitType: 'dailyCost', current: '3',
+      scope: 'agent', agentType: 'Late', limitType: 'dailyCost', current: new Decimal(3),
     })
     await after.track('late-x', { agentType: 'Late', model: 'm', estimate: { cost: '0.5' } }, charge('0.5'))
     const [row] = await db().rawQuery<{ spent_cost_nanos: number | string; spent_executions: number | string }>(

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { countingClient } from '../support/fault-clients.ts'
 import { q, tenantFigures } from '../support/fault-kit.ts'
-import { BudgetExceededError, LlmBudgets, TenantStore } from '../../src/index.ts'
+import { BudgetExceededError, LlmBudgets, TenantStore, createLedger } from '../../src/index.ts'
 
 const call = { agentType: 'Par', model: 'm', estimate: { cost: '0.001' } }
 const usage = (c: { reportUsage(u: object): void }) => c.reportUsage({ inputCost: '0.001' })
@@ -40,7 +40,7 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
   // Statements are counted at the Prisma client: no fast path, which would go past it.
   const database = useDatabase(kind, { fastPath: false })
 
-  it('while its own calls fill the limit, a refusal sends no statement and writes nothing', async () => {
+  it('while its own calls fill the limit, a refusal sends no admission statement and writes only its refusal row', async () => {
     await new TenantStore(database().client).upsert({ tenantId: 'full', maxConcurrent: 3, enforcement: 'hard' })
     const { proxy, sent } = countingClient(database().client)
     const budgets = new LlmBudgets(proxy, { refusalBackoffMs: 0 })
@@ -52,11 +52,13 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
     const ledgerBefore = await q(database(), `SELECT COUNT(*) AS n FROM llm_executions`)
     for (let i = 0; i < 20; i++) {
       await expect(budgets.track('full', call, async () => undefined)).rejects.toMatchObject({
-        limitType: 'maxConcurrent', scope: 'tenant', tenantId: 'full', limit: '3', current: '3',
+        limitType: 'maxConcurrent', scope: 'tenant', tenantId: 'full', limit: 3, current: 3,
       })
     }
     expect(sent.n - before).toBe(0)
-    expect(await q(database(), `SELECT COUNT(*) AS n FROM llm_executions`)).toEqual(ledgerBefore)
+    const [after] = await q<{ n: unknown }>(database(), `SELECT COUNT(*) AS n FROM llm_executions`)
+    expect(Number(after.n)).toBe(Number((ledgerBefore as Array<{ n: unknown }>)[0].n) + 20)
+    expect((await createLedger(database().client).refusedExecutions({ tenantId: 'full', limit: 100 })).map((r) => [r.errorClass, r.totalCost.toFixed()])).toEqual(Array(20).fill(['BudgetExceededError', '0']))
     release()
     expect(await held).toEqual(['ok', 'ok', 'ok'])
     // The slots are free again: the next call is admitted (by the database).
@@ -87,7 +89,7 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
     const refused = results.filter((r): r is BudgetExceededError => r instanceof BudgetExceededError)
     expect(results.filter((r) => r === 'ok')).toHaveLength(8)
     expect(refused).toHaveLength(56)
-    for (const e of refused) expect(e).toMatchObject({ limitType: 'maxConcurrent', limit: '8', current: '8' })
+    for (const e of refused) expect(e).toMatchObject({ limitType: 'maxConcurrent', limit: 8, current: 8 })
     expect(sent.tenantLoads).toBe(1)
     expect(creations(sent)).toBe(creations(one.sent))
     // 8 admissions (a first attempt each, a second for those that found the rows missing, the
@@ -110,7 +112,7 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
     while ((await tenantFigures(database(), 'shared')).reservedExecutions < 3n) await new Promise((r) => setTimeout(r, 5))
     // Neither instance alone fills the limit: the database decides, and refuses with its own figure.
     for (const budgets of [a, b]) {
-      await expect(budgets.track('shared', call, async () => undefined)).rejects.toMatchObject({ limitType: 'maxConcurrent', current: '3', limit: '3' })
+      await expect(budgets.track('shared', call, async () => undefined)).rejects.toMatchObject({ limitType: 'maxConcurrent', current: 3, limit: 3 })
     }
     release()
     expect([...(await heldByA), ...(await heldByB)]).toEqual(['ok', 'ok', 'ok'])
@@ -127,14 +129,16 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
     const { gate, release } = holder()
     const held = burst(budgets, 'expiring', 2, gate)
     while ((await tenantFigures(database(), 'expiring')).reservedExecutions < 2n) await new Promise((r) => setTimeout(r, 5))
-    await expect(budgets.track('expiring', call, async () => undefined)).rejects.toMatchObject({ limitType: 'maxConcurrent', current: '2' })
+    await expect(budgets.track('expiring', call, async () => undefined)).rejects.toMatchObject({ limitType: 'maxConcurrent', current: 2 })
     now += 2_000 // both holds have expired (their callers are alive but past holdTtlMs)
     expect(await budgets.track('expiring', call, async (c) => (usage(c), 'late-admitted'))).toBe('late-admitted')
     release()
     // The two slow calls still settle once (a settle after expiry is accepted), nothing twice.
     expect(await held).toEqual(['ok', 'ok'])
     expect((await budgets.refreshCounters()).changed).toBe(0)
-    const [row] = await q<{ n: string | number }>(database(), `SELECT COUNT(*) AS n FROM llm_executions WHERE tenant_id = 'expiring'`)
+    const [row] = await q<{ n: string | number }>(database(), `SELECT COUNT(*) AS n FROM llm_executions WHERE tenant_id = 'expiring' AND status <> 'refused'`)
     expect(Number(row.n)).toBe(3)
+    const [refused] = await q<{ n: string | number }>(database(), `SELECT COUNT(*) AS n FROM llm_executions WHERE tenant_id = 'expiring' AND status = 'refused'`)
+    expect(Number(refused.n)).toBe(1)
   })
 })

@@ -1,7 +1,7 @@
 /** Effective limits and enforcement: the one inheritance rule, on real rows. */
 import { describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
-import { LlmBudgets, TenantStore, LIMIT_TYPES, type LimitType } from '../../src/index.ts'
+import { LlmBudgets, TenantStore, LIMIT_TYPES, type LimitType, Decimal } from '../../src/index.ts'
 
 const GLOBAL = { globalDaily: 10, globalMonthly: 100, globalDailyTokens: 1000, globalMonthlyTokens: 10000, globalDailyExecutions: 5, globalMonthlyExecutions: 50 }
 const GLOBAL_BY_TYPE: Record<LimitType, string> = {
@@ -36,7 +36,7 @@ describe.each(DATABASES)('limit and enforcement inheritance on %s', (kind) => {
     expect(status.enforcement).toBe('hard')
     await expect(budgets().track('zero', { agentType: 'A', model: 'm', estimate: { cost: '0.000000001' } }, async () => 1)).rejects.toMatchObject({
       limitType: 'dailyCost',
-      limit: '0',
+      limit: new Decimal(0),
     })
   })
 
@@ -73,7 +73,7 @@ describe.each(DATABASES)('limit and enforcement inheritance on %s', (kind) => {
       tenantConfigResolver: async (id) => (id === 'resolved' ? { limits: { dailyExecutions: 1 } } : null),
     })
     await b.track('resolved', { agentType: 'A', model: 'm' }, async () => 1)
-    await expect(b.track('resolved', { agentType: 'A', model: 'm' }, async () => 1)).rejects.toMatchObject({ limitType: 'dailyExecutions', limit: '1' })
+    await expect(b.track('resolved', { agentType: 'A', model: 'm' }, async () => 1)).rejects.toMatchObject({ limitType: 'dailyExecutions', limit: 1 })
     expect(await b.track({ id: 'resolved', limits: { dailyExecutions: 5 } }, { agentType: 'A', model: 'm' }, async () => 'override')).toBe('override')
   })
 })

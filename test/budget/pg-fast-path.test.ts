@@ -68,7 +68,8 @@ describe.skipIf(!POSTGRES_URL)('pgFastPath', () => {
     const agent = createLlmRuntime(client).defineAgent({ name: 'Refused', provider: 'openai', model: 'gpt-4o' })
     await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(BudgetExceededError)
     expect(queries.filter((q) => q.includes('INSERT'))).toEqual([])
-    expect((await createLedger(client).usageSummary({ tenantId: 'acme', period: 'today' })).executions).toBe(31)
+    expect((await createLedger(client).usageSummary({ tenantId: 'acme', period: 'today' })).executions).toBe(30)
+    expect((await createLedger(client).refusedExecutions({ tenantId: 'acme' }))).toHaveLength(1)
     expect((await budgets.refreshCounters()).changed).toBe(0)
     await client.$disconnect()
   })
@@ -92,7 +93,7 @@ describe.skipIf(!POSTGRES_URL)('pgFastPath', () => {
     }
     expect(results[1]).toEqual(results[0])
     expect(results[0].executions.map((e) => [e.status, e.error_class])).toEqual([
-      ...Array(3).fill(['success', null]), ['error', 'Error'], ['success', null], ['success', null], ['error', 'BudgetExceededError'],
+      ...Array(3).fill(['success', null]), ['error', 'Error'], ['refused', 'BudgetExceededError'], ['success', null], ['success', null], ['refused', 'BudgetExceededError'],
     ])
   })
 

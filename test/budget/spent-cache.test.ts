@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/databases.ts'
 import { countingClient as counting } from '../support/fault-clients.ts'
-import { BudgetExceededError, LlmBudgets, TenantStore, createLedger } from '../../src/index.ts'
+import { BudgetExceededError, LlmBudgets, TenantStore, createLedger, Decimal } from '../../src/index.ts'
 
 const call = { agentType: 'Loop', model: 'm', estimate: { cost: '0.4' } }
 const spend = async (c: { reportUsage(u: object): void }) => c.reportUsage({ inputCost: '0.4' })
@@ -19,7 +19,7 @@ describe.each(DATABASES)('refusing a spent budget on %s', (kind) => {
   })
   afterAll(() => db.close())
 
-  it('once spent, refusals send no statement; the ledger and counters are untouched', async () => {
+  it('once spent, refusals send no admission statement; each writes its refusal row, the counters are untouched', async () => {
     await new TenantStore(db.client).upsert({ tenantId: 'loop', limits: { dailyCost: '1' }, enforcement: 'hard' })
     const { proxy, sent } = counting(db.client)
     // No refusal backoff here: its delays would outlast the caches' 1 s TTL (this test is about the cache).
@@ -29,9 +29,10 @@ describe.each(DATABASES)('refusing a spent budget on %s', (kind) => {
     await expect(budgets.track('loop', call, spend)).rejects.toBeInstanceOf(BudgetExceededError)
     const before = sent.n
     for (let i = 0; i < 20; i++) {
-      await expect(budgets.track('loop', call, spend)).rejects.toMatchObject({ limitType: 'dailyCost', scope: 'tenant', tenantId: 'loop', current: '0.8', limit: '1' })
+      await expect(budgets.track('loop', call, spend)).rejects.toMatchObject({ limitType: 'dailyCost', scope: 'tenant', tenantId: 'loop', current: new Decimal('0.8'), limit: new Decimal(1) })
     }
     expect(sent.n - before).toBe(0)
+    expect(await createLedger(db.client).refusedExecutions({ tenantId: 'loop', limit: 100 })).toHaveLength(21)
     // A smaller call still fits, and the database decides it (the cache never admits).
     await budgets.track('loop', { ...call, estimate: { cost: '0.2' } }, async (c) => c.reportUsage({ inputCost: '0.2' }))
     expect(sent.n - before).toBeGreaterThan(0)

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { PrismaClient } from '../../generated/sqlite/client.ts'
-import { AdmissionError, BudgetExceededError, LlmBudgets, TenantStore, applyLlmTenantSchema, createLedger, createLlmRuntime, sqliteFastPath } from '../../src/index.ts'
+import { AdmissionError, BudgetExceededError, LlmBudgets, TenantStore, applyLlmTenantSchema, createLedger, createLlmRuntime, sqliteFastPath, Decimal } from '../../src/index.ts'
 
 const dirs: string[] = []
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
@@ -29,11 +29,12 @@ async function open(fast: boolean, options?: { timestampFormat?: 'iso8601' | 'un
 const call = { agentType: 'Fast', model: 'm', estimate: { cost: '0.01', tokens: 100 } }
 const usage = async (c: { reportUsage(u: object): void }) => c.reportUsage({ inputTokens: 7, outputTokens: 3, inputCost: '0.001', outputCost: '0.0005' })
 
-/** Everything both paths wrote, minus ids and clocks. */
-async function snapshot(client: PrismaClient) {
+/** Everything both paths wrote, minus ids and clocks (refusal rows too, unless `refusals: false`). */
+async function snapshot(client: PrismaClient, { refusals = true } = {}) {
   const executions = await client.$queryRawUnsafe<Record<string, unknown>[]>(
     `SELECT tenant_id, agent_type, model, status, input_tokens, output_tokens, total_tokens, input_cost_nanos, output_cost_nanos, total_cost_nanos,
-       error_class, metadata, typeof(started_at) AS started_type, length(started_at) AS started_len FROM llm_executions ORDER BY started_at, status`,
+       error_class, metadata, typeof(started_at) AS started_type, length(started_at) AS started_len FROM llm_executions
+     ${refusals ? '' : `WHERE status <> 'refused'`} ORDER BY started_at, status`,
   )
   const counters = await client.$queryRawUnsafe<Record<string, unknown>[]>(
     `SELECT scope, tenant_id, agent_type, period, spent_cost_nanos, spent_tokens, spent_executions, reserved_cost_nanos, reserved_tokens, reserved_executions
@@ -55,7 +56,8 @@ describe('sqliteFastPath', () => {
     const agent = createLlmRuntime(client).defineAgent({ name: 'Refused', provider: 'openai', model: 'gpt-4o' })
     await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(BudgetExceededError)
     expect(queries.filter((q) => q.includes('INSERT'))).toEqual([])
-    expect((await createLedger(client).usageSummary({ tenantId: 'acme', period: 'today' })).executions).toBe(7)
+    expect((await createLedger(client).usageSummary({ tenantId: 'acme', period: 'today' })).executions).toBe(6)
+    expect((await createLedger(client).usageSummary({ tenantId: 'acme', period: 'today', includeRefused: true })).executions).toBe(7)
     await client.$disconnect()
   })
 
@@ -77,7 +79,7 @@ describe('sqliteFastPath', () => {
     }
     expect(results[1]).toEqual(results[0])
     expect(results[0].executions.map((e) => [e.status, e.error_class])).toEqual([
-      ...Array(3).fill(['success', null]), ['error', 'Error'], ['success', null], ['error', 'BudgetExceededError'],
+      ...Array(3).fill(['success', null]), ['error', 'Error'], ['refused', 'BudgetExceededError'], ['success', null], ['refused', 'BudgetExceededError'],
     ])
   })
 
@@ -137,18 +139,20 @@ describe('sqliteFastPath', () => {
     const { client } = await open(true)
     const budgets = new LlmBudgets(client)
     await budgets.track('acme', call, usage)
-    const before = await snapshot(client)
+    const before = await snapshot(client, { refusals: false })
     // A fresh instance each time: no cache of this process may refuse before the database does.
     const tight = { id: 'acme', limits: { monthlyCost: '0.005' } }
-    await expect(new LlmBudgets(client).track(tight, call, usage)).rejects.toMatchObject({ limitType: 'monthlyCost', current: '0.0015' })
-    expect(await snapshot(client)).toEqual(before)
+    await expect(new LlmBudgets(client).track(tight, call, usage)).rejects.toMatchObject({ limitType: 'monthlyCost', current: new Decimal('0.0015') })
+    expect(await snapshot(client, { refusals: false })).toEqual(before)
     // maxConcurrent: the in-flight row (after the day row in key order) refuses the 6th call in flight.
     const release: Array<() => void> = []
     const inFlight = Array.from({ length: 5 }, () => budgets.track('acme', call, (c) => new Promise<void>((r) => release.push(() => { c.reportUsage({ inputCost: '0.001' }); r() }))))
     while (release.length < 5) await new Promise((r) => setTimeout(r, 5))
-    const during = await snapshot(client)
+    const during = await snapshot(client, { refusals: false })
     await expect(new LlmBudgets(client).track('acme', { ...call, agentType: 'Other' }, usage)).rejects.toMatchObject({ limitType: 'maxConcurrent' })
-    expect(await snapshot(client)).toEqual(during)
+    expect(await snapshot(client, { refusals: false })).toEqual(during)
+    // What the two refusals did write: their refusal rows, and nothing else.
+    expect((await snapshot(client)).executions.filter((e) => e.status === 'refused').map((e) => e.error_class)).toEqual(['BudgetExceededError', 'BudgetExceededError'])
     release.forEach((r) => r())
     await Promise.all(inFlight)
     expect(before.counters.every((c) => c.reserved_executions === 0n)).toBe(true)

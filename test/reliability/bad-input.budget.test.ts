@@ -48,7 +48,7 @@ const tenantAllowed = (label: string) => (label === "''" ? ALLOWED.id : ALLOWED.
 // ── LlmBudgets.track: the call, its estimate, its tenant ──
 add("track call with unknown key 'estimat'", 'call.estimat', /agentType, model, provider, estimate/, (c) => c.budgets.track('acme', { ...call, estimat: { cost: 1 } } as never, ok))
 for (const [label, value] of [['-1', -1], ['NaN', NaN], ['1.5', 1.5], ["'5'", '5'], ['2**53 (beyond safe integer)', 2 ** 53], ['Infinity', Infinity]] as Array<[string, unknown]>) {
-  add(`track estimate.tokens = ${label}`, 'call.estimate.tokens', /non-negative integer/, (c) => c.budgets.track('acme', { ...call, estimate: { tokens: value as number } }, ok))
+  add(`track estimate.tokens = ${label}`, 'call.estimate.tokens', ALLOWED.tokens, (c) => c.budgets.track('acme', { ...call, estimate: { tokens: value as number } }, ok))
 }
 for (const [label, value] of COST_BAD) add(`track estimate.cost = ${label}`, 'call.estimate.cost', ALLOWED.cost, (c) => c.budgets.track('acme', { ...call, estimate: { cost: value as string } }, ok))
 add("track agentType = ''", 'call.agentType', ALLOWED.id, (c) => c.budgets.track('acme', { ...call, agentType: '' }, ok))
@@ -138,7 +138,7 @@ add('record.llmRecentExecutions limit = 0', 'limit', /integer from 1 to 10000/, 
 add('regression: record.llmRecentExecutions({ limt: 5 })', 'query.limt', /limit/, (c) => c.org.llmRecentExecutions({ limt: 5 } as never))
 add("record.llmWithinBudget type = 'weekly'", 'type', /dailyCost, .*maxConcurrent/, (c) => c.org.llmWithinBudget({ type: 'weekly' as never }))
 add("regression: record.llmWithinBudget({ typ: 'dailyCost' }) (checked every limit instead)", 'query.typ', /type/, (c) => c.org.llmWithinBudget({ typ: 'dailyCost' } as never))
-add('record.llmTrack estimate.tokens = -1', 'call.estimate.tokens', /non-negative integer/, (c) => c.org.llmTrack({ ...call, estimate: { tokens: -1 } }, ok))
+add('record.llmTrack estimate.tokens = -1', 'call.estimate.tokens', ALLOWED.tokens, (c) => c.org.llmTrack({ ...call, estimate: { tokens: -1 } }, ok))
 add('regression: static llmDeactivate(42) (said "Invalid id: undefined")', 'tenant', /a tenant id string or a record of model "organization"/, (c) => c.prisma.organization.llmDeactivate(42 as never))
 add('regression: static llmDeactivate([])', 'tenant', /a tenant id string or a record/, (c) => c.prisma.organization.llmDeactivate([] as never))
 add('static llmDeactivate({}) (a record without its id field)', 'id', /non-empty tenant id from field "slug"/, (c) => c.prisma.organization.llmDeactivate({} as never))

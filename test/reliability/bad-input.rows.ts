@@ -106,6 +106,7 @@ export const ALLOWED = {
   cost: /finite, non-negative dollar amount|at most \$9223372036\.854775807/,
   count: /integer from 0 to 9007199254740991/,
   maxConcurrent: /integer >= 0/,
+  tokens: /integer from 0 to 2147483647/,
   enforcement: /none, soft, hard/,
   period: /today, yesterday, this_week, last_week, this_month, last_month or \{ from, to \}/,
   zone: /IANA time zone/,

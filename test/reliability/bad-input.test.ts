@@ -50,7 +50,7 @@ for (const [label, value] of MAX_CONCURRENT_BAD) {
   add(`TenantStore.upsert maxConcurrent = ${label}`, 'maxConcurrent', ALLOWED.maxConcurrent, (c) => c.store.upsert({ tenantId: 'ghost', maxConcurrent: value as number }))
   add(`TenantStore.update maxConcurrent = ${label}`, 'maxConcurrent', ALLOWED.maxConcurrent, (c) => c.store.update('acme', { maxConcurrent: value as number }))
   add(`defineLlmConfig budgets.maxConcurrentPerTenant = ${label}`, 'config.budgets.maxConcurrentPerTenant', ALLOWED.maxConcurrent, () => defineLlmConfig({ budgets: { maxConcurrentPerTenant: value as number } }))
-  add(`defineLlmConfig budgets.maxReservation.tokens = ${label}`, 'config.budgets.maxReservation.tokens', ALLOWED.maxConcurrent, () => defineLlmConfig({ budgets: { maxReservation: { tokens: value as number } } }))
+  add(`defineLlmConfig budgets.maxReservation.tokens = ${label}`, 'config.budgets.maxReservation.tokens', ALLOWED.tokens, () => defineLlmConfig({ budgets: { maxReservation: { tokens: value as number } } }))
 }
 
 // ── Per-agent limits ──

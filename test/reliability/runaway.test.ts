@@ -161,7 +161,6 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
 
     // --- the runaway, the loaded steady workload and the pool probes, all at once -----------------
     let fired = 0
-    let agentRefused = 0
     const refusals: BudgetExceededError[] = []
     let runawayAdmitted = 0
     let exhaustedAt = Infinity
@@ -170,14 +169,9 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
     const fireOne = async (i: number) => {
       try {
         if (i % 2 === 0) {
-          try {
-            const r = await loop.run(`loop ${i}`, { tenant })
-            admittedCosts.push(nanos(r.cost.toFixed()))
-            runawaySpent += nanos(r.cost.toFixed())
-          } catch (err) {
-            if (err instanceof BudgetExceededError) agentRefused++
-            throw err
-          }
+          const r = await loop.run(`loop ${i}`, { tenant })
+          admittedCosts.push(nanos(r.cost.toFixed()))
+          runawaySpent += nanos(r.cost.toFixed())
         } else {
           await rt.budgets.track(tenant, { agentType: 'LoopTrack', model: 'simulated', estimate: { cost: TRACK_ESTIMATE, tokens: 20 } }, async (call) => {
             enter(tenant)
@@ -306,17 +300,17 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
     expect(Object.fromEntries(Object.entries(global).map(([k, v]) => [k, String(v)]))).toEqual({
       spent_cost_nanos: String(expected), reserved_cost_nanos: '0', spent_executions: String(admittedCosts.length), reserved_executions: '0',
     })
-    // The track path's refusals wrote no ledger row; the agent path's are visible, zero-cost refusal rows.
+    // Every refusal, of the track path and the agent path alike, is a visible, zero-cost `refused` row.
     const [rows] = await db().rawQuery<Record<string, string | number>>(
       `SELECT COUNT(*) AS total, SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS ok,
-              SUM(CASE WHEN error_class = 'BudgetExceededError' THEN 1 ELSE 0 END) AS refused,
-              SUM(CASE WHEN error_class = 'BudgetExceededError' THEN total_cost_nanos + total_tokens ELSE 0 END) AS refused_usage,
+              SUM(CASE WHEN status = 'refused' AND error_class = 'BudgetExceededError' THEN 1 ELSE 0 END) AS refused,
+              SUM(CASE WHEN status = 'refused' THEN total_cost_nanos + total_tokens ELSE 0 END) AS refused_usage,
               SUM(total_cost_nanos) AS cost
          FROM llm_executions WHERE tenant_id = $1`.replace('$1', kind === 'sqlite' ? '?' : '$1'),
       [tenant],
     )
     expect(Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, String(v)]))).toEqual({
-      total: String(runawayAdmitted + agentRefused), ok: String(runawayAdmitted), refused: String(agentRefused), refused_usage: '0', cost: String(runawaySpent),
+      total: String(runawayAdmitted + refusals.length), ok: String(runawayAdmitted), refused: String(refusals.length), refused_usage: '0', cost: String(runawaySpent),
     })
     const [all] = await db().rawQuery<{ cost: string | number }>(`SELECT SUM(total_cost_nanos) AS cost FROM llm_executions`)
     expect(String(all.cost)).toBe(String(expected))

@@ -147,8 +147,14 @@ export function pgClientFailingOnce(schema: string, matches: (sql: string) => bo
  * the tenant-row reads (llmTenant.findUnique). Use it on a client without a fast path: the fast
  * paths send the hot path past the Prisma client.
  */
-export function countingClient<C extends object>(client: C): { proxy: C; sent: { n: number; sql: string[]; tenantLoads: number } } {
-  const sent = { n: 0, sql: [] as string[], tenantLoads: 0 }
+/**
+ * The client with every statement sent through it counted. `n` counts the statements of the budget
+ * pipeline (admission, settle, reads); a refusal's own ledger row (a standalone INSERT into
+ * llm_executions) is counted in `refusalRows` instead: refusals are recorded, but must not cost an
+ * admission.
+ */
+export function countingClient<C extends object>(client: C): { proxy: C; sent: { n: number; sql: string[]; tenantLoads: number; refusalRows: number } } {
+  const sent = { n: 0, sql: [] as string[], tenantLoads: 0, refusalRows: 0 }
   const counted = new Set(['$queryRawUnsafe', '$executeRawUnsafe', '$transaction'])
   const proxy = new Proxy(client, {
     get(target, prop, receiver) {
@@ -167,7 +173,8 @@ export function countingClient<C extends object>(client: C): { proxy: C; sent: {
       }
       if (typeof prop === 'string' && counted.has(prop) && typeof value === 'function') {
         return (...args: unknown[]) => {
-          sent.n++
+          if (typeof args[0] === 'string' && args[0].startsWith('INSERT INTO "llm_executions"')) sent.refusalRows++
+          else sent.n++
           if (typeof args[0] === 'string') sent.sql.push(args[0])
           return value.apply(target, args)
         }

@@ -88,8 +88,7 @@ export async function tenantFigures(db: TestDatabase, tenantId: string): Promise
   const [spent] = await q<Record<string, unknown>>(db,
     `SELECT SUM("spent_cost_nanos") AS c, SUM("spent_executions") AS e FROM "llm_budget_counters" WHERE "tenant_id" = $1 AND "scope" = 'tenant' AND "period" = 'day'`, [tenantId])
   const [led] = await q<Record<string, unknown>>(db,
-    `SELECT SUM("total_cost_nanos") AS c, COUNT(*) AS e FROM "llm_executions" WHERE "tenant_id" = $1 AND "status" <> 'running'
-       AND ("error_class" IS NULL OR "error_class" NOT IN ('BudgetExceededError', 'CircuitBreakerOpenError', 'MissingApiKeyError', 'TenantInactiveError'))`, [tenantId])
+    `SELECT SUM("total_cost_nanos") AS c, COUNT(*) AS e FROM "llm_executions" WHERE "tenant_id" = $1 AND "status" NOT IN ('running', 'refused')`, [tenantId])
   const [running] = await q<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM "llm_executions" WHERE "tenant_id" = $1 AND "status" = 'running'`, [tenantId])
   return {
     reservedCost: big(res?.c), reservedTokens: big(res?.t), reservedExecutions: big(res?.e), reservedAnywhere: big(any?.n),
@@ -100,7 +99,7 @@ export async function tenantFigures(db: TestDatabase, tenantId: string): Promise
 
 /**
  * For each call id: how many ledger rows carry it and whether it is final. Lost = a call with no
- * final row; duplicated = a call with more than one row, or rows nobody made (extra).
+ * final row; duplicated = a call with more than one row, or rows nobody made (extra; refusal rows aside).
  */
 export async function auditIds(db: TestDatabase, ids: readonly string[], tenantId?: string): Promise<{ lost: string[]; duplicated: string[]; extra: string[] }> {
   const lost: string[] = []
@@ -113,7 +112,8 @@ export async function auditIds(db: TestDatabase, ids: readonly string[], tenantI
   let extra: string[] = []
   if (tenantId !== undefined) {
     const known = new Set(ids)
-    extra = (await ledgerRowsOf(db, 'tenant_id', tenantId)).map((r) => r.id).filter((id) => !known.has(id))
+    // Refusal rows (status `refused`) record calls that were never admitted: not the audited calls' rows.
+    extra = (await ledgerRowsOf(db, 'tenant_id', tenantId)).filter((r) => r.status !== 'refused').map((r) => r.id).filter((id) => !known.has(id))
   }
   return { lost, duplicated, extra }
 }
