@@ -11,8 +11,6 @@ import { assertQuery } from '../ledger/scope.js'
 import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
 import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
 import { AdmissionError, BudgetExceededError, InvalidArgumentError, LlmTenantError, TenantInactiveError } from '../errors.js'
-import { insertRefusalRow } from '../ledger/insert.js'
-import { toExecutionRow } from '../ledger/record.js'
 import { redactText } from '../ledger/redact.js'
 import { Decimal, nanosToUsd } from '../money/index.js'
 import type { NormalizedUsage, PricingOptions } from '../pricing/price.js'
@@ -76,6 +74,7 @@ export interface Agent {
 const ENV_KEYS: Record<ProviderName, string> = { openai: 'OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_KEY' }
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason) // aborted while the failed attempt settled: no 'abort' event follows
     const t = setTimeout(resolve, ms)
     signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true })
   })
@@ -158,7 +157,11 @@ export class LlmRuntime {
     const usage: AgentUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }
     let costNanos = 0n
     for (let step = 1; step <= def.maxSteps; step++) {
-      const result = await this.callModels(def, setup, messages, { step, parentId, signal: opts.signal }, attempts)
+      const ctx = { budgets: this.budgets, tenant: setup.tenant, client: setup.sdk, apiKey: setup.apiKey, pricing: this.pricing,
+        traceId: setup.traceId, parentId, step, now: this.config.now }
+      const result = await this.callModels(def, setup, { parentId, signal: opts.signal }, attempts, (model, attempt) =>
+        runAttempt({ ...ctx, attempt }, def, model, this.request(def, model, messages, opts.signal)),
+      )
       costNanos += result.costNanos // failed attempts settle with zero usage: nothing to add
       for (const k of Object.keys(usage) as Array<keyof AgentUsage>) usage[k] += result.usage[k]
       parentId = result.executionId
@@ -238,14 +241,21 @@ export class LlmRuntime {
     }
   }
 
-  /** Primary model, then fallbacks; per model: breaker, then attempts with backoff on retryable failures. */
-  async callModels(
+  /**
+   * Primary model, then fallbacks; per model: breaker, then attempts with backoff on retryable
+   * failures. Shared by run and stream: `attempt` makes one admitted, recorded provider call
+   * (runAttempt, or one streamed call); `committed()` says the caller already received output from
+   * the attempt that just failed, so the failure ends the call as it is: retrying or falling back
+   * would send the caller a second answer after part of the first.
+   */
+  async callModels<T extends { executionId: string }>(
     def: AgentDefinition,
     setup: Awaited<ReturnType<LlmRuntime['prepare']>>,
-    messages: ChatMessage[],
-    at: { step: number; parentId: string | null; signal?: AbortSignal },
+    at: { parentId: string | null; signal?: AbortSignal },
     attempts: AttemptInfo[],
-  ): Promise<PricedResponse & { model: string }> {
+    attempt: (model: string, attemptNumber: number) => Promise<T>,
+    committed: () => boolean = () => false,
+  ): Promise<T & { model: string }> {
     const tenantId = setup.resolved?.tenantId ?? null
     const models = [def.model, ...def.fallbackModels]
     let tried = false
@@ -259,19 +269,15 @@ export class LlmRuntime {
       for (let retry = 0; retry <= def.retries; retry++) {
         tried = true
         try {
-          const result = await runAttempt(
-            { budgets: this.budgets, tenant: setup.tenant, client: setup.sdk, apiKey: setup.apiKey, pricing: this.pricing,
-              traceId: setup.traceId, parentId: at.parentId, step: at.step, attempt: attempts.length + 1, now: this.config.now },
-            def, model, this.request(def, model, messages, at.signal),
-          )
+          const result = await attempt(model, attempts.length + 1)
           this.breakers.success(tenantId, def.name, model)
           attempts.push({ executionId: result.executionId, model, status: 'success', errorClass: null, message: null })
           return { ...result, model }
         } catch (err) {
           const executionId = (err as { executionId?: string })?.executionId ?? null
           if (err instanceof BudgetExceededError || err instanceof TenantInactiveError) {
+            // Refused by admission: track() recorded the refusal row already.
             this.breakers.releaseProbe(tenantId, def.name, model)
-            await this.recordRefusal(def, model, setup.resolved, setup.traceId, at.parentId, err)
             throw err
           }
           if (!(err instanceof ProviderError)) {
@@ -280,6 +286,7 @@ export class LlmRuntime {
           }
           attempts.push({ executionId, model, status: err.name === 'TimeoutError' ? 'timeout' : 'error', errorClass: err.name, message: err.message })
           this.breakers.failure(tenantId, def.name, model, def.circuitBreaker, Date.now())
+          if (committed()) throw err
           if (!err.retryable || retry === def.retries) break
           if (this.breakers.acquire(tenantId, def.name, model, def.circuitBreaker, Date.now()) === 'open') break
           const backoff = def.retryBaseMs * 2 ** retry * (0.5 + Math.random() / 2)
@@ -291,17 +298,17 @@ export class LlmRuntime {
     throw new AllModelsExhaustedError(def.name, attempts)
   }
 
-  /** A refused call is a ledger row (visible) that consumes no budget (counters skip refusals). */
+  /**
+   * Records a refusal the runtime decides itself (open circuit breaker, missing key) as a `refused`
+   * ledger row, like admission's own refusals (budget/refusals.ts): visible, consuming nothing.
+   */
   async recordRefusal(def: AgentDefinition, model: string, tenant: ResolvedTenant | null, traceId: string, parentId: string | null, err: Error): Promise<string> {
-    const now = this.config.now()
-    const row = toExecutionRow(
-      { tenantId: tenant?.tenantId ?? null, agentType: def.name, model, provider: def.provider, status: 'error', startedAt: now, completedAt: now,
-        errorClass: err.name, errorMessage: err.message, traceId, parentId, metadata: { refused: true } },
-      now,
+    const id = await this.budgets.recordRefusal(
+      { tenantId: tenant?.tenantId ?? null, agentType: def.name, model, provider: def.provider, traceId, parentId, at: this.config.now() },
+      err,
     )
-    await insertRefusalRow(this.client as never, this.provider, row).catch(() => undefined)
     await yieldToEventLoop() // a refusal loop must not starve the process (see LlmBudgets.track)
-    return row.id
+    return id
   }
 }
 

@@ -1,16 +1,22 @@
 /**
- * Streaming runs: an async iterable of text deltas plus `result`. The provider stream runs inside
+ * Streaming runs: an async iterable of text deltas plus `result`. Each provider stream runs inside
  * one admitted call; the budget settles with the provider's final usage (OpenAI include_usage,
  * Anthropic message events). If the caller stops iterating (or aborts), the request is aborted and
  * the call is settled as `cancelled`, costed for what was consumed (input + streamed output), and
  * its hold released. A stream cut by the network settles the same way as an error.
+ *
+ * Until the first delta has gone to the caller, a failed stream (429, 5xx, timeout, cut connection)
+ * is retried and falls back exactly like a run: the same loop (LlmRuntime.callModels), so the same
+ * retries, backoff, retry-after, breakers and fallback order, each attempt its own admitted call
+ * and ledger row. The caller sees only the deltas of the attempt that answered. After the first
+ * delta a failure is final: a retry would restart the answer under text the caller already has.
  */
-import { BudgetExceededError, TenantInactiveError } from '../errors.js'
 import { nanosToUsd } from '../money/index.js'
+import type { NormalizedUsage } from '../pricing/price.js'
 import { ProviderError, toProviderError } from '../providers/errors.js'
 import { adapterFor, estimatedUsage, reportPriced, reservation } from './attempt.js'
 import type { AgentDefinition } from './define.js'
-import { CircuitBreakerOpenError } from './errors.js'
+import type { AttemptInfo } from './errors.js'
 import type { AgentInput, AgentResult, LlmRuntime, RunOptions } from './runtime.js'
 import type { ProviderResponse } from '../providers/types.js'
 
@@ -30,6 +36,75 @@ function refusedBeforeStreaming(failure: Error, streamed: string): boolean {
   return failure instanceof ProviderError && failure.status !== null && streamed === ''
 }
 
+interface StreamedAttempt {
+  executionId: string
+  text: string
+  usage: NormalizedUsage
+  costNanos: bigint
+}
+
+interface StreamAttemptContext {
+  rt: LlmRuntime
+  def: AgentDefinition
+  setup: Awaited<ReturnType<LlmRuntime['prepare']>>
+  parentId: string | null
+  signal: AbortSignal
+  /** Hands a delta to the caller. */
+  push(delta: string): void
+  /** What a failed attempt was charged (its partial usage), so `result.cost` covers every attempt. */
+  charged(costNanos: bigint): void
+}
+
+/** One streamed provider call inside its own admitted call: its own hold and ledger row. */
+async function streamAttempt(a: StreamAttemptContext, model: string, attempt: number): Promise<StreamedAttempt> {
+  const { rt, def, setup } = a
+  const pricing = rt.pricing
+  const req = rt.request(def, model, setup.messages, a.signal, true)
+  const est = reservation(def, model, req, rt.config.now(), pricing)
+  const meta = { step: 1, attempt, streamed: true }
+  let executionId = ''
+  try {
+    return await rt.budgets.track(
+      setup.tenant,
+      { agentType: def.name, model, provider: def.provider, estimate: { cost: est.cost, tokens: est.tokens }, traceId: setup.traceId,
+        parentId: a.parentId, metadata: meta, signal: a.signal },
+      async (ctx) => {
+        executionId = ctx.executionId
+        let text = ''
+        let response: ProviderResponse | undefined
+        try {
+          for await (const event of adapterFor(def).stream(setup.sdk, req)) {
+            if (event.type === 'text') {
+              text += event.delta
+              a.push(event.delta)
+            } else response = event.response
+          }
+          // The SDKs end an aborted stream quietly; an abort is still a cancellation, not a success.
+          if (a.signal.aborted) throw Object.assign(new Error('The stream was aborted by the caller'), { name: 'AbortError' })
+        } catch (err) {
+          const failure = toProviderError(err, def.provider, model, setup.apiKey)
+          if (refusedBeforeStreaming(failure, text)) {
+            // The provider answered with an HTTP error before any output (429, 500, …): like a
+            // failed run attempt, the request consumed nothing.
+            ctx.reportUsage({ metadata: meta })
+          } else {
+            // Consumed so far: the input and what was streamed (no final usage arrives).
+            a.charged(reportPriced(ctx, def, model, estimatedUsage(est.inputTokens, text), rt.config.now(), pricing, { ...meta, usageEstimated: true, partial: true }))
+          }
+          throw failure
+        }
+        const usage = response?.usage ?? estimatedUsage(est.inputTokens, text)
+        const costNanos = reportPriced(ctx, def, model, usage, rt.config.now(), pricing, { ...meta, usageEstimated: !response?.usage })
+        return { executionId: ctx.executionId, text, usage, costNanos }
+      },
+    )
+  } catch (err) {
+    // Like runAttempt: the attempt list names the ledger row of each failed attempt.
+    if (err && typeof err === 'object' && executionId) Object.defineProperty(err, 'executionId', { value: executionId, enumerable: false })
+    throw err
+  }
+}
+
 export function streamAgent(rt: LlmRuntime, def: AgentDefinition, input: AgentInput, opts: RunOptions): AgentStream {
   const controller = new AbortController()
   opts.signal?.addEventListener('abort', () => controller.abort(opts.signal?.reason), { once: true })
@@ -37,71 +112,24 @@ export function streamAgent(rt: LlmRuntime, def: AgentDefinition, input: AgentIn
   let wake: (() => void) | undefined
   let finished = false
   let failure: unknown
+  let delivered = false // a delta went to the caller: from then on a failure is not retried
   const push = (delta: string) => {
+    delivered = true
     queue.push(delta)
     wake?.()
   }
 
   const result = (async (): Promise<AgentResult> => {
     const setup = await rt.prepare(def, input, opts)
-    const tenantId = setup.resolved?.tenantId ?? null
-    const model = def.model
-    if (rt.breakers.acquire(tenantId, def.name, model, def.circuitBreaker, Date.now()) === 'open') {
-      const err = new CircuitBreakerOpenError(tenantId, def.name, [model])
-      await rt.recordRefusal(def, model, setup.resolved, setup.traceId, opts.parentId ?? null, err)
-      throw err
-    }
-    const pricing = rt.pricing
-    const req = rt.request(def, model, setup.messages, controller.signal, true)
-    const est = reservation(def, model, req, rt.config.now(), pricing)
-    const meta = { step: 1, attempt: 1, streamed: true }
-    try {
-      const out = await rt.budgets.track(
-        setup.tenant,
-        { agentType: def.name, model, provider: def.provider, estimate: { cost: est.cost, tokens: est.tokens }, traceId: setup.traceId,
-          parentId: opts.parentId ?? null, metadata: meta, signal: controller.signal },
-        async (ctx) => {
-          let text = ''
-          let response: ProviderResponse | undefined
-          try {
-            for await (const event of adapterFor(def).stream(setup.sdk, req)) {
-              if (event.type === 'text') {
-                text += event.delta
-                push(event.delta)
-              } else response = event.response
-            }
-            // The SDKs end an aborted stream quietly; an abort is still a cancellation, not a success.
-            if (controller.signal.aborted) throw Object.assign(new Error('The stream was aborted by the caller'), { name: 'AbortError' })
-          } catch (err) {
-            const failure = toProviderError(err, def.provider, model, setup.apiKey)
-            if (refusedBeforeStreaming(failure, text)) {
-              // The provider answered with an HTTP error before any output (429, 500, …): like a
-              // failed run attempt, the request consumed nothing.
-              ctx.reportUsage({ metadata: meta })
-            } else {
-              // Consumed so far: the input and what was streamed (no final usage arrives).
-              reportPriced(ctx, def, model, estimatedUsage(est.inputTokens, text), rt.config.now(), pricing, { ...meta, usageEstimated: true, partial: true })
-            }
-            throw failure
-          }
-          const usage = response?.usage ?? estimatedUsage(est.inputTokens, text)
-          const costNanos = reportPriced(ctx, def, model, usage, rt.config.now(), pricing, { ...meta, usageEstimated: !response?.usage })
-          return { executionId: ctx.executionId, text, usage, costNanos }
-        },
-      )
-      rt.breakers.success(tenantId, def.name, model)
-      return {
-        text: out.text, model, usage: out.usage, cost: nanosToUsd(out.costNanos), executionId: out.executionId, traceId: setup.traceId,
-        steps: 1, attempts: [{ executionId: out.executionId, model, status: 'success', errorClass: null, message: null }],
-        messages: [...setup.messages, { role: 'assistant', content: out.text }],
-      }
-    } catch (err) {
-      if (err instanceof BudgetExceededError || err instanceof TenantInactiveError) {
-        await rt.recordRefusal(def, model, setup.resolved, setup.traceId, opts.parentId ?? null, err)
-      } else if ((err as Error)?.name !== 'AbortError') {
-        rt.breakers.failure(tenantId, def.name, model, def.circuitBreaker, Date.now())
-      }
-      throw err
+    const parentId = opts.parentId ?? null
+    const attempts: AttemptInfo[] = []
+    let failedCostNanos = 0n
+    const attemptContext: StreamAttemptContext = { rt, def, setup, parentId, signal: controller.signal, push, charged: (nanos) => void (failedCostNanos += nanos) }
+    const out = await rt.callModels(def, setup, { parentId, signal: controller.signal }, attempts,
+      (model, attempt) => streamAttempt(attemptContext, model, attempt), () => delivered)
+    return {
+      text: out.text, model: out.model, usage: out.usage, cost: nanosToUsd(out.costNanos + failedCostNanos), executionId: out.executionId,
+      traceId: setup.traceId, steps: 1, attempts, messages: [...setup.messages, { role: 'assistant', content: out.text }],
     }
   })()
   result.then(

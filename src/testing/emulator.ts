@@ -186,6 +186,8 @@ export class ProviderEmulator {
 
   private async stream(api: string, res: ServerResponse, body: Json, r: ReturnType<ProviderEmulator['reply']>, scenario: Scenario): Promise<void> {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
+    // Like a real provider, the 200 goes out at once: a `cut` before any delta then drops an open stream.
+    res.flushHeaders()
     const deltas = r.text.match(/.{1,6}/gs) ?? []
     const cutAt = scenario.kind === 'cut' ? scenario.afterDeltas : Number.POSITIVE_INFINITY
     const sse = (event: string | null, data: Json) => res.write(`${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`)
