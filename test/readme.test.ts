@@ -1,78 +1,171 @@
 /**
- * Keeps README.md true: every fenced code block is executed.
- * - `ts` blocks run as programs with tsx, from the repository root (imports resolve as written);
- * - `sh` blocks run in bash: `npm install` / `npm test` are the commands CI itself runs (executing
- *   them here would recurse), so for those we check the script exists; everything else runs, and
- *   user-side commands (`cp node_modules/prisma-llm-tenant/...`) run inside a scratch app folder
- *   whose node_modules links to this package.
+ * Keeps README.md and docs/*.md true: every fenced code block runs in a test.
+ *
+ * - README.md's "Quick start" blocks are run word for word, from the packed package, in an empty
+ *   folder on SQLite and PostgreSQL by test/package/quick-start.test.ts; here we only check that
+ *   every block of that section is one it runs.
+ * - Every other `ts` block runs as a program with tsx in an empty folder of its own (a mkdtemp
+ *   folder under os.tmpdir()) that holds only what an app has: `node_modules` (this repository's,
+ *   with `prisma-llm-tenant` resolving to this repository's source through a tsconfig.json `paths`
+ *   entry, as for the repository's own examples) and its generated client at
+ *   `./generated/prisma` (this repository's SQLite client, built from test/schema/app.prisma). The
+ *   blocks are also type-checked together with tsc, as an app would compile them.
+ * - A `prisma` block outside the quick start shows the model the `ts` blocks use: it must be the
+ *   model the generated client is built from (test/schema/app.prisma).
+ * - `sh` blocks outside the quick start are this repository's own commands: `npm install` /
+ *   `npm test` are what CI itself runs (running them here would recurse), so for those we check the
+ *   script exists; the rest run.
+ * - Relative links (files and #anchors, with GitHub's heading ids) must resolve.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import pkg from '../package.json' with { type: 'json' }
+import { codeBlocks, commandLines, docFiles, quickStartBlocks, quickStartFor, root, VARIANTS, type Block } from './package/markdown-blocks.ts'
 
-const root = new URL('..', import.meta.url).pathname
-const readme = readFileSync(join(root, 'README.md'), 'utf8')
-const blocks = [...readme.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map((m, i) => ({ i, lang: m[1], code: m[2] }))
+const sources = ['README.md', ...docFiles()]
+const all = sources.flatMap((source) => codeBlocks(source))
+const key = (b: Block) => `${b.source}#${b.index}`
+const quickStart = quickStartBlocks()
+const quickStartKeys = new Set(quickStart.map(key))
+const others = all.filter((b) => !quickStartKeys.has(key(b)))
 const tsx = join(root, 'node_modules/.bin/tsx')
+const label = (b: Block) => `${b.source}:${b.line}`
 
-describe('README.md code blocks', () => {
-  it('has ts and sh blocks', () => {
-    expect(blocks.some((b) => b.lang === 'ts')).toBe(true)
-    expect(blocks.some((b) => b.lang === 'sh')).toBe(true)
-    expect(blocks.every((b) => ['ts', 'sh'].includes(b.lang))).toBe(true)
+/** What each program promises to print (its comments), keyed by a line only that block has. */
+const PROMISES: Array<{ has: string; prints: Array<string | RegExp>; never?: string[] }> = [
+  {
+    has: "id: 'slug', // field name or (record) => string",
+    prints: [
+      'answered with a tenant key 0.00036',
+      /tenant "acme" dailyExecutions limit 2 would be exceeded \(current 2; agent SupportAgent; resets \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\)/,
+      'dailyExecutions 2 true',
+      /limit: 2,\s+used: 2,\s+reserved: 0,\s+remaining: 0,\s+percentage: 100/,
+      "[ 'BudgetExceededError' ]",
+      /^2$/m,
+    ],
+    never: ['never runs'],
+  },
+  { has: 'const llm = createLlmRuntime(prisma, {', prints: ['key used: true', /streamed cost: 0\.\d+/] },
+  { has: 'ledger.recordExecution({', prints: ['0.00036 1500 1', /^\[\]$/m], never: ['sk-never-stored'] },
+  { has: "const tenant = { id: 'initech'", prints: ['tenant dailyCost 0.25 0.2 true', /^0\.2\n1$/m] },
+  { has: 'globalMonthly: 0', prints: ['tenant monthlyCost room left: $0', /^Retry-After: \d+ until \d{4}-\d\d-01T0[45]:00:00\.000Z$/m, /^true$/m], never: ['never runs'] },
+  { has: 'const extension = llmTenant(', prints: ['function 120000 hard'] },
+]
+
+/** An empty app folder: node_modules, the generated client, and tsconfig paths to this repository's source. */
+function scratchApp(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'llm-tenant-docs-'))
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
+  mkdirSync(join(dir, 'generated'))
+  symlinkSync(join(root, 'generated/sqlite'), join(dir, 'generated/prisma'))
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'DOM'], types: ['node'], strict: true, skipLibCheck: true,
+        allowImportingTsExtensions: true, noEmit: true, moduleDetection: 'force',
+        paths: { 'prisma-llm-tenant': [join(root, 'src/index.ts')], 'prisma-llm-tenant/testing': [join(root, 'src/testing/index.ts')] },
+      },
+      include: ['*.ts'],
+    }),
+  )
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }))
+  return dir
+}
+
+/** GitHub's id of a heading: lower case, punctuation dropped, spaces to hyphens. */
+const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+
+describe('README.md and docs/*.md code blocks', () => {
+  it('are sh, ts or prisma blocks; variants and file blocks appear only in the quick start', () => {
+    expect(all.length).toBeGreaterThan(10)
+    for (const b of all) expect(['ts', 'sh', 'prisma'], label(b)).toContain(b.lang)
+    for (const b of others) {
+      expect(b.variant, `${label(b)}: variants are for the quick start`).toBeUndefined()
+      expect(b.file, `${label(b)}: file blocks are for the quick start`).toBeUndefined()
+    }
   })
 
-  it.each(blocks.filter((b) => b.lang === 'ts').map((b) => [b.i, b.code] as const))('ts block #%i runs', (i, code) => {
-    const file = join(root, `.readme-block-${i}.ts`)
-    mkdirSync(join(root, '.tmp'), { recursive: true })
-    rmSync(join(root, '.tmp/readme.db'), { force: true })
-    writeFileSync(file, code)
+  it('every quick-start block is run by test/package/quick-start.test.ts (on each database it is for)', () => {
+    const run = new Set(VARIANTS.flatMap((v) => quickStartFor(v)).map(key))
+    expect(quickStart.length).toBeGreaterThan(5)
+    for (const b of quickStart) {
+      expect(run.has(key(b)), label(b)).toBe(true)
+      expect(b.lang === 'sh' || b.file !== undefined, `${label(b)}: a quick-start block is commands or a file`).toBe(true)
+    }
+    expect(readFileSync(join(root, 'test/package/quick-start.test.ts'), 'utf8')).toContain('quickStartFor(variant)')
+  })
+
+  it.each(others.filter((b) => b.lang === 'ts').map((b) => [label(b), b] as const))('ts block %s runs in an empty folder', (_label, block) => {
+    const matching = PROMISES.filter((p) => block.code.includes(p.has))
+    expect(matching, `${label(block)}: add what this block prints to PROMISES (exactly one entry must match it)`).toHaveLength(1)
+    const promise = matching[0]
+    const dir = scratchApp()
     try {
-      const out = execFileSync(tsx, [file], { cwd: root, encoding: 'utf8', timeout: 60_000 })
-      expect(out.length).toBeGreaterThan(0)
-      expect(out).not.toContain('sk-never-stored')
-      // What the README's comments promise the llmTenant() block prints:
-      if (code.includes('llmTenant(')) {
-        expect(out).toContain('answered with a tenant key 0.00036')
-        expect(out).toMatch(/tenant "acme" dailyExecutions limit 2 would be exceeded/)
-        expect(out).toMatch(/limit: 2,\s+used: 2,\s+reserved: 0,\s+remaining: 0,\s+percentage: 100/)
-        expect(out).not.toContain('never runs')
+      writeFileSync(join(dir, 'snippet.ts'), block.code)
+      const out = execFileSync(tsx, ['snippet.ts'], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '' } })
+      for (const expected of promise!.prints) {
+        if (typeof expected === 'string') expect(out).toContain(expected)
+        else expect(out).toMatch(expected)
       }
-      if (code.includes('createLlmRuntime(')) {
-        expect(out).toContain('key used: true')
-        expect(out).toMatch(/streamed cost: 0\.\d+/)
-      }
+      for (const absent of promise!.never ?? []) expect(out).not.toContain(absent)
     } finally {
-      rmSync(file, { force: true })
-      rmSync(join(root, '.tmp/readme.db'), { force: true })
+      rmSync(dir, { recursive: true, force: true })
     }
   }, 90_000)
 
-  it.each(blocks.filter((b) => b.lang === 'sh').map((b) => [b.i, b.code] as const))('sh block #%i runs', (_i, code) => {
-    for (const line of code.split('\n').map((l) => l.trim()).filter(Boolean)) {
-      const npm = /^(?:[A-Z_]+=\S+ )*npm (install|test|run (\S+))$/.exec(line)
-      if (npm) {
-        const script = npm[1] === 'install' ? 'prepare' : npm[1] === 'test' ? 'test' : npm[2]
-        expect(pkg.scripts, line).toHaveProperty(script)
-        if (npm[1] === 'install' || npm[1] === 'test' || line.includes('TEST_POSTGRES_URL')) continue
-        const out = execFileSync('bash', ['-c', line], { cwd: root, encoding: 'utf8', timeout: 120_000 })
-        expect(out.length).toBeGreaterThan(0)
-        continue
-      }
-      // A user-side command: run it in a scratch app that has this package installed.
-      const app = mkdtempSync(join(tmpdir(), 'readme-app-'))
+  it('ts blocks type-check as an app would compile them', () => {
+    const dir = scratchApp()
+    try {
+      others.filter((b) => b.lang === 'ts').forEach((b, i) => writeFileSync(join(dir, `block-${i}.ts`), `// ${label(b)}\n${b.code}`))
       try {
-        mkdirSync(join(app, 'node_modules'), { recursive: true })
-        mkdirSync(join(app, 'prisma/schema'), { recursive: true })
-        symlinkSync(root, join(app, 'node_modules/prisma-llm-tenant'))
-        execFileSync('bash', ['-ec', line], { cwd: app, encoding: 'utf8' })
-        expect(existsSync(join(app, 'prisma/schema/llm-tenant.prisma'))).toBe(true)
-      } finally {
-        rmSync(app, { recursive: true, force: true })
+        execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: dir, encoding: 'utf8', timeout: 120_000 })
+      } catch (err) {
+        const e = err as { stdout?: string; stderr?: string }
+        throw new Error(`tsc found errors in the documentation's code blocks:\n${e.stdout ?? ''}${e.stderr ?? ''}`)
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 150_000)
+
+  it.each(others.filter((b) => b.lang === 'prisma').map((b) => [label(b), b] as const))('prisma block %s is the model the generated client is built from', (_label, block) => {
+    const squash = (s: string) => s.replace(/\s+/g, ' ').trim()
+    expect(squash(readFileSync(join(root, 'test/schema/app.prisma'), 'utf8'))).toContain(squash(block.code))
+  })
+
+  it.each(others.filter((b) => b.lang === 'sh').map((b) => [label(b), b] as const))('sh block %s runs', (_label, block) => {
+    for (const line of commandLines(block)) {
+      const npm = /^(?:[A-Z_]+=\S+ )*npm (install|test|run (\S+))$/.exec(line)
+      expect(npm, `${label(block)}: "${line}" is not one of this repository's npm commands`).not.toBeNull()
+      const script = npm![1] === 'install' ? 'prepare' : npm![1] === 'test' ? 'test' : npm![2]
+      expect(pkg.scripts, line).toHaveProperty(script)
+      if (npm![1] === 'install' || npm![1] === 'test') continue
+      const out = execFileSync('bash', ['-c', line], { cwd: root, encoding: 'utf8', timeout: 120_000 })
+      expect(out.length).toBeGreaterThan(0)
     }
   }, 180_000)
+
+  it('relative links resolve to files and headings', () => {
+    const broken: string[] = []
+    for (const source of sources) {
+      const text = readFileSync(join(root, source), 'utf8').replace(/```[\s\S]*?```/g, '')
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target)) continue
+        const [path, anchor] = target.split('#')
+        const file = path === '' ? join(root, source) : join(root, dirname(source), path)
+        if (!existsSync(file)) {
+          broken.push(`${source}: ${target} (no file)`)
+          continue
+        }
+        if (anchor === undefined || !file.endsWith('.md')) continue
+        const ids = readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '').split('\n').flatMap((l) => (/^#{1,6} (.+)$/.exec(l) ? [slug(/^#{1,6} (.+)$/.exec(l)![1])] : []))
+        if (!ids.includes(anchor)) broken.push(`${source}: ${target} (no heading; ids: ${ids.join(', ')})`)
+      }
+    }
+    expect(broken).toEqual([])
+  })
 })
