@@ -5,7 +5,7 @@
  */
 import type { LlmBudgets } from '../budget/budgets.js'
 import type { CallContext } from '../budget/call.js'
-import { nanosToUsd } from '../money/index.js'
+import { nanosToUsd } from '../foundation/money.js'
 import { estimateCost, priceUsage, type NormalizedUsage, type PricingOptions } from '../pricing/price.js'
 import { anthropicMessages } from '../providers/anthropic.js'
 import { toProviderError } from '../providers/errors.js'

@@ -5,9 +5,9 @@
  * straddles a local midnight; for zones where that is not true (historic LMT offsets) we fall back
  * to one range aggregate per day. Either way: the app's zone, never the database's UTC date.
  */
-import { InvalidArgumentError } from '../errors.js'
-import { daysOf, type DayBucket } from '../periods/index.js'
-import { nanosToUsd, toNanos } from '../money/index.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { daysOf, type DayBucket } from '../foundation/periods.js'
+import { nanosToUsd, toNanos } from '../foundation/money.js'
 import { placeholder, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
 import type { Scope } from './scope.js'
 import { scopeWhere } from './scope.js'

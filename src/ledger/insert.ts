@@ -4,11 +4,11 @@
  * rows, all in one transaction, keeps "all or nothing" and is an order of magnitude faster.
  */
 import { placeholder, type SqlProvider } from '../db/client.js'
-import type { RawRunner } from '../budget/counters.js'
 import type { ExecutionRow } from './record.js'
 import { directSqliteConnection } from '../db/sqlite-direct.js'
 import { queryRowsPg } from '../db/pg-direct.js'
-import { Coalescer, coalescerFor } from '../budget/coalesce.js'
+import { Coalescer, coalescerFor } from '../foundation/coalesce.js'
+import { type RawRunner } from '../db/client.js'
 
 /** Column order of the INSERT; each entry maps a row to its bound value. */
 const COLUMNS: Array<[column: string, value: (row: ExecutionRow) => unknown]> = [

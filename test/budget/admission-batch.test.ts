@@ -9,7 +9,7 @@ import { pgClientFailingOnce } from '../support/fault-clients.ts'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { q, tenantFigures } from '../support/fault-kit.ts'
 import { BudgetExceededError, LlmBudgets, TenantStore, createLedger, Decimal } from '../../src/index.ts'
-import { admissionBatcherFor } from '../../src/budget/admission-batch.ts'
+import { admissionBatcherFor } from '../../src/budget/perf/admission-batch.ts'
 
 /** n calls fired at once; each reports `cost`. Returns the admitted calls' ids and the refusals. */
 async function burst(budgets: LlmBudgets, n: number, callOf: (i: number) => { tenant: string; agentType: string; cost: string }) {

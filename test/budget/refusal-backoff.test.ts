@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { BudgetExceededError, LlmBudgets, TenantStore } from '../../src/index.ts'
-import { RefusalBackoff } from '../../src/budget/refusal-backoff.ts'
+import { RefusalBackoff } from '../../src/budget/perf/refusal-backoff.ts'
 
 describe('RefusalBackoff streaks', () => {
   it('3 free refusals, then 1, 2, 4 … ms up to the cap; a quiet second ends the streak; tenants are independent', () => {

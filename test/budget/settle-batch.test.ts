@@ -10,7 +10,7 @@ import { pgClientFailingOnce } from '../support/fault-clients.ts'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { holdState, ledgerRowsOf, q, sleep, tenantFigures } from '../support/fault-kit.ts'
 import { LlmBudgets, TenantStore } from '../../src/index.ts'
-import { settleBatcherFor } from '../../src/budget/settle-batch.ts'
+import { settleBatcherFor } from '../../src/budget/perf/settle-batch.ts'
 
 /** The settle columns of a ledger row, everything a settle writes. */
 const SETTLED = `"status", "model", "input_tokens", "output_tokens", "cached_input_tokens", "total_tokens", "input_cost_nanos", "output_cost_nanos",

@@ -4,11 +4,12 @@
  * "what is the global budget" have one answer.
  */
 import type { EventEmitter } from 'node:events'
-import { validateTimeZone, validateWeekStartsOn, type WeekStartsOn } from './periods/index.js'
-import { InvalidArgumentError } from './errors.js'
-import { createBudgetEvents, parseBudgets, type BudgetOptions, type BudgetsInput } from './budget/options.js'
-import type { BudgetEvent } from './budget/events.js'
-import type { TenantOverride, TenantRef } from './tenant/ref.js'
+import { validateTimeZone, validateWeekStartsOn, type WeekStartsOn } from '../foundation/periods.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { parseBudgets, type BudgetOptions, type BudgetsInput } from './budgets.js'
+import type { BudgetEvent } from './events.js'
+import { createBudgetEvents } from './events.js'
+import { type TenantOverride, type TenantRef } from './overrides.js'
 
 export interface LlmConfigInput {
   /** IANA zone in which days, weeks and months are computed. Default `UTC`. */

@@ -4,31 +4,12 @@
  *   enforcement = same chain, ending in the global enforcement when inheriting, else 'none'.
  * 0 is a set limit. Global budgets apply at the same time, with the global enforcement.
  */
-import type { BudgetOptions, LimitValues, ParsedOverrideLike } from './types.js'
-import type { Enforcement, LimitType } from '../tenant/limits.js'
-import { LIMIT_TYPES } from '../tenant/limits.js'
-import type { CounterKey, Scope } from './keys.js'
-
-/** What a tenant row contributes (storage units). */
-export interface TenantRowLimits {
-  limits: LimitValues
-  enforcement: Enforcement | null
-  inheritGlobal: boolean
-  maxConcurrent: bigint | null
-  agentLimits: Record<string, { dailyCost: bigint | null; monthlyCost: bigint | null }>
-}
-
-export type BudgetLimitType = LimitType | 'maxConcurrent'
-
-/** One limit that applies to this call. */
-export interface LimitCheck {
-  scope: Scope
-  key: CounterKey
-  limitType: BudgetLimitType
-  measure: 'cost' | 'tokens' | 'executions'
-  limit: bigint
-  enforcement: Enforcement
-}
+import type { BudgetOptions } from '../config/budgets.js'
+import { LIMIT_TYPES, type BudgetLimitType, type Enforcement, type LimitType, type LimitValues } from '../config/limits.js'
+import type { ParsedOverride } from '../config/overrides.js'
+import type { CounterKey, Scope } from '../ledger/counters/keys.js'
+import type { LimitCheck } from '../ledger/counters/fits.js'
+import type { TenantRowLimits } from '../tenant/loader.js'
 
 export interface EffectivePolicy {
   tenantEnforcement: Enforcement
@@ -53,7 +34,7 @@ export function effectivePolicy(
   agentType: string,
   keys: CounterKey[],
   row: TenantRowLimits | null,
-  overrides: ParsedOverrideLike[],
+  overrides: ParsedOverride[],
 ): EffectivePolicy {
   const inherit = row?.inheritGlobal ?? true
   const tenantLimits = {} as LimitValues

@@ -4,11 +4,11 @@
  * a row whose condition fails is not updated, so "rows updated < rows expected" means refused. The
  * same SQL runs on PostgreSQL and SQLite (≥ 3.35: UPDATE FROM, RETURNING, ON CONFLICT).
  */
-import { placeholder, type SqlProvider } from '../db/client.js'
-import { directSqliteConnection } from '../db/sqlite-direct.js'
+import { Params, placeholder, type RawRunner, type SqlProvider } from '../../db/client.js'
+import { directSqliteConnection } from '../../db/sqlite-direct.js'
 import { bucketRange, keyId, type CounterKey } from './keys.js'
-import { UNCOUNTED_STATUSES_SQL } from '../ledger/types.js'
-import { toNanos as big } from '../money/index.js'
+import { UNCOUNTED_STATUSES_SQL } from '../types.js'
+import { toNanos as big } from '../../foundation/money.js'
 import { roomNeeded, roomNeededSql } from './fits.js'
 
 export interface Delta {
@@ -38,20 +38,6 @@ export interface CounterRow {
   reservedTokens: bigint
   reservedExecutions: bigint
   alerted: string
-}
-
-export interface RawRunner {
-  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>
-  $queryRawUnsafe(query: string, ...values: unknown[]): PromiseLike<unknown>
-}
-
-export class Params {
-  readonly values: unknown[] = []
-  constructor(private readonly provider: SqlProvider) {}
-  add(value: unknown): string {
-    this.values.push(value)
-    return placeholder(this.provider, this.values.length)
-  }
 }
 
 const COUNTER_COLUMNS = ['scope', 'tenant_id', 'agent_type', 'period', 'bucket', 'spent_cost_nanos', 'spent_tokens', 'spent_executions',

@@ -3,8 +3,8 @@
  * bucket (deduplicated in the database, so across processes too). Hard refusals emit
  * `hard_limit_refused` for every refused call (metrics, alerting).
  */
-import type { LlmConfig } from '../config.js'
-import type { BudgetLimitType } from './effective.js'
+import { EventEmitter } from 'node:events'
+import type { BudgetLimitType } from './limits.js'
 
 export interface BudgetEvent {
   type: 'soft_limit_reached' | 'hard_limit_refused'
@@ -20,10 +20,21 @@ export interface BudgetEvent {
   at: Date
 }
 
-export function emitBudgetEvent(config: LlmConfig, event: BudgetEvent): void {
+/** Where an event goes: the config's callback and emitter (LlmConfig has both). */
+export interface BudgetEventSinks {
+  readonly onBudgetEvent?: (event: BudgetEvent) => void
+  readonly events: EventEmitter
+}
+
+export function emitBudgetEvent(config: BudgetEventSinks, event: BudgetEvent): void {
   try {
     config.onBudgetEvent?.(event)
   } finally {
     config.events.emit('budget', event)
   }
+}
+
+/** The emitter every budget event goes through (soft-limit crossings, hard refusals). */
+export function createBudgetEvents(): EventEmitter {
+  return new EventEmitter({ captureRejections: false })
 }

@@ -5,30 +5,19 @@
  * whatever was consumed. Expiry releases holds whose process died; a late settle of an expired
  * hold still records the real outcome once.
  */
-import type { SqlProvider } from '../db/client.js'
-import { placeholder } from '../db/client.js'
-import { applyDeltas, applyV, counterRowValues, deltaSelects, SELECT_COUNTER_ROW_SQLITE, UPDATE_COUNTER_ROW_SQLITE, type Delta, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, runBatch, toCounterRow, type BatchStep, type CounterRow, type RawRunner } from './counters.js'
-import type { TransactionRunner } from './admission.js'
-import { counterKeysFor, type CounterKey } from './keys.js'
-import { executionDeltas, mergeDeltas } from './spend.js'
-import { settleBatcherFor } from './settle-batch.js'
-import type { ExecutionStatus, JsonValue } from '../ledger/types.js'
-import type { UsageColumns } from '../ledger/record.js'
-import { toNanos as big } from '../money/index.js'
+import { applyDeltas, applyV, counterRowValues, deltaSelects, SELECT_COUNTER_ROW_SQLITE, UPDATE_COUNTER_ROW_SQLITE, type Delta, LOCKED_CTE, LOCKED_MATCH, matchesV, runBatch, toCounterRow, type BatchStep, type CounterRow } from '../ledger/counters/statements.js'
+import { counterKeysFor, type CounterKey } from '../ledger/counters/keys.js'
+import { executionDeltas, mergeDeltas } from '../ledger/counters/spend.js'
+import { settleBatcherFor } from './perf/settle-batch.js'
+import type { ExecutionOutcome } from '../ledger/record.js'
+import { toNanos as big } from '../foundation/money.js'
 import { queryRowsPg } from '../db/pg-direct.js'
 import { directSqliteConnection, type SqliteDirectConnection } from '../db/sqlite-direct.js'
+import { Params, placeholder, type RawRunner, type SqlProvider, type TransactionRunner } from '../db/client.js'
+import type { HeldReservation } from '../ledger/counters/spend.js'
+import type { HoldRow } from './expiry.js'
 
-export const HOLD_EXPIRED_ERROR = 'HoldExpiredError'
 
-export interface Outcome extends UsageColumns {
-  status: Exclude<ExecutionStatus, 'running'>
-  model: string
-  completedAt: Date
-  durationMs: number | null
-  errorClass: string | null
-  errorMessage: string | null
-  metadata: JsonValue | null
-}
 
 export interface SettleResult {
   /** false when this execution had already been settled (nothing changed). */
@@ -37,13 +26,6 @@ export interface SettleResult {
   counters: CounterRow[]
 }
 
-interface HoldRow {
-  id: string
-  counters: string
-  cost_nanos: unknown
-  tokens: unknown
-  state: string
-}
 
 
 function updateLedgerSql(provider: SqlProvider, where: string): string {
@@ -56,20 +38,8 @@ function updateLedgerSql(provider: SqlProvider, where: string): string {
     WHERE "id" = ${p(15)} AND ${where}`
 }
 
-/** What admission reserved, known in-process: lets PostgreSQL settle in one statement. */
-export interface HeldReservation {
-  keys: CounterKey[]
-  cost: bigint
-  tokens: bigint
-  /**
-   * The rows the caller needs back (those with a limit check: the spent cache and soft alerts look
-   * at nothing else). Only SQLite's fast path uses it — reading a row back costs it ~3 µs, where
-   * PostgreSQL's RETURNING comes with its update. Default: every row.
-   */
-  watched?: readonly CounterKey[]
-}
 
-function outcomeParams(executionId: string, outcome: Outcome): unknown[] {
+function outcomeParams(executionId: string, outcome: ExecutionOutcome): unknown[] {
   return [
     outcome.status, outcome.model, outcome.inputTokens, outcome.outputTokens, outcome.cachedInputTokens, outcome.totalTokens,
     outcome.inputCostNanos, outcome.outputCostNanos, outcome.totalCostNanos, outcome.completedAt, outcome.durationMs,
@@ -82,7 +52,7 @@ function outcomeParams(executionId: string, outcome: Outcome): unknown[] {
  * delete the hold, move reserved → spent on every counter row (locked in key order). Returns null
  * when the row was not `running` (already settled, or its hold expired): the general path decides.
  */
-async function settleInOneStatement(client: RawRunner, executionId: string, outcome: Outcome, held: HeldReservation, now: Date): Promise<CounterRow[] | null> {
+async function settleInOneStatement(client: RawRunner, executionId: string, outcome: ExecutionOutcome, held: HeldReservation, now: Date): Promise<CounterRow[] | null> {
   const p = new Params('postgresql')
   const ledgerParams = outcomeParams(executionId, outcome).map((v) => p.add(v))
   const [status, model, inT, outT, cachedT, totalT, inC, outC, totalC, completed, duration, errClass, meta, errMsg, id] = ledgerParams
@@ -112,7 +82,7 @@ async function settleInOneStatement(client: RawRunner, executionId: string, outc
  * update happened — the hold deleted and the counters moved. Null when the row was not `running`
  * (the general path decides).
  */
-async function settleInOneBatch(client: TransactionRunner & RawRunner, executionId: string, outcome: Outcome, held: HeldReservation, now: Date): Promise<CounterRow[] | null> {
+async function settleInOneBatch(client: TransactionRunner & RawRunner, executionId: string, outcome: ExecutionOutcome, held: HeldReservation, now: Date): Promise<CounterRow[] | null> {
   const gated = (earlier: unknown[][]) => earlier[0].length === 1
   const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n }
   const deltas = executionDeltas(held.keys, spent, { cost: held.cost, tokens: held.tokens, executions: 1n })
@@ -139,7 +109,7 @@ const SETTLE_LEDGER_SQLITE = updateLedgerSql('sqlite', `"status" = 'running'`)
  * SQLite on sqliteFastPath's connection (synchronous: nothing interleaves): the same three steps
  * with constant statement texts, one counter row at a time by its key (see reserveOnConnection).
  */
-function settleOnConnection(direct: SqliteDirectConnection, executionId: string, outcome: Outcome, deltas: Delta[], watched: readonly CounterKey[], now: Date): CounterRow[] | null {
+function settleOnConnection(direct: SqliteDirectConnection, executionId: string, outcome: ExecutionOutcome, deltas: Delta[], watched: readonly CounterKey[], now: Date): CounterRow[] | null {
   return direct.transaction((tx) => {
     if (tx.changes(SETTLE_LEDGER_SQLITE, outcomeParams(executionId, outcome)) === 0) return { commit: false, value: null }
     tx.changes(`DELETE FROM "llm_budget_holds" WHERE "id" = ?`, [executionId])
@@ -153,7 +123,7 @@ export async function settle(
   client: TransactionRunner & RawRunner,
   provider: SqlProvider,
   executionId: string,
-  outcome: Outcome,
+  outcome: ExecutionOutcome,
   timeZone: string,
   now: Date,
   held?: HeldReservation,
@@ -200,7 +170,7 @@ export async function settle(
  * outcome, and the counters move by the difference from what expiry recorded (zero usage under
  * `holdExpiry: 'release'`, the reservation under `'charge'`); the execution was counted at expiry.
  */
-async function settleLate(tx: RawRunner, provider: SqlProvider, executionId: string, outcome: Outcome, now: Date): Promise<SettleResult> {
+async function settleLate(tx: RawRunner, provider: SqlProvider, executionId: string, outcome: ExecutionOutcome, now: Date): Promise<SettleResult> {
   const p = (i: number) => placeholder(provider, i)
   const [hold] = (await tx.$queryRawUnsafe(
     `DELETE FROM "llm_budget_holds" WHERE "id" = ${p(1)} AND "state" = 'expired' RETURNING "counters"`,
@@ -218,69 +188,4 @@ async function settleLate(tx: RawRunner, provider: SqlProvider, executionId: str
   const keys = (JSON.parse(hold.counters) as CounterKey[]).filter((k) => k[3] !== 'inflight')
   const counters = await applyDeltas(tx, provider, executionDeltas(keys, difference, null), now)
   return { settled: true, late: true, counters }
-}
-
-/** Ids per statement when expiring holds (an IN list, and SQLite's bound-parameter limit). */
-const EXPIRE_CHUNK = 500
-
-/**
- * Releases holds past their expiry: their `running` ledger rows become `timeout` /
- * HoldExpiredError, counted as one execution each. Under `holdExpiry: 'release'` (default) the
- * reservation is voided (no usage); under `'charge'` the reserved cost and tokens are charged, on
- * the row and the counters alike. The hold rows are kept (state `expired`) for a week, so a late
- * settle can still record the real outcome once. Returns how many holds expired.
- */
-export async function expireHolds(
-  client: TransactionRunner & RawRunner,
-  provider: SqlProvider,
-  now: Date,
-  mode: 'release' | 'charge' = 'release',
-  filterTenantId?: string | null,
-): Promise<number> {
-  const p = (i: number) => placeholder(provider, i)
-  // The common answer is "none": one indexed read instead of an interactive transaction.
-  const due = (await client.$queryRawUnsafe(
-    `SELECT 1 AS due FROM "llm_budget_holds" WHERE "state" = 'open' AND "expires_at" < ${p(1)}${filterTenantId ? ` AND "tenant_id" = ${p(2)}` : ''} LIMIT 1`,
-    ...(filterTenantId ? [now, filterTenantId] : [now]),
-  )) as unknown[]
-  if (due.length === 0) return 0
-  const charged = (column: string, cast: string) => `(SELECT CAST(h."${column}" AS ${cast}) FROM "llm_budget_holds" AS h WHERE h."id" = "llm_executions"."id")`
-  const charge = mode === 'charge'
-    ? `, "input_cost_nanos" = ${charged('cost_nanos', 'BIGINT')}, "total_cost_nanos" = ${charged('cost_nanos', 'BIGINT')}, "total_tokens" = ${charged('tokens', 'INTEGER')}`
-    : ''
-  const message = mode === 'charge'
-    ? 'The hold expired before the call settled (holder crashed or exceeded holdTtlMs); charged its reservation (holdExpiry: charge)'
-    : 'The hold expired before the call settled (holder crashed or exceeded holdTtlMs)'
-  return (await client.$transaction(
-    async (tx) => {
-      const tenantFilter = filterTenantId ? ` AND "tenant_id" = ${p(2)}` : ''
-      const holds = (await tx.$queryRawUnsafe(
-        `UPDATE "llm_budget_holds" SET "state" = 'expired' WHERE "state" = 'open' AND "expires_at" < ${p(1)}${tenantFilter}
-         RETURNING "id", "counters", "cost_nanos", "tokens", "state"`,
-        ...(filterTenantId ? [now, filterTenantId] : [now]),
-      )) as HoldRow[]
-      if (holds.length === 0) return 0
-      const deltas = holds.flatMap((h) => {
-        const reserved = { cost: big(h.cost_nanos), tokens: big(h.tokens), executions: 1n }
-        const spent = mode === 'charge' ? reserved : { cost: 0n, tokens: 0n, executions: 1n }
-        return executionDeltas(JSON.parse(h.counters) as CounterKey[], spent, reserved)
-      })
-      await applyDeltas(tx, provider, mergeDeltas(deltas), now)
-      for (let i = 0; i < holds.length; i += EXPIRE_CHUNK) {
-        const ids = holds.slice(i, i + EXPIRE_CHUNK).map((h) => h.id)
-        await tx.$executeRawUnsafe(
-          `UPDATE "llm_executions" SET "status" = 'timeout', "error_class" = '${HOLD_EXPIRED_ERROR}', "error_message" = '${message}', "completed_at" = ${p(1)}${charge}
-           WHERE "status" = 'running' AND "id" IN (${ids.map((_, j) => p(j + 2)).join(', ')})`,
-          now, ...ids,
-        )
-      }
-      // Expired holds are kept for late settles for a week, then dropped.
-      await tx.$executeRawUnsafe(
-        `DELETE FROM "llm_budget_holds" WHERE "state" = 'expired' AND "expires_at" < ${p(1)}`,
-        new Date(now.getTime() - 7 * 86_400_000),
-      )
-      return holds.length
-    },
-    { maxWait: 10_000, timeout: 30_000 },
-  )) as number
 }

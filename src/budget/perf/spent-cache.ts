@@ -12,10 +12,10 @@
  * `ttlMs` (bounding how long a correction by another process's refreshCounters goes unseen) and the
  * map is capped.
  */
-import type { CounterRow } from './counters.js'
-import type { EffectivePolicy, LimitCheck } from './effective.js'
-import { keyId, type CounterKey } from './keys.js'
-import { fitsLimit } from './fits.js'
+import type { CounterRow } from '../../ledger/counters/statements.js'
+import { keyId, type CounterKey } from '../../ledger/counters/keys.js'
+import { fitsLimit } from '../../ledger/counters/fits.js'
+import { type LimitCheck } from '../../ledger/counters/fits.js'
 
 const MAX_ENTRIES = 10_000
 
@@ -48,7 +48,7 @@ export class SpentCache {
   }
 
   /** A hard limit the call certainly cannot fit (spent alone leaves no room), or null. */
-  certainRefusal(policy: EffectivePolicy, need: { cost: bigint; tokens: bigint }): (LimitCheck & { current: bigint }) | null {
+  certainRefusal(policy: { readonly checks: readonly LimitCheck[] }, need: { cost: bigint; tokens: bigint }): (LimitCheck & { current: bigint }) | null {
     if (this.seen.size === 0) return null
     const now = this.clock()
     for (const check of policy.checks) {

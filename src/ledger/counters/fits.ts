@@ -9,6 +9,8 @@
  * For integers, `used < limit && used + need <= limit` is `used + max(need, 1) <= limit`: every
  * call needs at least one unit of room. That is the form the SQL statements use.
  */
+import type { BudgetLimitType, Enforcement } from '../../config/limits.js'
+import type { CounterKey, Scope } from './keys.js'
 
 /** JS form: does a reservation of `need` fit when `used` is already spent or reserved? */
 export function fitsLimit(used: bigint, need: bigint, limit: bigint): boolean {
@@ -23,4 +25,14 @@ export function roomNeeded(need: bigint): bigint {
 /** SQL form of roomNeeded for a bound or computed integer expression (same on SQLite and PostgreSQL). */
 export function roomNeededSql(need: string): string {
   return `(CASE WHEN ${need} > 0 THEN ${need} ELSE 1 END)`
+}
+
+/** One limit that applies to a call: a measure of one counter row, its limit and enforcement. */
+export interface LimitCheck {
+  scope: Scope
+  key: CounterKey
+  limitType: BudgetLimitType
+  measure: 'cost' | 'tokens' | 'executions'
+  limit: bigint
+  enforcement: Enforcement
 }

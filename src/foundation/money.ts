@@ -4,7 +4,7 @@
  * their shortest decimal representation (never multiplied as floats).
  */
 import { Decimal as DecimalJs } from 'decimal.js'
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError } from './errors.js'
 
 /** A Decimal constructor with enough precision for any int64 nano amount (19 digits) and beyond. */
 export const Decimal = DecimalJs.clone({ precision: 40, rounding: DecimalJs.ROUND_HALF_UP })

@@ -15,17 +15,19 @@
  *  - per-key deltas are summed in SQL over the calls that actually settled.
  * A failed batch is retried one settle at a time: safe, since only rows still `running` move.
  */
-import { keyId, lockRanks, type CounterKey } from './keys.js'
-import { applyV, LOCKED_CTE, LOCKED_MATCH, Params, toCounterRow, type CounterRow, type RawRunner } from './counters.js'
-import { executionDeltas } from './spend.js'
-import { utcTimestamp } from '../ledger/insert.js'
-import { Coalescer, coalescerFor, jsonArray } from './coalesce.js'
-import type { HeldReservation, Outcome } from './settlement.js'
-import { queryRowsPg } from '../db/pg-direct.js'
+import { keyId, lockRanks, type CounterKey } from '../../ledger/counters/keys.js'
+import { applyV, LOCKED_CTE, LOCKED_MATCH, toCounterRow, type CounterRow } from '../../ledger/counters/statements.js'
+import { executionDeltas } from '../../ledger/counters/spend.js'
+import { utcTimestamp } from '../../ledger/insert.js'
+import { Coalescer, coalescerFor, jsonArray } from '../../foundation/coalesce.js'
+import type { ExecutionOutcome } from '../../ledger/record.js'
+import type { HeldReservation } from '../../ledger/counters/spend.js'
+import { queryRowsPg } from '../../db/pg-direct.js'
+import { Params, type RawRunner } from '../../db/client.js'
 
 export interface SettleRequest {
   executionId: string
-  outcome: Outcome
+  outcome: ExecutionOutcome
   held: HeldReservation
   /** The counters' updated_at. */
   now: Date

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { detectProvider, type SqlProvider } from '../db/client.js'
+import { detectProvider, type SqlProvider } from './client.js'
 
 const packageRoot = new URL('../../', import.meta.url)
 

@@ -6,20 +6,22 @@
  * BudgetExceededError naming the limit. Under concurrency the conditional UPDATE is the only
  * arbiter: there is no read-then-write window.
  */
-import { BudgetExceededError } from '../errors.js'
-import { nanosToUsd } from '../money/index.js'
+import { nanosToUsd } from '../foundation/money.js'
 import type { SqlProvider } from '../db/client.js'
 import { EXECUTION_COLUMN_LIST, executionValueList, executionValues, INSERT_EXECUTION_SQLITE, insertExecutionRows } from '../ledger/insert.js'
 import { directSqliteConnection, type SqliteDirectConnection } from '../db/sqlite-direct.js'
 import type { ExecutionRow } from '../ledger/record.js'
-import { allOrNothingUpdateSqlite, counterRowValues, runBatch, SELECT_COUNTER_ROW_SQLITE, UPDATE_COUNTER_ROW_SQLITE, type BatchStep, applyV, deltaSelects, ensureCounterRowsShared, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, Params, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
-import type { EffectivePolicy, LimitCheck } from './effective.js'
-import { bucketRange, keyId, type CounterKey } from './keys.js'
+import { allOrNothingUpdateSqlite, counterRowValues, runBatch, SELECT_COUNTER_ROW_SQLITE, UPDATE_COUNTER_ROW_SQLITE, type BatchStep, applyV, deltaSelects, ensureCounterRowsShared, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta } from '../ledger/counters/statements.js'
+import type { EffectivePolicy } from './policy.js'
+import { bucketRange, keyId, type CounterKey } from '../ledger/counters/keys.js'
 import { placeholder } from '../db/client.js'
-import type { SpentCache } from './spent-cache.js'
-import { admissionBatcherFor } from './admission-batch.js'
-import { fitsLimit, roomNeeded } from './fits.js'
+import type { SpentCache } from './perf/spent-cache.js'
+import { admissionBatcherFor } from './perf/admission-batch.js'
+import { fitsLimit, roomNeeded } from '../ledger/counters/fits.js'
 import { queryRowsPg } from '../db/pg-direct.js'
+import { BudgetExceededError } from './errors.js'
+import { type LimitCheck } from '../ledger/counters/fits.js'
+import { Params, type RawRunner, type TransactionRunner } from '../db/client.js'
 
 export interface Reservation {
   executionId: string
@@ -29,9 +31,6 @@ export interface Reservation {
   expiresAt: Date
 }
 
-export interface TransactionRunner {
-  $transaction(fn: (tx: RawRunner) => Promise<unknown>, options?: { maxWait?: number; timeout?: number }): Promise<unknown>
-}
 
 function reserveDeltas(res: Reservation, policy: EffectivePolicy): Delta[] {
   return res.keys.map((key) => {

@@ -5,7 +5,7 @@
  */
 import { TZDate } from '@date-fns/tz'
 import { addDays, addMonths, addWeeks, startOfDay, startOfMonth, startOfWeek } from 'date-fns'
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError } from './errors.js'
 
 export const PERIOD_NAMES = ['today', 'yesterday', 'this_week', 'last_week', 'this_month', 'last_month'] as const
 export type PeriodName = (typeof PERIOD_NAMES)[number]

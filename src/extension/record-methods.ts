@@ -4,18 +4,18 @@
  */
 import type { LlmBudgets, TrackCall } from '../budget/budgets.js'
 import type { CallContext } from '../budget/call.js'
-import type { BudgetLimitType } from '../budget/effective.js'
 import type { BudgetStatus, LimitStatus } from '../budget/status.js'
 import type { LlmLedger } from '../ledger/ledger.js'
 import type { ExecutionRecord, UsageFigures, UsageSummary } from '../ledger/types.js'
-import type { Decimal } from '../money/index.js'
-import type { PeriodInput } from '../periods/index.js'
+import type { Decimal } from '../foundation/money.js'
+import type { PeriodInput } from '../foundation/periods.js'
 import type { SqlProvider } from '../db/client.js'
 import type { LlmPrismaClient } from '../db/client.js'
 import type { HostModel } from './host.js'
-import { ensureTenantRow } from './loader.js'
-import { assertQuery } from '../ledger/scope.js'
-import { TenantStore, tenantToColumns, toTenantRecord, type TenantInput, type TenantRecord } from './store.js'
+import { ensureTenantRow } from '../tenant/loader.js'
+import { TenantStore, tenantToColumns, toTenantRecord, type TenantInput, type TenantRecord } from '../tenant/store.js'
+import { assertQuery } from '../foundation/validation.js'
+import { type BudgetLimitType } from '../config/limits.js'
 
 export interface TenantContext {
   client: LlmPrismaClient

@@ -18,8 +18,8 @@
  * settle), so the local figure never exceeds the database's. A hold past its expiry no longer
  * counts: another process's sweep may have released its slot.
  */
-import type { EffectivePolicy, LimitCheck } from './effective.js'
-import { keyId } from './keys.js'
+import { keyId } from '../../ledger/counters/keys.js'
+import { type LimitCheck } from '../../ledger/counters/fits.js'
 
 export type Refusal = LimitCheck & { current: bigint }
 
@@ -50,7 +50,7 @@ export class LocalInFlight {
    * Either the hard maxConcurrent limit this process's own calls in flight already fill (refuse
    * the call), or a ticket for the database admission. Calls without such a limit pass at once.
    */
-  async enter(policy: EffectivePolicy): Promise<{ refusal: Refusal } | { ticket: AdmissionTicket }> {
+  async enter(policy: { readonly checks: readonly LimitCheck[] }): Promise<{ refusal: Refusal } | { ticket: AdmissionTicket }> {
     const check = policy.checks.find((c) => c.enforcement === 'hard' && c.limitType === 'maxConcurrent')
     if (!check) return { ticket: OPEN }
     const id = keyId(check.key)

@@ -3,20 +3,10 @@
  * per-agent limits, defaults for tenants that inherit, enforcement and failure policy. Parsed once
  * into exact integer units so the hot path never converts money.
  */
-import { EventEmitter } from 'node:events'
-import { InvalidArgumentError } from '../errors.js'
-import { usdToNanos, type UsdInput } from '../money/index.js'
-import { assertIdentifier, MAX_TOKENS } from '../ledger/record.js'
-import { assertEnforcement, limitsToColumns, LIMIT_COLUMNS, LIMIT_TYPES, type Enforcement, type LimitType, type LimitsInput } from '../tenant/limits.js'
-
-/** Limits in storage units (nano-USD for cost); null = no limit. */
-export type LimitValues = Record<LimitType, bigint | null>
-/** Per-agent cost limits in nano-USD. */
-export type AgentLimitValues = Record<string, { dailyCost: bigint | null; monthlyCost: bigint | null }>
-
-export interface AgentLimitsInput {
-  [agentType: string]: { dailyCost?: UsdInput | null; monthlyCost?: UsdInput | null }
-}
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { usdToNanos, type UsdInput } from '../foundation/money.js'
+import { assertEnforcement, emptyLimits, parseAgentLimits, parseLimits, parseMaxConcurrent, type AgentLimitsInput, type AgentLimitValues, type Enforcement, type LimitType, type LimitsInput, type LimitValues } from './limits.js'
+import { MAX_TOKENS } from '../foundation/validation.js'
 
 export interface BudgetsInput {
   /** Global limits across every tenant and tenant-less call; also the defaults tenants inherit. */
@@ -80,56 +70,6 @@ function parseCostAndTokens(input: unknown, field: string): { cost: bigint | nul
   }
 }
 
-export function emptyLimits(): LimitValues {
-  return Object.fromEntries(LIMIT_TYPES.map((t) => [t, null])) as LimitValues
-}
-
-/** Column values (from limitsToColumns) → LimitValues. */
-export function columnsToLimits(columns: Record<string, bigint | null>): Partial<LimitValues> {
-  const out: Partial<LimitValues> = {}
-  for (const type of LIMIT_TYPES) {
-    if (LIMIT_COLUMNS[type] in columns) out[type] = columns[LIMIT_COLUMNS[type]]
-  }
-  return out
-}
-
-export function parseLimits(input: LimitsInput | undefined, field: string): Partial<LimitValues> {
-  return input === undefined ? {} : columnsToLimits(limitsToColumns(input, field))
-}
-
-export function parseAgentLimits(input: unknown, field: string): AgentLimitValues {
-  if (input === undefined || input === null) return {}
-  if (typeof input !== 'object' || Array.isArray(input)) {
-    throw new InvalidArgumentError(field, '{ [agentType]: { dailyCost?, monthlyCost? } }', input)
-  }
-  const out: AgentLimitValues = {}
-  for (const [agent, limits] of Object.entries(input as Record<string, unknown>)) {
-    assertIdentifier(agent, `${field} agent type`, 255) // '' can never match a call's agentType
-    if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
-      throw new InvalidArgumentError(`${field}.${agent}`, '{ dailyCost?, monthlyCost? }', limits)
-    }
-    for (const key of Object.keys(limits)) {
-      if (key !== 'dailyCost' && key !== 'monthlyCost') {
-        throw new InvalidArgumentError(`${field}.${agent}.${key}`, 'dailyCost, monthlyCost', key)
-      }
-    }
-    const l = limits as { dailyCost?: UsdInput | null; monthlyCost?: UsdInput | null }
-    out[agent] = {
-      dailyCost: l.dailyCost === undefined || l.dailyCost === null ? null : usdToNanos(l.dailyCost, `${field}.${agent}.dailyCost`),
-      monthlyCost: l.monthlyCost === undefined || l.monthlyCost === null ? null : usdToNanos(l.monthlyCost, `${field}.${agent}.monthlyCost`),
-    }
-  }
-  return out
-}
-
-export function parseMaxConcurrent(value: unknown, field: string): bigint | null {
-  if (value === undefined || value === null) return null
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidArgumentError(field, 'an integer >= 0, or null for no limit', value)
-  }
-  return BigInt(value)
-}
-
 export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
   if (input === undefined) {
     return { global: emptyLimits(), perAgent: {}, perTenantAgent: {}, maxConcurrentPerTenant: null, enforcement: 'none', maxReservation: { cost: null, tokens: null },
@@ -167,9 +107,4 @@ export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
     maxReservation: parseCostAndTokens(input.maxReservation, 'config.budgets.maxReservation'),
     defaultEstimate: (({ cost, tokens }) => ({ cost: cost ?? 0n, tokens: tokens ?? 0n }))(parseCostAndTokens(input.defaultEstimate, 'config.budgets.defaultEstimate')),
   }
-}
-
-/** The emitter every budget event goes through (soft-limit crossings, hard refusals). */
-export function createBudgetEvents(): EventEmitter {
-  return new EventEmitter({ captureRejections: false })
 }

@@ -3,10 +3,10 @@
  * recording (apps that call providers themselves) and hold expiry, so every path that changes the
  * ledger changes the counters the same way — which is what keeps counters == ledger.
  */
-import type { LlmConfig } from '../config.js'
+import type { LlmConfig } from '../../config/config.js'
 import { compareKeys, counterKeysFor, keyId, type CounterKey } from './keys.js'
-import type { Delta } from './counters.js'
-import { UNCOUNTED_STATUSES, type ExecutionStatus } from '../ledger/types.js'
+import type { Delta } from './statements.js'
+import { UNCOUNTED_STATUSES, type ExecutionStatus } from '../types.js'
 
 export interface SpendFigures {
   cost: bigint
@@ -62,4 +62,17 @@ export function recordedRowDeltas(
     deltas.push(...executionDeltas(keys, { cost: row.totalCostNanos, tokens: BigInt(row.totalTokens), executions: 1n }, null))
   }
   return mergeDeltas(deltas)
+}
+
+/** What admission reserved, known in-process: lets PostgreSQL settle in one statement. */
+export interface HeldReservation {
+  keys: CounterKey[]
+  cost: bigint
+  tokens: bigint
+  /**
+   * The rows the caller needs back (those with a limit check: the spent cache and soft alerts look
+   * at nothing else). Only SQLite's fast path uses it — reading a row back costs it ~3 µs, where
+   * PostgreSQL's RETURNING comes with its update. Default: every row.
+   */
+  watched?: readonly CounterKey[]
 }

@@ -16,13 +16,14 @@
  * would refuse, and every limit holds. A request the batch does not admit is not refused: the caller
  * decides it again on its own (reserve()'s next round), with the counter rows the batch locked.
  */
-import { EXECUTION_COLUMN_LIST, EXECUTION_RECORD_TYPES, executionJsonRecord, utcTimestamp } from '../ledger/insert.js'
-import type { ExecutionRow } from '../ledger/record.js'
-import { Coalescer, coalescerFor, jsonArray } from './coalesce.js'
-import { LOCKED_CTE, Params, toCounterRow, type CounterRow, type Delta, type RawRunner } from './counters.js'
-import { keyId, lockRanks, type CounterKey } from './keys.js'
-import { queryRowsPg } from '../db/pg-direct.js'
-import { roomNeededSql } from './fits.js'
+import { EXECUTION_COLUMN_LIST, EXECUTION_RECORD_TYPES, executionJsonRecord, utcTimestamp } from '../../ledger/insert.js'
+import type { ExecutionRow } from '../../ledger/record.js'
+import { Coalescer, coalescerFor, jsonArray } from '../../foundation/coalesce.js'
+import { LOCKED_CTE, toCounterRow, type CounterRow, type Delta } from '../../ledger/counters/statements.js'
+import { keyId, lockRanks, type CounterKey } from '../../ledger/counters/keys.js'
+import { queryRowsPg } from '../../db/pg-direct.js'
+import { roomNeededSql } from '../../ledger/counters/fits.js'
+import { Params, type RawRunner } from '../../db/client.js'
 
 export interface AdmissionRequest {
   reservation: { executionId: string; keys: CounterKey[]; cost: bigint; tokens: bigint; expiresAt: Date }

@@ -1,9 +1,12 @@
 /**
- * Tenant limits: the six period limits (daily/monthly × cost, tokens, executions), their validation,
- * and their mapping to the `llm_tenants` columns. `null` = not set; 0 is a set limit.
+ * Limits: the six period limits (daily/monthly × cost, tokens, executions), per-agent cost limits
+ * and maxConcurrent — their types, validation, parsing into storage units (nano-USD, counts) and
+ * mapping to the `llm_tenants` columns. `null` = not set; 0 is a set limit. Shared by the config
+ * (global budgets), tenants, overrides and (coming) plans.
  */
-import { InvalidArgumentError } from '../errors.js'
-import { nanosToUsd, usdToNanos, type Decimal, type UsdInput } from '../money/index.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { nanosToUsd, usdToNanos, type Decimal, type UsdInput } from '../foundation/money.js'
+import { assertIdentifier } from '../foundation/validation.js'
 
 export const LIMIT_TYPES = ['dailyCost', 'monthlyCost', 'dailyTokens', 'monthlyTokens', 'dailyExecutions', 'monthlyExecutions'] as const
 export type LimitType = (typeof LIMIT_TYPES)[number]
@@ -103,4 +106,67 @@ export function assertEnforcement(value: unknown, field = 'enforcement', nullabl
     throw new InvalidArgumentError(field, `${ENFORCEMENTS.join(', ')}${nullable ? ' or null (inherit)' : ''}`, value)
   }
   return value as Enforcement
+}
+
+/** Every limit a tenant can have: the six period limits and calls in flight. */
+export type BudgetLimitType = LimitType | 'maxConcurrent'
+
+/** Limits in storage units (nano-USD for cost); null = no limit. */
+export type LimitValues = Record<LimitType, bigint | null>
+/** Per-agent cost limits in nano-USD. */
+export type AgentLimitValues = Record<string, { dailyCost: bigint | null; monthlyCost: bigint | null }>
+
+export interface AgentLimitsInput {
+  [agentType: string]: { dailyCost?: UsdInput | null; monthlyCost?: UsdInput | null }
+}
+
+
+export function emptyLimits(): LimitValues {
+  return Object.fromEntries(LIMIT_TYPES.map((t) => [t, null])) as LimitValues
+}
+
+/** Column values (from limitsToColumns) → LimitValues. */
+export function columnsToLimits(columns: Record<string, bigint | null>): Partial<LimitValues> {
+  const out: Partial<LimitValues> = {}
+  for (const type of LIMIT_TYPES) {
+    if (LIMIT_COLUMNS[type] in columns) out[type] = columns[LIMIT_COLUMNS[type]]
+  }
+  return out
+}
+
+export function parseLimits(input: LimitsInput | undefined, field: string): Partial<LimitValues> {
+  return input === undefined ? {} : columnsToLimits(limitsToColumns(input, field))
+}
+
+export function parseAgentLimits(input: unknown, field: string): AgentLimitValues {
+  if (input === undefined || input === null) return {}
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new InvalidArgumentError(field, '{ [agentType]: { dailyCost?, monthlyCost? } }', input)
+  }
+  const out: AgentLimitValues = {}
+  for (const [agent, limits] of Object.entries(input as Record<string, unknown>)) {
+    assertIdentifier(agent, `${field} agent type`, 255) // '' can never match a call's agentType
+    if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
+      throw new InvalidArgumentError(`${field}.${agent}`, '{ dailyCost?, monthlyCost? }', limits)
+    }
+    for (const key of Object.keys(limits)) {
+      if (key !== 'dailyCost' && key !== 'monthlyCost') {
+        throw new InvalidArgumentError(`${field}.${agent}.${key}`, 'dailyCost, monthlyCost', key)
+      }
+    }
+    const l = limits as { dailyCost?: UsdInput | null; monthlyCost?: UsdInput | null }
+    out[agent] = {
+      dailyCost: l.dailyCost === undefined || l.dailyCost === null ? null : usdToNanos(l.dailyCost, `${field}.${agent}.dailyCost`),
+      monthlyCost: l.monthlyCost === undefined || l.monthlyCost === null ? null : usdToNanos(l.monthlyCost, `${field}.${agent}.monthlyCost`),
+    }
+  }
+  return out
+}
+
+export function parseMaxConcurrent(value: unknown, field: string): bigint | null {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(field, 'an integer >= 0, or null for no limit', value)
+  }
+  return BigInt(value)
 }

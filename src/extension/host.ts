@@ -2,10 +2,10 @@
  * The host model: the app's own model that is declared an LLM tenant (e.g. `organization`). How a
  * host record maps to a tenant id, a display name, provider API keys and the `LlmTenant` row.
  */
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
 import { PROVIDERS } from '../providers/types.js'
-import { assertEnforcement, limitsToColumns, type LimitsInput, type Enforcement } from './limits.js'
-import type { TenantInput } from './store.js'
+import { assertEnforcement, limitsToColumns, type LimitsInput, type Enforcement } from '../config/limits.js'
+import type { TenantInput } from '../tenant/store.js'
 
 export type FieldOrFn<R, T> = string | ((record: R) => T)
 

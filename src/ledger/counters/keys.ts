@@ -6,7 +6,7 @@
  */
 import { TZDate } from '@date-fns/tz'
 import { addDays, addMonths } from 'date-fns'
-import { dayKey } from '../periods/index.js'
+import { dayKey } from '../../foundation/periods.js'
 
 export const SCOPES = ['tenant', 'global', 'tenant_agent', 'global_agent'] as const
 export type Scope = (typeof SCOPES)[number]

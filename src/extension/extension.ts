@@ -5,18 +5,19 @@
  */
 import { Prisma } from '@prisma/client/extension'
 import { LlmBudgets } from '../budget/budgets.js'
-import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
+import { toConfig, type LlmConfig, type LlmConfigInput } from '../config/config.js'
 import { assertClient, detectProvider } from '../db/client.js'
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
 import { LlmLedger } from '../ledger/ledger.js'
-import type { PeriodInput } from '../periods/index.js'
+import type { PeriodInput } from '../foundation/periods.js'
 import { describeHostModel, type HostModelOptions } from './host.js'
-import { ensureTenantRow } from './loader.js'
+import { ensureTenantRow } from '../tenant/loader.js'
 import { recordMethods, tenantRowOf, type TenantContext } from './record-methods.js'
-import { TenantStore, type TenantRecord } from './store.js'
-import { withTenant, type TenantRef } from './ref.js'
+import { TenantStore, type TenantRecord } from '../tenant/store.js'
+import { withTenant } from '../tenant/ref.js'
 import { LlmRuntime, type RuntimeOptions } from '../agents/runtime.js'
 import type { AgentOptions } from '../agents/define.js'
+import { type TenantRef } from '../config/overrides.js'
 
 export interface LlmTenantOptions<M extends string> extends HostModelOptions<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   model: M
