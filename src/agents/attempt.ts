@@ -20,7 +20,7 @@ export function adapterFor(def: AgentDefinition): ProviderAdapter {
 }
 
 /** A deliberately generous input-size estimate (≈ 3 chars per token) for the reservation. */
-export function estimateInputTokens(req: ProviderRequest): number {
+function estimateInputTokens(req: ProviderRequest): number {
   const chars = (req.instructions?.length ?? 0) + JSON.stringify(req.messages).length + JSON.stringify(req.tools ?? []).length
   return Math.ceil(chars / 3) + 16
 }

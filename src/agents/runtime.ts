@@ -25,7 +25,7 @@ import { AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError
 import { streamAgent } from './stream.js'
 import type { Agent, AgentInput, AgentResult, AgentStream, AgentUsage, RunOptions, RunSetup } from './types.js'
 
-export type { Agent, AgentInput, AgentResult, AgentStream, AgentUsage, RunOptions } from './types.js'
+export type { Agent, AgentInput, AgentResult, AgentStream, RunOptions } from './types.js'
 import { assertQuery } from '../foundation/validation.js'
 import { AdmissionError, BudgetExceededError, TenantInactiveError } from '../budget/errors.js'
 import { type TenantRef } from '../config/overrides.js'

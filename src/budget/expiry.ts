@@ -10,7 +10,7 @@ import { executionDeltas, mergeDeltas } from '../ledger/counters/spend.js'
 import { applyDeltas } from '../ledger/counters/statements.js'
 
 /** The error class of a row whose hold expired before the call settled. */
-export const HOLD_EXPIRED_ERROR = 'HoldExpiredError'
+const HOLD_EXPIRED_ERROR = 'HoldExpiredError'
 
 /** A hold row as the settle and expiry statements return it. */
 export interface HoldRow {

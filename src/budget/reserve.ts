@@ -61,7 +61,7 @@ async function insertHold(db: RawRunner, provider: SqlProvider, res: Reservation
 }
 
 /** Deadlocks / serialization failures are safe to retry: the transaction rolled back entirely. */
-export function isWriteConflict(err: unknown): boolean {
+function isWriteConflict(err: unknown): boolean {
   return /40P01|40001|deadlock|TransactionWriteConflict|SQLITE_BUSY|database is locked/i.test(errorText(err))
 }
 
@@ -84,7 +84,7 @@ interface Attempt {
  * attempt committed before the answer was lost: the retry writes the same execution id, so it
  * fails on the ledger's primary key and nothing is reserved twice (the first hold then expires).
  */
-export function isLostConnection(err: unknown): boolean {
+function isLostConnection(err: unknown): boolean {
   return /57P01|terminating connection|Connection terminated|ECONNRESET|EPIPE|connection closed|server closed the connection/i.test(errorText(err))
 }
 
@@ -213,7 +213,7 @@ function rowsById(rows: CounterRow[]): Map<string, CounterRow> {
  * The first hard limit the current counters cannot fit this reservation into; `fitsWithoutHolds`
  * says whether it would fit if no call were in flight (only then can expiring holds help).
  */
-export function findRefusal(rows: CounterRow[], policy: EffectivePolicy, res: Reservation): LimitCheck & { current: bigint; fitsWithoutHolds: boolean } | null {
+function findRefusal(rows: CounterRow[], policy: EffectivePolicy, res: Reservation): LimitCheck & { current: bigint; fitsWithoutHolds: boolean } | null {
   const byId = rowsById(rows)
   for (const check of policy.checks) {
     if (check.enforcement !== 'hard') continue

@@ -30,7 +30,7 @@ export interface BudgetStatus {
   limits: Record<BudgetLimitType, LimitStatus>
 }
 
-export const STATUS_TYPES: readonly BudgetLimitType[] = [...LIMIT_TYPES, 'maxConcurrent']
+const STATUS_TYPES: readonly BudgetLimitType[] = [...LIMIT_TYPES, 'maxConcurrent']
 
 export function assertStatusType(type: unknown, field = 'type'): BudgetLimitType | undefined {
   if (type === undefined) return undefined

@@ -126,7 +126,7 @@ export function emptyLimits(): LimitValues {
 }
 
 /** Column values (from limitsToColumns) → LimitValues. */
-export function columnsToLimits(columns: Record<string, bigint | null>): Partial<LimitValues> {
+function columnsToLimits(columns: Record<string, bigint | null>): Partial<LimitValues> {
   const out: Partial<LimitValues> = {}
   for (const type of LIMIT_TYPES) {
     if (LIMIT_COLUMNS[type] in columns) out[type] = columns[LIMIT_COLUMNS[type]]

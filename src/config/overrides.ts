@@ -13,7 +13,7 @@ export interface TenantOverride {
   agentLimits?: AgentLimitsInput
 }
 
-export type TenantOverrideObject = { id: string } & TenantOverride
+type TenantOverrideObject = { id: string } & TenantOverride
 /** A tenant as a call may name it. `object` covers host records of the app's tenant model. */
 export type TenantRef = string | TenantOverrideObject | object
 

@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../foundation/errors.js'
 type AnyArgs = any // eslint-disable-line @typescript-eslint/no-explicit-any
 type Method = (args: AnyArgs) => PromiseLike<unknown>
 
-export interface ModelDelegate {
+interface ModelDelegate {
   create: Method
   createMany: Method
   findFirst: Method
@@ -30,7 +30,7 @@ export interface LlmPrismaClient {
   $transaction(arg: AnyArgs, options?: AnyArgs): Promise<AnyArgs>
 }
 
-export const SUPPORTED_PROVIDERS = ['sqlite', 'postgresql'] as const
+const SUPPORTED_PROVIDERS = ['sqlite', 'postgresql'] as const
 export type SqlProvider = (typeof SUPPORTED_PROVIDERS)[number]
 
 /** The client's database provider, read from the client (works through `$extends`). */

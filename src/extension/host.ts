@@ -7,7 +7,7 @@ import { PROVIDERS } from '../providers/types.js'
 import { assertEnforcement, limitsToColumns, type LimitsInput, type Enforcement } from '../config/limits.js'
 import type { TenantInput } from '../tenant/store.js'
 
-export type FieldOrFn<R, T> = string | ((record: R) => T)
+type FieldOrFn<R, T> = string | ((record: R) => T)
 
 export interface HostModelOptions<R = Record<string, unknown>> {
   /** The model's client key, e.g. 'organization'. */

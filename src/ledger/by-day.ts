@@ -15,7 +15,7 @@ import type { UsageFigures } from './types.js'
 
 const SLOT_MS = 15 * 60 * 1000
 /** One zero-filled entry per day: a range of centuries would build millions of them (minutes of CPU). */
-export const MAX_DAYS = 10_000
+const MAX_DAYS = 10_000
 
 function epochSecondsSql(provider: SqlProvider): string {
   // SQLite: the Prisma adapter stores ISO-8601 text by default, or unix-epoch ms when configured so.

@@ -28,9 +28,9 @@ export interface Scope {
 }
 
 /** Query keys every period query accepts. */
-export const PERIOD_QUERY_KEYS = ['tenantId', 'period', 'includeRefused'] as const
+const PERIOD_QUERY_KEYS = ['tenantId', 'period', 'includeRefused'] as const
 
-export function assertIncludeRefused(value: unknown, field = 'includeRefused'): boolean {
+function assertIncludeRefused(value: unknown, field = 'includeRefused'): boolean {
   if (value === undefined) return false
   if (typeof value !== 'boolean') throw new InvalidArgumentError(field, 'true or false', value)
   return value

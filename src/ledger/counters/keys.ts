@@ -8,14 +8,14 @@ import { TZDate } from '@date-fns/tz'
 import { addDays, addMonths } from 'date-fns'
 import { dayKey } from '../../foundation/periods.js'
 
-export const SCOPES = ['tenant', 'global', 'tenant_agent', 'global_agent'] as const
+const SCOPES = ['tenant', 'global', 'tenant_agent', 'global_agent'] as const
 export type Scope = (typeof SCOPES)[number]
-export type PeriodKind = 'day' | 'month' | 'inflight'
+type PeriodKind = 'day' | 'month' | 'inflight'
 
 /** [scope, tenantId ('' = none), agentType ('' = none), period, bucket] — the counter primary key. */
 export type CounterKey = readonly [scope: Scope, tenantId: string, agentType: string, period: PeriodKind, bucket: string]
 
-export const INFLIGHT_BUCKET = '*'
+const INFLIGHT_BUCKET = '*'
 
 /**
  * The zone-local day of the last instant asked about, per zone, with its instant range: every call

@@ -163,7 +163,7 @@ export const LOCKED_CTE = `locked AS (SELECT l.*, v.k_scope AS lk_scope, v.k_ten
 export const LOCKED_MATCH = `${matchesV('c')} AND EXISTS (SELECT 1 FROM locked)`
 
 /** At most this many counter rows per statement (a UNION ALL or OR term each; see applyDeltas, readCounters). */
-export const DELTAS_PER_STATEMENT = 200
+const DELTAS_PER_STATEMENT = 200
 
 /**
  * Applies deltas to their rows; rows whose hard-limit condition fails are left unchanged.
