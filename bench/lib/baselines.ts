@@ -6,7 +6,7 @@
  * Both are check-then-act: under concurrency they admit calls past the limit.
  */
 import { randomUUID } from 'node:crypto'
-import { bucketRange, buckets } from '../../src/budget/keys.ts'
+import { bucketRange, buckets } from '../../src/ledger/counters/keys.ts'
 import type { TestClient } from '../../test/support/databases.ts'
 
 export class Refused extends Error {}

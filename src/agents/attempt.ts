@@ -5,7 +5,7 @@
  */
 import type { LlmBudgets } from '../budget/budgets.js'
 import type { CallContext } from '../budget/call.js'
-import { nanosToUsd } from '../money/index.js'
+import { nanosToUsd } from '../foundation/money.js'
 import { estimateCost, priceUsage, type NormalizedUsage, type PricingOptions } from '../pricing/price.js'
 import { anthropicMessages } from '../providers/anthropic.js'
 import { toProviderError } from '../providers/errors.js'
@@ -20,7 +20,7 @@ export function adapterFor(def: AgentDefinition): ProviderAdapter {
 }
 
 /** A deliberately generous input-size estimate (≈ 3 chars per token) for the reservation. */
-export function estimateInputTokens(req: ProviderRequest): number {
+function estimateInputTokens(req: ProviderRequest): number {
   const chars = (req.instructions?.length ?? 0) + JSON.stringify(req.messages).length + JSON.stringify(req.tools ?? []).length
   return Math.ceil(chars / 3) + 16
 }

@@ -3,7 +3,7 @@
  * on output, fallbacks, retries, timeout, circuit breaker, tools). Definitions hold no state and no
  * keys; the runtime binds them to a database, a config and provider endpoints.
  */
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
 import { PROVIDERS, type ProviderName, type ToolSpec } from '../providers/types.js'
 import type { BreakerOptions } from './breaker.js'
 

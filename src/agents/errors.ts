@@ -1,4 +1,4 @@
-import { LlmTenantError } from '../errors.js'
+import { LlmTenantError } from '../foundation/errors.js'
 
 /** No API key for the provider (tenant → call → config → environment), found before any call. */
 export class MissingApiKeyError extends LlmTenantError {

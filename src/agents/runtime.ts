@@ -7,23 +7,28 @@
 import { randomUUID } from 'node:crypto'
 import { LlmBudgets, type BudgetsOptions } from '../budget/budgets.js'
 import { yieldToEventLoop } from '../budget/call.js'
-import { assertQuery } from '../ledger/scope.js'
-import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
+import { toConfig, type LlmConfig, type LlmConfigInput } from '../config/config.js'
 import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
-import { AdmissionError, BudgetExceededError, InvalidArgumentError, LlmTenantError, TenantInactiveError } from '../errors.js'
-import { redactText } from '../ledger/redact.js'
-import { Decimal, nanosToUsd } from '../money/index.js'
+import { InvalidArgumentError, LlmTenantError } from '../foundation/errors.js'
+import { redactText } from '../foundation/redact.js'
+import { Decimal, nanosToUsd } from '../foundation/money.js'
 import type { NormalizedUsage, PricingOptions } from '../pricing/price.js'
 import { validatePrice } from '../pricing/price.js'
 import { SdkClientCache, type ProviderEndpoint } from '../providers/clients.js'
 import { ProviderError } from '../providers/errors.js'
 import { PROVIDERS, type ChatMessage, type ProviderName, type ProviderRequest } from '../providers/types.js'
-import { ResolvedTenantRef, type ResolvedTenant, type TenantRef } from '../tenant/ref.js'
+import { ResolvedTenantRef, type ResolvedTenant } from '../tenant/ref.js'
 import { runAttempt, type PricedResponse } from './attempt.js'
 import { CircuitBreakers } from './breaker.js'
 import { defineAgent, type AgentDefinition, type AgentOptions } from './define.js'
 import { AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError, MissingApiKeyError, type AttemptInfo } from './errors.js'
-import { streamAgent, type AgentStream } from './stream.js'
+import { streamAgent } from './stream.js'
+import type { Agent, AgentInput, AgentResult, AgentStream, AgentUsage, RunOptions, RunSetup } from './types.js'
+
+export type { Agent, AgentInput, AgentResult, AgentStream, RunOptions } from './types.js'
+import { assertQuery } from '../foundation/validation.js'
+import { AdmissionError, BudgetExceededError, TenantInactiveError } from '../budget/errors.js'
+import { type TenantRef } from '../config/overrides.js'
 
 export interface RuntimeOptions {
   config?: LlmConfig | LlmConfigInput
@@ -34,41 +39,6 @@ export interface RuntimeOptions {
   budgets?: BudgetsOptions
   /** Most SDK clients kept (one per distinct key). Default 256. */
   clientCacheSize?: number
-}
-
-export type AgentInput = string | ChatMessage[]
-
-export interface RunOptions {
-  /** Tenant id, host record, `{ id, limits }`, null (none); omitted = withTenant()/resolver. */
-  tenant?: TenantRef | null
-  /** Keys for this call, used when the tenant has none. */
-  apiKeys?: Partial<Record<ProviderName, string>>
-  signal?: AbortSignal
-  traceId?: string
-  parentId?: string
-}
-
-export interface AgentUsage extends NormalizedUsage {}
-
-export interface AgentResult {
-  text: string
-  /** The model that produced the final answer. */
-  model: string
-  usage: AgentUsage
-  /** Exact cost of every attempt of the run (failed attempts included), as Decimal dollars. */
-  cost: Decimal
-  /** The ledger row of the final answer. */
-  executionId: string
-  traceId: string
-  steps: number
-  attempts: AttemptInfo[]
-  messages: ChatMessage[]
-}
-
-export interface Agent {
-  readonly definition: AgentDefinition
-  run(input: AgentInput, options?: RunOptions): Promise<AgentResult>
-  stream(input: AgentInput, options?: RunOptions): AgentStream
 }
 
 const ENV_KEYS: Record<ProviderName, string> = { openai: 'OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_KEY' }
@@ -202,7 +172,7 @@ export class LlmRuntime {
   }
 
   /** Tenant, key and SDK client for a run; a missing key is refused (and recorded) before any call. */
-  async prepare(def: AgentDefinition, input: AgentInput, opts: RunOptions) {
+  async prepare(def: AgentDefinition, input: AgentInput, opts: RunOptions): Promise<RunSetup> {
     assertRunOptions(opts)
     const messages = normalizeInput(input)
     let resolved: ResolvedTenant | null
@@ -250,7 +220,7 @@ export class LlmRuntime {
    */
   async callModels<T extends { executionId: string }>(
     def: AgentDefinition,
-    setup: Awaited<ReturnType<LlmRuntime['prepare']>>,
+    setup: RunSetup,
     at: { parentId: string | null; signal?: AbortSignal },
     attempts: AttemptInfo[],
     attempt: (model: string, attemptNumber: number) => Promise<T>,

@@ -11,21 +11,19 @@
  * and ledger row. The caller sees only the deltas of the attempt that answered. After the first
  * delta a failure is final: a retry would restart the answer under text the caller already has.
  */
-import { nanosToUsd } from '../money/index.js'
+import { nanosToUsd } from '../foundation/money.js'
 import type { NormalizedUsage } from '../pricing/price.js'
 import { ProviderError, toProviderError } from '../providers/errors.js'
 import { adapterFor, estimatedUsage, reportPriced, reservation } from './attempt.js'
 import type { AgentDefinition } from './define.js'
 import type { AttemptInfo } from './errors.js'
-import type { AgentInput, AgentResult, LlmRuntime, RunOptions } from './runtime.js'
+import type { AgentInput, AgentResult, AgentStream, RunOptions, RunSetup } from './types.js'
+import type { LlmBudgets } from '../budget/budgets.js'
+import type { LlmConfig } from '../config/config.js'
+import type { PricingOptions } from '../pricing/price.js'
+import type { ChatMessage, ProviderRequest } from '../providers/types.js'
 import type { ProviderResponse } from '../providers/types.js'
 
-export interface AgentStream extends AsyncIterable<string> {
-  /** Resolves when the call has settled; rejects with the run's error. */
-  readonly result: Promise<AgentResult>
-  /** Stops the stream (same as breaking out of the loop). */
-  abort(): void
-}
 
 /**
  * An HTTP error status with nothing streamed means the provider refused the request outright. A
@@ -36,6 +34,23 @@ function refusedBeforeStreaming(failure: Error, streamed: string): boolean {
   return failure instanceof ProviderError && failure.status !== null && streamed === ''
 }
 
+/**
+ * What streaming needs of the runtime (LlmRuntime provides it): preparing a run, building a
+ * request, and the retry/fallback loop shared with run. Named here so stream.ts does not import
+ * the runtime that creates streams.
+ */
+export interface StreamRuntime {
+  readonly config: LlmConfig
+  readonly budgets: LlmBudgets
+  readonly pricing: PricingOptions
+  prepare(def: AgentDefinition, input: AgentInput, opts: RunOptions): Promise<RunSetup>
+  request(def: AgentDefinition, model: string, messages: ChatMessage[], signal?: AbortSignal, stream?: boolean): ProviderRequest
+  callModels<T extends { executionId: string }>(
+    def: AgentDefinition, setup: RunSetup, at: { parentId: string | null; signal?: AbortSignal }, attempts: AttemptInfo[],
+    attempt: (model: string, attemptNumber: number) => Promise<T>, committed?: () => boolean,
+  ): Promise<T & { model: string }>
+}
+
 interface StreamedAttempt {
   executionId: string
   text: string
@@ -44,9 +59,9 @@ interface StreamedAttempt {
 }
 
 interface StreamAttemptContext {
-  rt: LlmRuntime
+  rt: StreamRuntime
   def: AgentDefinition
-  setup: Awaited<ReturnType<LlmRuntime['prepare']>>
+  setup: RunSetup
   parentId: string | null
   signal: AbortSignal
   /** Hands a delta to the caller. */
@@ -105,7 +120,7 @@ async function streamAttempt(a: StreamAttemptContext, model: string, attempt: nu
   }
 }
 
-export function streamAgent(rt: LlmRuntime, def: AgentDefinition, input: AgentInput, opts: RunOptions): AgentStream {
+export function streamAgent(rt: StreamRuntime, def: AgentDefinition, input: AgentInput, opts: RunOptions): AgentStream {
   const controller = new AbortController()
   opts.signal?.addEventListener('abort', () => controller.abort(opts.signal?.reason), { once: true })
   const queue: string[] = []

@@ -1,12 +1,73 @@
 /**
- * What the function inside `track()` sees: the execution id, the tenant, and `reportUsage`, which
- * it calls with the provider's figures (as soon as they are known; again to replace them, e.g. as a
- * stream progresses). If it never reports, the call is charged its reservation — forgetting to
- * report can never become a budget bypass.
+ * The call step: what a tracked call asks for (TrackCall, validated before anything else happens),
+ * and what the function inside `track()` sees — the execution id, the tenant, and `reportUsage`,
+ * which it calls with the provider's figures (as soon as they are known; again to replace them,
+ * e.g. as a stream progresses). If it never reports, the call is charged its reservation —
+ * forgetting to report can never become a budget bypass.
  */
-import { InvalidArgumentError } from '../errors.js'
-import { MAX_NANOS, nanosToUsd, usdToNanos, type UsdInput } from '../money/index.js'
-import { assertIdentifier, assertTokenCount, type UsageColumns } from '../ledger/record.js'
+import type { BudgetOptions } from '../config/budgets.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { MAX_NANOS, nanosToUsd, usdToNanos, type UsdInput } from '../foundation/money.js'
+import { type UsageColumns } from '../ledger/record.js'
+import { assertIdentifier, assertQuery, assertTokenCount, toMetadataJson, type JsonValue } from '../foundation/validation.js'
+
+export interface TrackCall {
+  agentType: string
+  model: string
+  provider?: string | null
+  /** The reservation: the most this call may cost / use. Default `budgets.defaultEstimate` ($0 and 0 tokens unless set). */
+  estimate?: { cost?: UsdInput; tokens?: number }
+  traceId?: string | null
+  parentId?: string | null
+  metadata?: Record<string, unknown> | null
+  signal?: AbortSignal
+}
+
+/** A TrackCall validated and converted to storage units. */
+export interface ValidatedCall {
+  agentType: string
+  model: string
+  provider: string | null
+  estimateCost: bigint
+  estimateTokens: bigint
+  traceId: string | null
+  parentId: string | null
+  /** Validated and redacted: a refusal row carries it too. */
+  metadata: JsonValue | null
+}
+
+const TRACK_KEYS = new Set(['agentType', 'model', 'provider', 'estimate', 'traceId', 'parentId', 'metadata', 'signal'])
+
+/** Validates a call completely (bad input writes nothing) and applies the estimate defaults and caps. */
+export function validateCall(call: TrackCall, budgets: BudgetOptions): ValidatedCall {
+  if (typeof call !== 'object' || call === null) throw new InvalidArgumentError('call', '{ agentType, model, estimate? }', call)
+  for (const key of Object.keys(call)) {
+    if (!TRACK_KEYS.has(key)) throw new InvalidArgumentError(`call.${key}`, [...TRACK_KEYS].join(', '), key)
+  }
+  const estimate = call.estimate ?? {}
+  assertQuery(estimate, ['cost', 'tokens'], 'call.estimate')
+  const defaults = budgets.defaultEstimate
+  const tokens = estimate.tokens === undefined ? defaults.tokens : assertTokenCount(estimate.tokens, 'call.estimate.tokens')
+  const cap = budgets.maxReservation
+  const min = (a: bigint, b: bigint | null) => (b !== null && b < a ? b : a)
+  const provider = call.provider === undefined || call.provider === null ? null : assertIdentifier(call.provider, 'call.provider', 255)
+  for (const field of ['traceId', 'parentId'] as const) {
+    const v = call[field]
+    if (v !== undefined && v !== null && (typeof v !== 'string' || v.length === 0 || v.length > 191)) {
+      throw new InvalidArgumentError(`call.${field}`, 'a non-empty string of at most 191 characters, or null', v)
+    }
+  }
+  return {
+    agentType: assertIdentifier(call.agentType, 'call.agentType', 255),
+    model: assertIdentifier(call.model, 'call.model', 255),
+    provider,
+    estimateCost: min(estimate.cost === undefined ? defaults.cost : usdToNanos(estimate.cost, 'call.estimate.cost'), cap.cost),
+    estimateTokens: min(BigInt(tokens), cap.tokens),
+    traceId: call.traceId ?? null,
+    parentId: call.parentId ?? null,
+    metadata: toMetadataJson(call.metadata, 'call.metadata'),
+  }
+}
 
 /** Resolves after one full turn of the event loop (timers and I/O get to run). */
 export function yieldToEventLoop(): Promise<void> {

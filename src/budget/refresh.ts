@@ -4,13 +4,14 @@
  * the write lock on that bucket's counter rows, so a settle running concurrently either committed
  * before (and is in the ledger sums) or commits after (and adds its delta on top): nothing is lost.
  */
-import type { LlmConfig } from '../config.js'
+import type { LlmConfig } from '../config/config.js'
 import { placeholder, type SqlProvider } from '../db/client.js'
-import type { TransactionRunner } from './admission.js'
-import { toCounterRow, type CounterRow, type RawRunner } from './counters.js'
-import { bucketRange, buckets, keyId, type CounterKey } from './keys.js'
+import { toCounterRow, type CounterRow } from '../ledger/counters/statements.js'
+import { bucketRange, buckets, keyId, type CounterKey } from '../ledger/counters/keys.js'
 import { UNCOUNTED_STATUSES_SQL } from '../ledger/types.js'
-import { toNanos as big } from '../money/index.js'
+import { toNanos as big } from '../foundation/money.js'
+import { type RawRunner } from '../db/client.js'
+import { type TransactionRunner } from '../db/client.js'
 
 export interface RefreshResult {
   /** Counter rows examined. */

@@ -13,8 +13,8 @@
 import type { SqlProvider } from '../db/client.js'
 import { insertRefusalRow } from '../ledger/insert.js'
 import { toExecutionRow } from '../ledger/record.js'
-import type { JsonValue } from '../ledger/types.js'
-import type { RawRunner } from './counters.js'
+import { type JsonValue } from '../foundation/validation.js'
+import { type RawRunner } from '../db/client.js'
 
 export interface RefusedCall {
   /** The refused call's execution id (generated when omitted). */

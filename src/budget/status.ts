@@ -3,12 +3,14 @@
  * the current zone-local day/month, from the counters), what is reserved by calls in flight, what
  * remains and the percentage, with the enforcement that applies.
  */
-import { Decimal, nanosToUsd } from '../money/index.js'
-import { InvalidArgumentError } from '../errors.js'
-import { LIMIT_TYPES, type Enforcement } from '../tenant/limits.js'
-import type { CounterRow } from './counters.js'
-import type { BudgetLimitType, EffectivePolicy } from './effective.js'
-import { keyId, type CounterKey } from './keys.js'
+import { Decimal, nanosToUsd, usdToNanos } from '../foundation/money.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { LIMIT_TYPES, type Enforcement } from '../config/limits.js'
+import type { CounterRow } from '../ledger/counters/statements.js'
+import type { EffectivePolicy } from './policy.js'
+import { keyId, type CounterKey } from '../ledger/counters/keys.js'
+import { type BudgetLimitType } from '../config/limits.js'
+import type { LimitCheck } from '../ledger/counters/fits.js'
 
 export interface LimitStatus {
   limitType: BudgetLimitType
@@ -28,7 +30,7 @@ export interface BudgetStatus {
   limits: Record<BudgetLimitType, LimitStatus>
 }
 
-export const STATUS_TYPES: readonly BudgetLimitType[] = [...LIMIT_TYPES, 'maxConcurrent']
+const STATUS_TYPES: readonly BudgetLimitType[] = [...LIMIT_TYPES, 'maxConcurrent']
 
 export function assertStatusType(type: unknown, field = 'type'): BudgetLimitType | undefined {
   if (type === undefined) return undefined
@@ -66,4 +68,21 @@ export function budgetStatus(tenantId: string, policy: EffectivePolicy, keys: Co
     }
   }
   return { tenantId, enforcement: policy.tenantEnforcement, limits }
+}
+
+/**
+ * The first hard-enforced tenant limit the status shows used up (nothing remains), as a check with
+ * its figure — what checkBudget refuses with; null when every limit has room or none is hard.
+ */
+export function exhaustedTenantLimit(status: BudgetStatus, policy: EffectivePolicy): (LimitCheck & { current: bigint }) | null {
+  if (status.enforcement !== 'hard') return null
+  for (const l of Object.values(status.limits)) {
+    if (l.limit === null || l.remaining === null) continue
+    const exhausted = typeof l.remaining === 'number' ? l.remaining <= 0 : l.remaining.lte(0)
+    if (!exhausted) continue
+    const check = policy.checks.find((c) => c.scope === 'tenant' && c.limitType === l.limitType)
+    if (!check) continue
+    return { ...check, current: typeof l.used === 'number' ? BigInt(l.used) : usdToNanos(l.used, 'used') }
+  }
+  return null
 }

@@ -7,7 +7,7 @@
  * or LLM_TENANT_ENCRYPTION_KEYS = "k2:<base64>,k1:<base64>" (first = current, others decrypt only).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
-import { InvalidArgumentError, LlmTenantError } from '../errors.js'
+import { InvalidArgumentError, LlmTenantError } from '../foundation/errors.js'
 
 export class SecretDecryptionError extends LlmTenantError {
   constructor(reason: string) {

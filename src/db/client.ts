@@ -3,12 +3,12 @@
  * `llm-tenant.prisma` (plain or `$extends`-ed) satisfies it; the library never imports a generated
  * client of its own, so it works with the app's.
  */
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
 
 type AnyArgs = any // eslint-disable-line @typescript-eslint/no-explicit-any
 type Method = (args: AnyArgs) => PromiseLike<unknown>
 
-export interface ModelDelegate {
+interface ModelDelegate {
   create: Method
   createMany: Method
   findFirst: Method
@@ -30,7 +30,7 @@ export interface LlmPrismaClient {
   $transaction(arg: AnyArgs, options?: AnyArgs): Promise<AnyArgs>
 }
 
-export const SUPPORTED_PROVIDERS = ['sqlite', 'postgresql'] as const
+const SUPPORTED_PROVIDERS = ['sqlite', 'postgresql'] as const
 export type SqlProvider = (typeof SUPPORTED_PROVIDERS)[number]
 
 /** The client's database provider, read from the client (works through `$extends`). */
@@ -57,4 +57,25 @@ export function assertClient(client: unknown): LlmPrismaClient {
 /** Positional parameter placeholder for raw SQL (`$1` on PostgreSQL, `?` on SQLite). */
 export function placeholder(provider: SqlProvider, index: number): string {
   return provider === 'postgresql' ? `$${index}` : '?'
+}
+
+/** Raw SQL through a Prisma client or an interactive transaction's `tx`. */
+export interface RawRunner {
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>
+  $queryRawUnsafe(query: string, ...values: unknown[]): PromiseLike<unknown>
+}
+
+/** A client that runs interactive transactions. */
+export interface TransactionRunner {
+  $transaction(fn: (tx: RawRunner) => Promise<unknown>, options?: { maxWait?: number; timeout?: number }): Promise<unknown>
+}
+
+/** Builds a statement's bound values, handing out each one's placeholder (`$n` / `?`) in order. */
+export class Params {
+  readonly values: unknown[] = []
+  constructor(private readonly provider: SqlProvider) {}
+  add(value: unknown): string {
+    this.values.push(value)
+    return placeholder(this.provider, this.values.length)
+  }
 }

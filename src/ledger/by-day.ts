@@ -5,9 +5,9 @@
  * straddles a local midnight; for zones where that is not true (historic LMT offsets) we fall back
  * to one range aggregate per day. Either way: the app's zone, never the database's UTC date.
  */
-import { InvalidArgumentError } from '../errors.js'
-import { daysOf, type DayBucket } from '../periods/index.js'
-import { nanosToUsd, toNanos } from '../money/index.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { daysOf, type DayBucket } from '../foundation/periods.js'
+import { nanosToUsd, toNanos } from '../foundation/money.js'
 import { placeholder, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
 import type { Scope } from './scope.js'
 import { scopeWhere } from './scope.js'
@@ -15,7 +15,7 @@ import type { UsageFigures } from './types.js'
 
 const SLOT_MS = 15 * 60 * 1000
 /** One zero-filled entry per day: a range of centuries would build millions of them (minutes of CPU). */
-export const MAX_DAYS = 10_000
+const MAX_DAYS = 10_000
 
 function epochSecondsSql(provider: SqlProvider): string {
   // SQLite: the Prisma adapter stores ISO-8601 text by default, or unix-epoch ms when configured so.

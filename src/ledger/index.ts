@@ -1,5 +1,5 @@
 export { LlmLedger, createLedger, type ListQuery, type ExecutionsQuery } from './ledger.js'
-export { redactMetadata, redactText, isCredentialKey, REDACTED } from './redact.js'
-export { MAX_TOKENS } from './record.js'
+export { redactMetadata, redactText, isCredentialKey, REDACTED } from '../foundation/redact.js'
+export { MAX_TOKENS } from '../foundation/validation.js'
 export type { PeriodQuery, TenantScope } from './scope.js'
 export * from './types.js'

@@ -4,11 +4,11 @@
  * rows, all in one transaction, keeps "all or nothing" and is an order of magnitude faster.
  */
 import { placeholder, type SqlProvider } from '../db/client.js'
-import type { RawRunner } from '../budget/counters.js'
 import type { ExecutionRow } from './record.js'
 import { directSqliteConnection } from '../db/sqlite-direct.js'
 import { queryRowsPg } from '../db/pg-direct.js'
-import { Coalescer, coalescerFor } from '../budget/coalesce.js'
+import { Coalescer, coalescerFor } from '../foundation/coalesce.js'
+import { type RawRunner } from '../db/client.js'
 
 /** Column order of the INSERT; each entry maps a row to its bound value. */
 const COLUMNS: Array<[column: string, value: (row: ExecutionRow) => unknown]> = [
@@ -90,7 +90,7 @@ function insertStatement(provider: SqlProvider, rows: ExecutionRow[], createdAt:
 }
 
 /** The INSERT statements for `rows`, at most ROWS_PER_STATEMENT rows each. */
-export function insertStatements(provider: SqlProvider, rows: ExecutionRow[], createdAt: Date): Array<[string, unknown[]]> {
+function insertStatements(provider: SqlProvider, rows: ExecutionRow[], createdAt: Date): Array<[string, unknown[]]> {
   const statements: Array<[string, unknown[]]> = []
   for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
     statements.push(insertStatement(provider, rows.slice(i, i + ROWS_PER_STATEMENT), createdAt))
@@ -105,7 +105,7 @@ export function insertStatements(provider: SqlProvider, rows: ExecutionRow[], cr
  * JavaScript thread, which is what slowed other tenants' calls while a runaway was only being
  * refused (p99 47–64 ms against 28 ms without the rows; test/reliability/runaway.test.ts).
  */
-export async function insertExecutionRowsStandalone(client: RawRunner, provider: SqlProvider, rows: ExecutionRow[], createdAt: Date): Promise<number> {
+async function insertExecutionRowsStandalone(client: RawRunner, provider: SqlProvider, rows: ExecutionRow[], createdAt: Date): Promise<number> {
   const statements = insertStatements(provider, rows, createdAt)
   const direct = provider === 'sqlite' ? directSqliteConnection(client) : undefined
   if (direct?.available) {

@@ -2,18 +2,18 @@
  * The usage ledger: record executions, and query cost / tokens / counts for a tenant (or all
  * tenants, or calls without a tenant) over a period computed in the configured zone.
  */
-import { toConfig, type LlmConfig, type LlmConfigInput } from '../config.js'
+import { toConfig, type LlmConfig, type LlmConfigInput } from '../config/config.js'
 import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
-import { InvalidArgumentError } from '../errors.js'
-import { MAX_NANOS, nanosToUsd, toNanos, type Decimal } from '../money/index.js'
-import type { PeriodInput } from '../periods/index.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { MAX_NANOS, nanosToUsd, toNanos, type Decimal } from '../foundation/money.js'
+import type { PeriodInput } from '../foundation/periods.js'
 import { usageByDay } from './by-day.js'
 import { topTenantsBySpendSqlite } from './top-tenants.js'
 import { insertExecutionRows } from './insert.js'
-import { applyDeltas, ensureCounterRows, type RawRunner } from '../budget/counters.js'
-import { recordedRowDeltas } from '../budget/spend.js'
+import { applyDeltas, ensureCounterRows } from './counters/statements.js'
+import { recordedRowDeltas } from './counters/spend.js'
 import { toExecutionRecord, toExecutionRow, type ExecutionRow } from './record.js'
-import { assertLimit, assertQuery, resolveScope, scopeWhere, type PeriodQuery, type TenantScope } from './scope.js'
+import { resolveScope, scopeWhere, type PeriodQuery, type TenantScope } from './scope.js'
 import {
   FAILED_STATUSES,
   type ExecutionRecord,
@@ -22,6 +22,8 @@ import {
   type UsageFigures,
   type UsageSummary,
 } from './types.js'
+import { assertLimit, assertQuery } from '../foundation/validation.js'
+import { type RawRunner } from '../db/client.js'
 
 type Aggregate = { _sum: { totalCostNanos?: unknown; totalTokens?: unknown }; _count: { _all: number } }
 type Grouped = Aggregate & Record<string, unknown>

@@ -3,62 +3,20 @@
  * metadata, converts money to integer nanos and maps it to the ledger row.
  */
 import { randomUUID } from 'node:crypto'
-import { InvalidArgumentError } from '../errors.js'
-import { MAX_NANOS, nanosToUsd, usdToNanos } from '../money/index.js'
-import { redactMetadata, redactText } from './redact.js'
-import { EXECUTION_STATUSES, type ExecutionFields, type ExecutionRecord, type ExecutionStatus, type JsonValue, type RecordExecutionInput } from './types.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { MAX_NANOS, nanosToUsd, usdToNanos } from '../foundation/money.js'
+import { redactText } from '../foundation/redact.js'
+import { assertDate, assertIdentifier, assertTenantId, assertTokenCount, MAX_TOKENS, toMetadataJson } from '../foundation/validation.js'
+import { EXECUTION_STATUSES, type ExecutionFields, type ExecutionRecord, type ExecutionStatus, type RecordExecutionInput } from './types.js'
+import { type JsonValue } from '../foundation/validation.js'
 
-/** Per-row token columns are 32-bit INTEGER. */
-export const MAX_TOKENS = 2_147_483_647
 const MAX_TEXT = 10_000
 const MAX_ERROR_MESSAGE = 4_000
-
-export function assertTokenCount(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TOKENS) {
-    throw new InvalidArgumentError(field, `an integer from 0 to ${MAX_TOKENS}`, value)
-  }
-  return value
-}
-
-export function assertIdentifier(value: unknown, field: string, maxLength = 1024): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
-    throw new InvalidArgumentError(field, `a non-empty string of at most ${maxLength} characters`, value)
-  }
-  return value
-}
-
-export function assertTenantId(value: unknown, field = 'tenantId'): string | null {
-  if (value === null || value === undefined) return null
-  return assertIdentifier(value, field)
-}
 
 function optionalText(value: unknown, field: string, max = MAX_TEXT): string | null {
   if (value === null || value === undefined) return null
   if (typeof value !== 'string') throw new InvalidArgumentError(field, 'a string or null', value)
   return value.length > max ? value.slice(0, max) : value
-}
-
-function assertDate(value: unknown, field: string): Date {
-  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new InvalidArgumentError(field, 'a valid Date', value)
-  return value
-}
-
-/** Validates metadata (a plain JSON object or null) and returns its redacted JSON copy. */
-export function toMetadataJson(value: unknown, field = 'metadata'): JsonValue | null {
-  if (value === null || value === undefined) return null
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new InvalidArgumentError(field, 'a plain JSON object or null', value)
-  }
-  let json: string
-  try {
-    json = JSON.stringify(redactMetadata(value), (_key, v: unknown) => {
-      if (typeof v === 'bigint') return v.toString()
-      return v
-    })
-  } catch {
-    throw new InvalidArgumentError(field, 'a JSON-serialisable object', value)
-  }
-  return JSON.parse(json) as JsonValue
 }
 
 const RECORD_KEYS = new Set<string>([
@@ -76,6 +34,17 @@ export interface UsageColumns {
   inputCostNanos: bigint
   outputCostNanos: bigint
   totalCostNanos: bigint
+}
+
+/** The final values a settle writes onto a `running` ledger row. */
+export interface ExecutionOutcome extends UsageColumns {
+  status: Exclude<ExecutionStatus, 'running' | 'refused'>
+  model: string
+  completedAt: Date
+  durationMs: number | null
+  errorClass: string | null
+  errorMessage: string | null
+  metadata: JsonValue | null
 }
 
 /** The row written to `llm_executions` (Prisma field names): money as integer nano-USD. */

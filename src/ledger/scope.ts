@@ -2,10 +2,10 @@
  * Query scoping: which tenant(s) and which instant range a ledger query covers. Every query builds
  * its filter here, so "tenant X" always means `tenant_id = X` (never a prefix/LIKE match).
  */
-import { InvalidArgumentError } from '../errors.js'
-import { resolvePeriod, type PeriodInput, type ResolvedPeriod } from '../periods/index.js'
-import type { LlmConfig } from '../config.js'
-import { assertIdentifier } from './record.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { resolvePeriod, type PeriodInput, type ResolvedPeriod } from '../foundation/periods.js'
+import type { LlmConfig } from '../config/config.js'
+import { assertIdentifier, assertQuery } from '../foundation/validation.js'
 
 /**
  * Which executions a query covers: a tenant id (that tenant only), `null` (calls made without a
@@ -28,26 +28,14 @@ export interface Scope {
 }
 
 /** Query keys every period query accepts. */
-export const PERIOD_QUERY_KEYS = ['tenantId', 'period', 'includeRefused'] as const
+const PERIOD_QUERY_KEYS = ['tenantId', 'period', 'includeRefused'] as const
 
-export function assertIncludeRefused(value: unknown, field = 'includeRefused'): boolean {
+function assertIncludeRefused(value: unknown, field = 'includeRefused'): boolean {
   if (value === undefined) return false
   if (typeof value !== 'boolean') throw new InvalidArgumentError(field, 'true or false', value)
   return value
 }
 
-/**
- * Throws unless `query` is a plain object whose keys are all in `keys`: a misspelt key (`tenant`
- * for `tenantId`) must not silently widen a query to every tenant or to the default period.
- */
-export function assertQuery(query: unknown, keys: readonly string[], field = 'query'): void {
-  if (typeof query !== 'object' || query === null || Array.isArray(query)) {
-    throw new InvalidArgumentError(field, `an object with any of: ${keys.join(', ')}`, query)
-  }
-  for (const key of Object.keys(query)) {
-    if (!keys.includes(key)) throw new InvalidArgumentError(`${field}.${key}`, `one of the keys: ${keys.join(', ')}`, key)
-  }
-}
 
 export function resolveScope(query: PeriodQuery | undefined, config: LlmConfig, defaultPeriod: PeriodInput = 'this_month', keys: readonly string[] = PERIOD_QUERY_KEYS): Scope {
   if (query !== undefined) assertQuery(query, keys)
@@ -69,9 +57,3 @@ export function scopeWhere(scope: { tenantId: TenantScope; period?: ResolvedPeri
   return where
 }
 
-export function assertLimit(value: unknown, field = 'limit', max = 10_000): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new InvalidArgumentError(field, `an integer from 1 to ${max}`, value)
-  }
-  return value
-}

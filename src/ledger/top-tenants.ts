@@ -11,8 +11,8 @@
  * started_at range was as fast as this plan there (73 vs 86 ms).
  */
 import type { LlmPrismaClient } from '../db/client.js'
-import { nanosToUsd, toNanos } from '../money/index.js'
-import type { ResolvedPeriod } from '../periods/index.js'
+import { nanosToUsd, toNanos } from '../foundation/money.js'
+import type { ResolvedPeriod } from '../foundation/periods.js'
 import type { TenantSpend } from './types.js'
 
 /** Every distinct non-null tenant id, in order, one index seek each. */

@@ -1,5 +1,5 @@
-import type { Decimal, UsdInput } from '../money/index.js'
-import type { ResolvedPeriod } from '../periods/index.js'
+import type { Decimal, UsdInput } from '../foundation/money.js'
+import type { ResolvedPeriod } from '../foundation/periods.js'
 
 export const EXECUTION_STATUSES = ['running', 'success', 'error', 'timeout', 'cancelled', 'refused'] as const
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
@@ -16,7 +16,8 @@ export const UNCOUNTED_STATUSES_SQL = UNCOUNTED_STATUSES.map((s) => `'${s}'`).jo
 /** Statuses counted as failures by `failedExecutions`. */
 export const FAILED_STATUSES: readonly ExecutionStatus[] = ['error', 'timeout']
 
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+export type { JsonValue } from '../foundation/validation.js'
+import type { JsonValue } from '../foundation/validation.js'
 
 /** What an app (or the agent runtime) records for one provider call. */
 export interface RecordExecutionInput {

@@ -3,8 +3,8 @@
  * integer nano-USD (half-up per component). Cached tokens are never counted twice: `usage` is the
  * normalised shape where inputTokens INCLUDES cache reads and writes (see providers/usage.ts).
  */
-import { InvalidArgumentError, LlmTenantError } from '../errors.js'
-import { Decimal, NANOS_PER_USD } from '../money/index.js'
+import { InvalidArgumentError, LlmTenantError } from '../foundation/errors.js'
+import { Decimal, NANOS_PER_USD } from '../foundation/money.js'
 import { DEFAULT_PRICES, type ModelPrice } from './table.js'
 
 export interface PricingOptions {

@@ -9,7 +9,7 @@
  * floats and fetches fresh price data over the network at run time, which our exact-money and
  * no-network rules exclude, so the table lives here and the arithmetic is ours (decimal.js).
  */
-import { Decimal } from '../money/index.js'
+import { Decimal } from '../foundation/money.js'
 
 export interface ModelPrice {
   provider: 'openai' | 'anthropic'

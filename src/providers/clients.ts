@@ -37,7 +37,7 @@ export class SdkClientCache {
 }
 
 /** The official SDK package of each provider (optional peer dependencies: an app installs the ones it uses). */
-export const SDK_PACKAGES: Record<ProviderName, string> = { openai: 'openai', anthropic: '@anthropic-ai/sdk' }
+const SDK_PACKAGES: Record<ProviderName, string> = { openai: 'openai', anthropic: '@anthropic-ai/sdk' }
 
 /**
  * Imports a provider's SDK. A package the app did not install is a MissingProviderSdkError naming it

@@ -3,9 +3,9 @@
  * scrubbed of the key used for the call. The SDK's error object is not kept (it carries request
  * headers), so nothing downstream can leak the key by inspecting `cause`.
  */
-import { LlmTenantError } from '../errors.js'
-import { MAX_TOKENS } from '../ledger/record.js'
-import { redactText } from '../ledger/redact.js'
+import { LlmTenantError } from '../foundation/errors.js'
+import { redactText } from '../foundation/redact.js'
+import { MAX_TOKENS } from '../foundation/validation.js'
 
 export class ProviderError extends LlmTenantError {
   readonly provider: string

@@ -10,4 +10,4 @@ export {
   type LimitType,
   type Limits,
   type LimitsInput,
-} from './limits.js'
+} from '../config/limits.js'

@@ -4,22 +4,19 @@
  */
 import { randomUUID } from 'node:crypto'
 import { placeholder, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
-import type { TenantRowLimits } from '../budget/effective.js'
-import { LIMIT_COLUMNS, LIMIT_TYPES, type Enforcement } from './limits.js'
+import { LIMIT_COLUMNS, LIMIT_TYPES, type Enforcement, type LimitValues } from '../config/limits.js'
 import { tenantToColumns, type TenantInput } from './store.js'
+import { bumpTenantVersion, tenantVersion } from './versions.js'
 
 export type TenantRow = Record<string, unknown>
 
-/**
- * Local change counter per tenant id: every write through this library bumps it, so an in-process
- * cache of tenant rows is invalidated at once (other processes see changes after the cache TTL).
- */
-const versions = new Map<string, number>()
-export function bumpTenantVersion(tenantId: string): void {
-  versions.set(tenantId, (versions.get(tenantId) ?? 0) + 1)
-}
-export function tenantVersion(tenantId: string): number {
-  return versions.get(tenantId) ?? 0
+/** What a tenant row contributes (storage units). */
+export interface TenantRowLimits {
+  limits: LimitValues
+  enforcement: Enforcement | null
+  inheritGlobal: boolean
+  maxConcurrent: bigint | null
+  agentLimits: Record<string, { dailyCost: bigint | null; monthlyCost: bigint | null }>
 }
 
 /**

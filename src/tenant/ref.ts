@@ -4,29 +4,9 @@
  * (no database lookup of limits). Plus the ambient tenant (`withTenant`, AsyncLocalStorage).
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { InvalidArgumentError } from '../errors.js'
-import { assertIdentifier } from '../ledger/record.js'
-import { parseAgentLimits, parseLimits, parseMaxConcurrent, type AgentLimitsInput, type AgentLimitValues, type LimitValues } from '../budget/options.js'
-import { assertEnforcement, type Enforcement, type LimitsInput } from './limits.js'
-
-export interface TenantOverride {
-  limits?: LimitsInput
-  enforcement?: Enforcement | null
-  maxConcurrent?: number | null
-  agentLimits?: AgentLimitsInput
-}
-
-export type TenantOverrideObject = { id: string } & TenantOverride
-/** A tenant as a call may name it. `object` covers host records of the app's tenant model. */
-export type TenantRef = string | TenantOverrideObject | object
-
-/** An override parsed to storage units; absent keys are `undefined` (fall through to the DB). */
-export interface ParsedOverride {
-  limits: Partial<LimitValues>
-  enforcement?: Enforcement | null
-  maxConcurrent?: bigint | null
-  agentLimits?: AgentLimitValues
-}
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { OVERRIDE_KEYS, parseOverride, REF_KEYS, TENANT_REF_ALLOWED, type ParsedOverride, type TenantRef } from '../config/overrides.js'
+import { assertIdentifier } from '../foundation/validation.js'
 
 export interface ResolvedTenant {
   tenantId: string
@@ -36,22 +16,6 @@ export interface ResolvedTenant {
   hostRecord?: object
 }
 
-const OVERRIDE_KEYS = ['limits', 'enforcement', 'maxConcurrent', 'agentLimits'] as const
-const REF_KEYS = new Set<string>(['id', 'name', ...OVERRIDE_KEYS])
-const ALLOWED = 'a tenant id string, a host record of the tenant model, or { id, limits?, enforcement?, maxConcurrent? }'
-
-export function parseOverride(input: unknown, field: string): ParsedOverride {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new InvalidArgumentError(field, '{ limits?, enforcement?, maxConcurrent?, agentLimits? }', input)
-  }
-  const o = input as TenantOverride
-  const parsed: ParsedOverride = { limits: parseLimits(o.limits, `${field}.limits`) }
-  if (o.enforcement !== undefined) parsed.enforcement = assertEnforcement(o.enforcement, `${field}.enforcement`)
-  if (o.maxConcurrent !== undefined) parsed.maxConcurrent = parseMaxConcurrent(o.maxConcurrent, `${field}.maxConcurrent`)
-  if (o.agentLimits !== undefined) parsed.agentLimits = parseAgentLimits(o.agentLimits, `${field}.agentLimits`)
-  return parsed
-}
-
 /**
  * Normalises what a call passed as its tenant. `hostIdOf` (from the extension) recognises host
  * records. Returns null for "no tenant".
@@ -59,7 +23,7 @@ export function parseOverride(input: unknown, field: string): ParsedOverride {
 export function resolveTenantRef(ref: unknown, hostIdOf?: (record: object) => string | undefined, field = 'tenant'): ResolvedTenant | null {
   if (ref === null || ref === undefined) return null
   if (typeof ref === 'string') return { tenantId: assertIdentifier(ref, field) }
-  if (typeof ref !== 'object' || Array.isArray(ref) || ref instanceof Date) throw new InvalidArgumentError(field, ALLOWED, ref)
+  if (typeof ref !== 'object' || Array.isArray(ref) || ref instanceof Date) throw new InvalidArgumentError(field, TENANT_REF_ALLOWED, ref)
   const keys = Object.keys(ref)
   const isRefObject = keys.every((k) => REF_KEYS.has(k)) && typeof (ref as { id?: unknown }).id === 'string'
   if (isRefObject) {
@@ -69,7 +33,7 @@ export function resolveTenantRef(ref: unknown, hostIdOf?: (record: object) => st
   }
   const hostId = hostIdOf?.(ref)
   if (typeof hostId === 'string' && hostId.length > 0) return { tenantId: assertIdentifier(hostId, `${field}.id`), hostRecord: ref }
-  throw new InvalidArgumentError(field, ALLOWED, ref)
+  throw new InvalidArgumentError(field, TENANT_REF_ALLOWED, ref)
 }
 
 const ambient = new AsyncLocalStorage<{ tenant: TenantRef | null }>()

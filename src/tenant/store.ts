@@ -3,15 +3,15 @@
  * The llmTenant() extension and the budget layer build on this; apps may use it directly.
  */
 import { randomUUID } from 'node:crypto'
-import { bumpTenantVersion } from './loader.js'
+import { bumpTenantVersion } from './versions.js'
 import { assertClient, type LlmPrismaClient } from '../db/client.js'
-import { InvalidArgumentError } from '../errors.js'
-import { assertIdentifier, assertTenantId } from '../ledger/record.js'
-import { redactMetadata } from '../ledger/redact.js'
-import type { JsonValue } from '../ledger/types.js'
-import { parseAgentLimits, parseMaxConcurrent, type AgentLimitsInput } from '../budget/options.js'
-import { nanosToUsd, type Decimal } from '../money/index.js'
-import { assertEnforcement, limitsFromRow, limitsToColumns, type Enforcement, type Limits, type LimitsInput } from './limits.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { redactMetadata } from '../foundation/redact.js'
+import { nanosToUsd, type Decimal } from '../foundation/money.js'
+import { assertEnforcement, limitsFromRow, limitsToColumns, type Enforcement, type Limits, type LimitsInput } from '../config/limits.js'
+import { assertIdentifier, assertTenantId } from '../foundation/validation.js'
+import { type JsonValue } from '../foundation/validation.js'
+import { parseAgentLimits, parseMaxConcurrent, type AgentLimitsInput } from '../config/limits.js'
 
 export interface TenantInput {
   tenantId: string

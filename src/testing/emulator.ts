@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
 
 export type Scenario =
   | { kind: 'ok'; text?: string; usage?: Partial<EmulatedUsage> | null; /** Streaming: pause between deltas. */ deltaDelayMs?: number }

@@ -1,5 +1,5 @@
 /**
- * Batched admission on PostgreSQL (src/budget/admission-batch.ts): concurrent admissions decided in
+ * Batched admission on PostgreSQL (src/budget/perf/admission-batch.ts): concurrent admissions decided in
  * one statement. Every hard limit holds exactly (a batch never admits what one-at-a-time admission
  * would refuse, and what it does not admit is decided again alone), refusals name a limit that is
  * really used up, rows are those of the single path, and a failing batch falls back to singles.
@@ -9,7 +9,7 @@ import { pgClientFailingOnce } from '../support/fault-clients.ts'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { q, tenantFigures } from '../support/fault-kit.ts'
 import { BudgetExceededError, LlmBudgets, TenantStore, createLedger, Decimal } from '../../src/index.ts'
-import { admissionBatcherFor } from '../../src/budget/admission-batch.ts'
+import { admissionBatcherFor } from '../../src/budget/perf/admission-batch.ts'
 
 /** n calls fired at once; each reports `cost`. Returns the admitted calls' ids and the refusals. */
 async function burst(budgets: LlmBudgets, n: number, callOf: (i: number) => { tenant: string; agentType: string; cost: string }) {

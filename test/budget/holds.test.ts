@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { DATABASES, openDatabase, useDatabase } from '../support/databases.ts'
 import { AdmissionError, LlmBudgets, TenantStore, createLedger } from '../../src/index.ts'
-import { settle } from '../../src/budget/settlement.ts'
+import { settle } from '../../src/budget/settle.ts'
 
 const root = new URL('../..', import.meta.url).pathname
 

@@ -3,9 +3,10 @@
  * call's counter keys), the tenant-row cache's shared loads, and the prepared-statement names.
  */
 import { describe, expect, it } from 'vitest'
-import { buckets } from '../../src/budget/keys.ts'
-import { bumpTenantVersion, TenantRowCache, type TenantRow } from '../../src/tenant/loader.ts'
+import { buckets } from '../../src/ledger/counters/keys.ts'
+import { TenantRowCache, type TenantRow } from '../../src/tenant/loader.ts'
 import { preparedStatementName } from '../../src/index.ts'
+import { bumpTenantVersion } from '../../src/tenant/versions.ts'
 
 describe('day buckets (cached per zone-day)', () => {
   it('switch exactly at the zone’s midnight, through DST days, backwards in time, and per zone', () => {

@@ -1,11 +1,11 @@
 /**
- * Runaway protection (src/budget/refusal-backoff.ts): a tenant refused again and again gets its
+ * Runaway protection (src/budget/perf/refusal-backoff.ts): a tenant refused again and again gets its
  * refusals later and later (capped); an occasional refusal, and every other tenant, is not delayed.
  */
 import { describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { BudgetExceededError, LlmBudgets, TenantStore } from '../../src/index.ts'
-import { RefusalBackoff } from '../../src/budget/refusal-backoff.ts'
+import { RefusalBackoff } from '../../src/budget/perf/refusal-backoff.ts'
 
 describe('RefusalBackoff streaks', () => {
   it('3 free refusals, then 1, 2, 4 … ms up to the cap; a quiet second ends the streak; tenants are independent', () => {

@@ -1,5 +1,5 @@
 /**
- * Batched settle on PostgreSQL (src/budget/settle-batch.ts): settles of concurrent calls share one
+ * Batched settle on PostgreSQL (src/budget/perf/settle-batch.ts): settles of concurrent calls share one
  * statement. Checked against the one-call-at-a-time path on the same database: identical ledger
  * rows, counters == ledger, exactly once (a row that is no longer running in the middle of a batch
  * goes the late path alone), the lock order shared with admission (no deadlock under a mixed load),
@@ -10,7 +10,7 @@ import { pgClientFailingOnce } from '../support/fault-clients.ts'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { holdState, ledgerRowsOf, q, sleep, tenantFigures } from '../support/fault-kit.ts'
 import { LlmBudgets, TenantStore } from '../../src/index.ts'
-import { settleBatcherFor } from '../../src/budget/settle-batch.ts'
+import { settleBatcherFor } from '../../src/budget/perf/settle-batch.ts'
 
 /** The settle columns of a ledger row, everything a settle writes. */
 const SETTLED = `"status", "model", "input_tokens", "output_tokens", "cached_input_tokens", "total_tokens", "input_cost_nanos", "output_cost_nanos",

@@ -1,6 +1,6 @@
 /**
  * Regression tests for "a used-up hard cost limit admits calls without an estimate" (and its
- * siblings): the rule of src/budget/fits.ts — refuse when spent + reserved >= limit, or when
+ * siblings): the rule of src/ledger/counters/fits.ts — refuse when spent + reserved >= limit, or when
  * spent + reserved + estimate > limit — on every path (SQLite fast path and Prisma path,
  * PostgreSQL single and batched admission), every measure and every scope. Plus the typed fields of
  * the refusal ("BudgetExceededError.limit / current are strings", no retryAfter) and

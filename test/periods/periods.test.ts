@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { daysOf, resolvePeriod, bucketStart, PERIOD_NAMES } from '../../src/periods/index.ts'
+import { daysOf, resolvePeriod, bucketStart, PERIOD_NAMES } from '../../src/foundation/periods.ts'
 import { defineLlmConfig, InvalidArgumentError } from '../../src/index.ts'
 
 const iso = (d: Date) => d.toISOString()

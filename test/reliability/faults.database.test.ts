@@ -14,7 +14,8 @@ import { FaultTally, auditIds, holdState, ledgerRowsOf, openHolds, sleep, tenant
 import { adminClient, closedPort, pgClient, terminateBackends, unreachableClient } from '../support/fault-clients.ts'
 import { PgProxy } from '../support/pg-proxy.ts'
 import { AdmissionError, LlmBudgets, TenantStore, createLlmRuntime } from '../../src/index.ts'
-import { settle, type Outcome } from '../../src/budget/settlement.ts'
+import { settle } from '../../src/budget/settle.ts'
+import type { ExecutionOutcome as Outcome } from '../../src/ledger/record.ts'
 
 const TTL = 1500
 const USAGE = { inputTokens: 100, outputTokens: 20, inputCost: '0.0125', outputCost: '0.0075' } // 20_000_000 nanos

@@ -7,7 +7,7 @@
  * the query log of concurrent first calls; the SIGKILL churn test lost the first call's row this
  * way before it warmed the counters). The batches used to gate their later statements on SQL's
  * `changes()`, which is per connection, so such a statement in between silently skipped them; they
- * now decide in JS from the RETURNING rows (src/budget/counters.ts runBatch). Here the
+ * now decide in JS from the RETURNING rows (src/ledger/counters/statements.ts runBatch). Here the
  * interleaving is made deterministic at the adapter (test/support/fault-clients.ts
  * interleavingSqliteClient): exactly one standalone zero-row UPDATE (what such a statement leaves in
  * changes()) runs on the connection right before the gated statement.

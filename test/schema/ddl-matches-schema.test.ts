@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import wasm from '@prisma/prisma-schema-wasm'
 import { DATABASES, useDatabase, type DbKind, type TestDatabase } from '../support/databases.ts'
-import { schemaFragmentPath, ddlStatements } from '../../src/schema/index.ts'
+import { schemaFragmentPath, ddlStatements } from '../../src/db/schema.ts'
 
 interface DmmfField {
   name: string

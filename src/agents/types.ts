@@ -1,0 +1,64 @@
+/**
+ * The shapes of an agent run, shared by the runtime (runtime.ts) and streaming (stream.ts): what a
+ * run takes and returns, and what a prepared run carries from one attempt to the next.
+ */
+import type { TenantRef } from '../config/overrides.js'
+import type { Decimal } from '../foundation/money.js'
+import type { NormalizedUsage } from '../pricing/price.js'
+import type { ChatMessage, ProviderName } from '../providers/types.js'
+import type { ResolvedTenant, ResolvedTenantRef } from '../tenant/ref.js'
+import type { AgentDefinition } from './define.js'
+import type { AttemptInfo } from './errors.js'
+
+export type AgentInput = string | ChatMessage[]
+
+export interface RunOptions {
+  /** Tenant id, host record, `{ id, limits }`, null (none); omitted = withTenant()/resolver. */
+  tenant?: TenantRef | null
+  /** Keys for this call, used when the tenant has none. */
+  apiKeys?: Partial<Record<ProviderName, string>>
+  signal?: AbortSignal
+  traceId?: string
+  parentId?: string
+}
+
+export interface AgentUsage extends NormalizedUsage {}
+
+export interface AgentResult {
+  text: string
+  /** The model that produced the final answer. */
+  model: string
+  usage: AgentUsage
+  /** Exact cost of every attempt of the run (failed attempts included), as Decimal dollars. */
+  cost: Decimal
+  /** The ledger row of the final answer. */
+  executionId: string
+  traceId: string
+  steps: number
+  attempts: AttemptInfo[]
+  messages: ChatMessage[]
+}
+
+export interface Agent {
+  readonly definition: AgentDefinition
+  run(input: AgentInput, options?: RunOptions): Promise<AgentResult>
+  stream(input: AgentInput, options?: RunOptions): AgentStream
+}
+
+export interface AgentStream extends AsyncIterable<string> {
+  /** Resolves when the call has settled; rejects with the run's error. */
+  readonly result: Promise<AgentResult>
+  /** Stops the stream (same as breaking out of the loop). */
+  abort(): void
+}
+
+/** A prepared run: its messages, tenant, trace, the key chosen and the SDK client for it. */
+export interface RunSetup {
+  messages: ChatMessage[]
+  resolved: ResolvedTenant | null
+  tenant: ResolvedTenantRef
+  traceId: string
+  apiKey: string
+  sdk: unknown
+}
+

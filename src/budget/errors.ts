@@ -1,0 +1,101 @@
+/**
+ * The budget pipeline's refusals and failures: a hard limit refused the call
+ * (BudgetExceededError), the tenant is inactive (TenantInactiveError), or admission could not decide
+ * (AdmissionError, fail mode closed).
+ */
+import { LlmTenantError } from '../foundation/errors.js'
+import { redactError } from '../foundation/redact.js'
+import type { Decimal } from '../foundation/money.js'
+
+/** Limit types whose figures are money (Decimal dollars). */
+export type CostLimitType = 'dailyCost' | 'monthlyCost'
+/** Limit types whose figures are counts (tokens, executions, calls in flight). */
+export type CountLimitType = 'dailyTokens' | 'monthlyTokens' | 'dailyExecutions' | 'monthlyExecutions' | 'maxConcurrent'
+
+/** What a budget refusal reports, typed by its limit: `Decimal` dollars for cost limits, numbers for the rest. */
+export type BudgetFigures =
+  | { limitType: CostLimitType; limit: Decimal; current: Decimal }
+  | { limitType: CountLimitType; limit: number; current: number }
+
+export interface BudgetExceededDetails {
+  scope: 'tenant' | 'global' | 'agent'
+  tenantId: string | null
+  agentType: string | null
+  /** When the period of the refusing limit resets (its next day or month in the configured zone); null for maxConcurrent. */
+  retryAfter: Date | null
+  /** Whole seconds from the refusal until `retryAfter` (rounded up, at least 1); null for maxConcurrent. */
+  retryAfterSeconds: number | null
+}
+
+/**
+ * A hard limit refused the call before the provider was contacted. `limitType` discriminates the
+ * figures: `if (err.limitType === 'dailyCost') err.limit.minus(err.current)` is a Decimal, the
+ * token / execution / maxConcurrent figures are numbers.
+ */
+class BudgetExceeded extends LlmTenantError {
+  readonly scope: 'tenant' | 'global' | 'agent'
+  readonly limitType: CostLimitType | CountLimitType
+  /** Decimal dollars for cost limits, a number otherwise. */
+  readonly limit: Decimal | number
+  /** Usage at refusal time: settled + reserved by calls in flight (same unit as `limit`). */
+  readonly current: Decimal | number
+  readonly tenantId: string | null
+  readonly agentType: string | null
+  readonly retryAfter: Date | null
+  readonly retryAfterSeconds: number | null
+
+  constructor(details: BudgetExceededDetails & BudgetFigures) {
+    const isCost = details.limitType === 'dailyCost' || details.limitType === 'monthlyCost'
+    const fmt = (v: Decimal | number) => (isCost ? `$${(v as Decimal).toFixed()}` : String(v))
+    const who =
+      details.scope === 'global'
+        ? 'global budget'
+        : details.scope === 'agent'
+          ? `agent "${details.agentType}" budget${details.tenantId ? ` of tenant "${details.tenantId}"` : ' (all tenants)'}`
+          : `tenant "${details.tenantId}"`
+    const resets = details.retryAfter ? `; resets ${details.retryAfter.toISOString()}` : ''
+    super(
+      'BUDGET_EXCEEDED',
+      `Budget exceeded: ${who} ${details.limitType} limit ${fmt(details.limit)} would be exceeded (current ${fmt(details.current)}; agent ${details.agentType ?? 'none'}${resets})`,
+    )
+    this.name = 'BudgetExceededError'
+    this.scope = details.scope
+    this.limitType = details.limitType
+    this.limit = details.limit
+    this.current = details.current
+    this.tenantId = details.tenantId
+    this.agentType = details.agentType
+    this.retryAfter = details.retryAfter
+    this.retryAfterSeconds = details.retryAfterSeconds
+  }
+}
+
+/** A hard budget refusal: the class's fields, with `limit` / `current` typed by `limitType`. */
+export type BudgetExceededError = BudgetExceeded & BudgetFigures
+// The class under the public name, typed so that `instanceof` narrows to the discriminated union.
+export const BudgetExceededError = BudgetExceeded as unknown as {
+  new (details: BudgetExceededDetails & BudgetFigures): BudgetExceededError
+  readonly prototype: BudgetExceededError
+}
+
+/** The tenant is deactivated: its calls are refused. */
+export class TenantInactiveError extends LlmTenantError {
+  readonly tenantId: string
+  constructor(tenantId: string) {
+    super('TENANT_INACTIVE', `Tenant "${tenantId}" is inactive; its LLM calls are refused`)
+    this.tenantId = tenantId
+  }
+}
+
+/**
+ * Admission could not decide (database error, resolver threw) and the fail mode is 'closed':
+ * the call is refused rather than silently admitted.
+ */
+export class AdmissionError extends LlmTenantError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ADMISSION_FAILED', message)
+    // The cause is kept for diagnosis, redacted like the message: it may be an app callback's error
+    // quoting a row with the tenant's key, or a driver error carrying request data.
+    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = redactError(options.cause)
+  }
+}

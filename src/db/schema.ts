@@ -1,0 +1,43 @@
+/**
+ * The shipped schema: the Prisma fragment an app drops into its schema folder, and the matching DDL
+ * per provider (for when `prisma migrate` is not available, and for tests).
+ */
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { detectProvider, type SqlProvider } from './client.js'
+
+const packageRoot = new URL('../../', import.meta.url)
+
+/** Absolute path of `llm-tenant.prisma`, to copy into an app's `prisma/schema/` folder. */
+export const schemaFragmentPath = fileURLToPath(new URL('prisma/schema/llm-tenant.prisma', packageRoot))
+
+/** Absolute path of the DDL script for a provider. */
+export function ddlPath(provider: SqlProvider): string {
+  return fileURLToPath(new URL(`prisma/sql/${provider}.sql`, packageRoot))
+}
+
+/** The DDL for a provider, split into single statements (comments dropped). */
+export function ddlStatements(provider: SqlProvider): string[] {
+  const withoutComments = readFileSync(ddlPath(provider), 'utf8')
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('--'))
+    .join('\n')
+  return withoutComments
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter(Boolean)
+}
+
+interface RawExecutor {
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>
+}
+
+/**
+ * Creates the library's tables and indexes through the given Prisma client (idempotent). Handy for
+ * tests, examples and apps that manage DDL themselves; apps using `prisma migrate` don't need it.
+ */
+export async function applyLlmTenantSchema(client: RawExecutor, provider: SqlProvider = detectProvider(client)): Promise<void> {
+  for (const statement of ddlStatements(provider)) {
+    await client.$executeRawUnsafe(statement)
+  }
+}
