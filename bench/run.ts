@@ -16,7 +16,10 @@ import { cell, type Figure } from './lib/stats.ts'
 process.env.TEST_POSTGRES_URL ??= 'postgresql://postgres@127.0.0.1:5432/test'
 const { analytics, concurrency, memory, perCall } = await import('./scenarios.ts')
 const quick = process.argv.includes('--quick')
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',')
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',')
 const wants = (n: string) => !only || only.includes(n)
 const mode: Mode = { quick, repeats: quick ? 3 : 5, calls: quick ? 200 : 1000 }
 const started = Date.now()

@@ -55,8 +55,15 @@ export async function perCall(kind: DbKind, mode: Mode, ledgerSizes: number[]): 
       if (kind === 'sqlite') await prismaOnly.$queryRawUnsafe('PRAGMA journal_mode = WAL')
       // Start every size from a quiet disk: the seed (and the previous size's, or the SQLite phase's
       // 1M-row file) leaves dirty pages whose writeback would slow PostgreSQL's commit flushes.
-      if (kind === 'postgresql') { await db.rawQuery('ANALYZE'); await db.rawQuery('CHECKPOINT') }
-      try { execSync('sync') } catch { /* not on this platform */ }
+      if (kind === 'postgresql') {
+        await db.rawQuery('ANALYZE')
+        await db.rawQuery('CHECKPOINT')
+      }
+      try {
+        execSync('sync')
+      } catch {
+        /* not on this platform */
+      }
       for (let r = 0; r < mode.repeats; r++) {
         const ours = await trackedLatencies(budgets, mode.calls)
         add(`ours p50 ${size}`, percentile(ours, 50) * 1000)
@@ -82,19 +89,37 @@ export async function perCall(kind: DbKind, mode: Mode, ledgerSizes: number[]): 
     figures.push(
       { scenario: '1–2 per-call overhead', db: kind, metric: `p50, ledger ${label}`, unit: 'µs', runs: p50.get(`ours p50 ${size}`)! },
       { scenario: '1–2 per-call overhead', db: kind, metric: `p99, ledger ${label}`, unit: 'µs', runs: p50.get(`ours p99 ${size}`)! },
-      { scenario: '1–2 per-call overhead', db: kind, metric: `p50 without ${kind === 'sqlite' ? 'sqliteFastPath' : 'pgFastPath'} (all through Prisma), ${label}`, unit: 'µs', runs: p50.get(`prisma p50 ${size}`)! },
+      {
+        scenario: '1–2 per-call overhead',
+        db: kind,
+        metric: `p50 without ${kind === 'sqlite' ? 'sqliteFastPath' : 'pgFastPath'} (all through Prisma), ${label}`,
+        unit: 'µs',
+        runs: p50.get(`prisma p50 ${size}`)!,
+      },
       { scenario: '3 baselines', db: kind, metric: `SUM-per-check p50, ${label}`, unit: 'µs', runs: p50.get(`sum p50 ${size}`)! },
       { scenario: '3 baselines', db: kind, metric: `check-then-record p50, ${label}`, unit: 'µs', runs: p50.get(`ctr p50 ${size}`)! },
       { scenario: '3 baselines', db: kind, metric: `ours ÷ SUM-per-check, ${label}`, unit: '×', runs: ratio(`ours p50 ${size}`, `sum p50 ${size}`) },
       { scenario: '3 baselines', db: kind, metric: `ours ÷ check-then-record, ${label}`, unit: '×', runs: ratio(`ours p50 ${size}`, `ctr p50 ${size}`) },
-      { scenario: '4 raw floor', db: kind, metric: `same SQL via ${kind === 'sqlite' ? 'better-sqlite3' : 'pg'} p50, ${label}`, unit: 'µs', runs: p50.get(`floor p50 ${size}`)! },
+      {
+        scenario: '4 raw floor',
+        db: kind,
+        metric: `same SQL via ${kind === 'sqlite' ? 'better-sqlite3' : 'pg'} p50, ${label}`,
+        unit: 'µs',
+        runs: p50.get(`floor p50 ${size}`)!,
+      },
       { scenario: '4 raw floor', db: kind, metric: `ours ÷ floor, ${label}`, unit: '×', runs: ratio(`ours p50 ${size}`, `floor p50 ${size}`) },
     )
   }
   if (ledgerSizes.length > 1) {
     const first = p50.get(`ours p50 ${ledgerSizes[0]}`)!
     const last = p50.get(`ours p50 ${ledgerSizes[ledgerSizes.length - 1]}`)!
-    figures.push({ scenario: '2 ledger size', db: kind, metric: `p50 ratio ${ledgerSizes.at(-1)!.toLocaleString('en-US')} ÷ ${ledgerSizes[0].toLocaleString('en-US')} rows`, unit: '×', runs: last.map((v, i) => v / first[i]) })
+    figures.push({
+      scenario: '2 ledger size',
+      db: kind,
+      metric: `p50 ratio ${ledgerSizes.at(-1)!.toLocaleString('en-US')} ÷ ${ledgerSizes[0].toLocaleString('en-US')} rows`,
+      unit: '×',
+      runs: last.map((v, i) => v / first[i]),
+    })
   }
   return figures
 }
@@ -108,8 +133,17 @@ export async function concurrency(mode: Mode): Promise<Figure[]> {
   const total = mode.quick ? 512 : 2048
   for (const inFlight of [64, 256]) {
     for (const tenants of [1, 100]) {
-      const runs = { tput: [] as number[], p99: [] as number[], over: [] as number[], drift: [] as number[], ctrOver: [] as number[], sumOver: [] as number[], oursSlowOver: [] as number[],
-        admittedTput: [] as number[], admittedP99: [] as number[] }
+      const runs = {
+        tput: [] as number[],
+        p99: [] as number[],
+        over: [] as number[],
+        drift: [] as number[],
+        ctrOver: [] as number[],
+        sumOver: [] as number[],
+        oursSlowOver: [] as number[],
+        admittedTput: [] as number[],
+        admittedP99: [] as number[],
+      }
       for (let r = 0; r < mode.repeats; r++) {
         const db = await openDatabase('postgresql')
         try {
@@ -129,7 +163,11 @@ export async function concurrency(mode: Mode): Promise<Figure[]> {
             while (next < total) {
               const i = next++
               const t = performance.now()
-              await budgets.track(`c-${i % tenants}`, { agentType: 'Burst', model: 'm', estimate: { cost: '0.0001' } }, async (c) => c.reportUsage({ inputCost: '0.0001' })).catch(() => undefined)
+              await budgets
+                .track(`c-${i % tenants}`, { agentType: 'Burst', model: 'm', estimate: { cost: '0.0001' } }, async (c) =>
+                  c.reportUsage({ inputCost: '0.0001' }),
+                )
+                .catch(() => undefined)
               latencies.push(performance.now() - t)
             }
           }
@@ -147,26 +185,43 @@ export async function concurrency(mode: Mode): Promise<Figure[]> {
           const admittedLatencies: number[] = []
           let k = 0
           const t1 = performance.now()
-          await Promise.all(Array.from({ length: inFlight }, async () => {
-            while (k < total) {
-              const i = k++
-              const t = performance.now()
-              await budgets.track(`ok-${i % tenants}`, { agentType: 'Burst', model: 'm', estimate: { cost: '0.0001' } }, async (c) => c.reportUsage({ inputCost: '0.0001' }))
-              admittedLatencies.push(performance.now() - t)
-            }
-          }))
+          await Promise.all(
+            Array.from({ length: inFlight }, async () => {
+              while (k < total) {
+                const i = k++
+                const t = performance.now()
+                await budgets.track(`ok-${i % tenants}`, { agentType: 'Burst', model: 'm', estimate: { cost: '0.0001' } }, async (c) =>
+                  c.reportUsage({ inputCost: '0.0001' }),
+                )
+                admittedLatencies.push(performance.now() - t)
+              }
+            }),
+          )
           runs.admittedTput.push(total / ((performance.now() - t1) / 1000))
-          runs.admittedP99.push(percentile(admittedLatencies.sort((a, b) => a - b), 99))
+          runs.admittedP99.push(
+            percentile(
+              admittedLatencies.sort((a, b) => a - b),
+              99,
+            ),
+          )
           // Overspend of each design under the same load, with a provider that takes PROVIDER_MS (a
           // check-then-act design's window is the provider call: with a zero-latency provider it
           // barely races at all). Ours runs the same calls as a fourth contender.
           const designs: Array<[keyof typeof over, (c: BaselineCall) => Promise<void>]> = [
             ['ctr', (c) => checkThenRecord(db.client, c)],
             ['sum', (c) => sumPerCheck(db.client, c)],
-            ['ours', (c) => budgets.track(c.tenantId, { agentType: 'Burst', model: 'm', estimate: { cost: '0.0001' } }, async (ctx) => {
-              await c.provider()
-              ctx.reportUsage({ inputCost: '0.0001' })
-            }).catch((err) => { throw err instanceof BudgetExceededError ? new Refused() : err })],
+            [
+              'ours',
+              (c) =>
+                budgets
+                  .track(c.tenantId, { agentType: 'Burst', model: 'm', estimate: { cost: '0.0001' } }, async (ctx) => {
+                    await c.provider()
+                    ctx.reportUsage({ inputCost: '0.0001' })
+                  })
+                  .catch((err) => {
+                    throw err instanceof BudgetExceededError ? new Refused() : err
+                  }),
+            ],
           ]
           const over = { ctr: runs.ctrOver, sum: runs.sumOver, ours: runs.oursSlowOver }
           for (const [name, design] of designs) {
@@ -176,7 +231,13 @@ export async function concurrency(mode: Mode): Promise<Figure[]> {
             const w = async () => {
               while (k < total) {
                 const i = k++
-                const c: BaselineCall = { tenantId: `${name}-${i % tenants}`, limitNanos: limit, costNanos: 100_000n, now: NOW(), provider: () => new Promise((res) => setTimeout(res, PROVIDER_MS)) }
+                const c: BaselineCall = {
+                  tenantId: `${name}-${i % tenants}`,
+                  limitNanos: limit,
+                  costNanos: 100_000n,
+                  now: NOW(),
+                  provider: () => new Promise((res) => setTimeout(res, PROVIDER_MS)),
+                }
                 try {
                   await design(c)
                   spent.set(c.tenantId, (spent.get(c.tenantId) ?? 0n) + c.costNanos)
@@ -201,9 +262,27 @@ export async function concurrency(mode: Mode): Promise<Figure[]> {
         { scenario: '5 concurrency', db: 'postgresql', metric: `p99 latency, all admitted, ${label}`, unit: 'ms', runs: runs.admittedP99 },
         { scenario: '5 concurrency', db: 'postgresql', metric: `overspend ($, worst tenant), ${label}`, unit: '$', runs: runs.over },
         { scenario: '5 concurrency', db: 'postgresql', metric: `counter rows corrected by refresh, ${label}`, unit: 'rows', runs: runs.drift },
-        { scenario: '5 concurrency', db: 'postgresql', metric: `check-then-record: calls admitted past the limit (${PROVIDER_MS} ms provider), ${label}`, unit: 'calls', runs: runs.ctrOver },
-        { scenario: '5 concurrency', db: 'postgresql', metric: `SUM-per-check: calls admitted past the limit (${PROVIDER_MS} ms provider), ${label}`, unit: 'calls', runs: runs.sumOver },
-        { scenario: '5 concurrency', db: 'postgresql', metric: `ours: calls admitted past the limit (${PROVIDER_MS} ms provider), ${label}`, unit: 'calls', runs: runs.oursSlowOver },
+        {
+          scenario: '5 concurrency',
+          db: 'postgresql',
+          metric: `check-then-record: calls admitted past the limit (${PROVIDER_MS} ms provider), ${label}`,
+          unit: 'calls',
+          runs: runs.ctrOver,
+        },
+        {
+          scenario: '5 concurrency',
+          db: 'postgresql',
+          metric: `SUM-per-check: calls admitted past the limit (${PROVIDER_MS} ms provider), ${label}`,
+          unit: 'calls',
+          runs: runs.sumOver,
+        },
+        {
+          scenario: '5 concurrency',
+          db: 'postgresql',
+          metric: `ours: calls admitted past the limit (${PROVIDER_MS} ms provider), ${label}`,
+          unit: 'calls',
+          runs: runs.oursSlowOver,
+        },
       )
     }
   }
@@ -247,9 +326,15 @@ export async function memory(mode: Mode): Promise<Figure[]> {
   const calls = mode.quick ? 3_000 : 1_000_000
   const figures: Figure[] = []
   // SQLite calls run one at a time (one connection); PostgreSQL's with 32 in flight, batching and pool included.
-  for (const [kind, inFlight] of [['sqlite', 1], ['postgresql', 32]] as const) {
-    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./memory-child.ts', import.meta.url)), kind, String(calls), String(inFlight)],
-      { encoding: 'utf8', maxBuffer: 1 << 20, env: process.env })
+  for (const [kind, inFlight] of [
+    ['sqlite', 1],
+    ['postgresql', 32],
+  ] as const) {
+    const out = execFileSync(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./memory-child.ts', import.meta.url)), kind, String(calls), String(inFlight)],
+      { encoding: 'utf8', maxBuffer: 1 << 20, env: process.env },
+    )
     const { samples } = JSON.parse(out.trim().split('\n').at(-1)!) as { samples: Array<{ rss: number; heap: number }> }
     // samples[0] is before the first call, samples[k] after k × 10% of them.
     const fromTenth = samples.slice(1)
@@ -258,13 +343,25 @@ export async function memory(mode: Mode): Promise<Figure[]> {
       { scenario: '7 memory', db: kind, metric: `RSS after 10% of ${label}`, unit: 'MB', runs: [samples[1].rss] },
       { scenario: '7 memory', db: kind, metric: `RSS after 50% of ${label}`, unit: 'MB', runs: [samples[5].rss] },
       { scenario: '7 memory', db: kind, metric: `RSS after all ${label}`, unit: 'MB', runs: [samples.at(-1)!.rss] },
-      { scenario: '7 memory', db: kind, metric: 'RSS max ÷ min of the samples from 10% on', unit: '×', runs: [Math.max(...fromTenth.map((s) => s.rss)) / Math.min(...fromTenth.map((s) => s.rss))] },
+      {
+        scenario: '7 memory',
+        db: kind,
+        metric: 'RSS max ÷ min of the samples from 10% on',
+        unit: '×',
+        runs: [Math.max(...fromTenth.map((s) => s.rss)) / Math.min(...fromTenth.map((s) => s.rss))],
+      },
       { scenario: '7 memory', db: kind, metric: `JS heap in use after a full GC, after 10% of ${label}`, unit: 'MB', runs: [samples[1].heap] },
       { scenario: '7 memory', db: kind, metric: `JS heap in use after a full GC, after all ${label}`, unit: 'MB', runs: [samples.at(-1)!.heap] },
     )
   }
   const cache = new SdkClientCache(256)
   for (let i = 0; i < (mode.quick ? 2_000 : 10_000); i++) await cache.get('openai', `sk-key-${i}`)
-  figures.push({ scenario: '7 memory', db: '-', metric: `SDK clients cached after ${mode.quick ? '2,000' : '10,000'} distinct keys (bound 256)`, unit: 'clients', runs: [cache.size] })
+  figures.push({
+    scenario: '7 memory',
+    db: '-',
+    metric: `SDK clients cached after ${mode.quick ? '2,000' : '10,000'} distinct keys (bound 256)`,
+    unit: 'clients',
+    runs: [cache.size],
+  })
   return figures
 }

@@ -25,8 +25,14 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
 import {
-  applyLlmTenantSchema, BudgetExceededError, InvalidArgumentError, llmTenant, ProviderError, TenantInactiveError,
-  type LlmConfigInput, type RuntimeOptions,
+  applyLlmTenantSchema,
+  BudgetExceededError,
+  InvalidArgumentError,
+  llmTenant,
+  ProviderError,
+  TenantInactiveError,
+  type LlmConfigInput,
+  type RuntimeOptions,
 } from 'prisma-llm-tenant'
 import { ProviderEmulator } from 'prisma-llm-tenant/testing'
 import { PrismaClient } from '../generated/sqlite/client.ts' // your generated client
@@ -45,7 +51,11 @@ interface Reply {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message)
   }
 }
@@ -123,7 +133,10 @@ export function createSupportApi(db: PrismaClient, options: SupportApiOptions = 
       }
       if (req.method === 'GET' && path === '/usage') {
         const usage = await org.llmUsageSummary({ period: 'today' })
-        return { status: 200, body: { tenant: org.slug, period: usage.period.name, cost: usage.cost.toFixed(), tokens: usage.tokens, executions: usage.executions } }
+        return {
+          status: 200,
+          body: { tenant: org.slug, period: usage.period.name, cost: usage.cost.toFixed(), tokens: usage.tokens, executions: usage.executions },
+        }
       }
       throw new HttpError(404, 'not_found', `No route ${req.method} ${path}`)
     })
@@ -179,7 +192,10 @@ async function main(): Promise<void> {
   })
   const stop = () => {
     server.close()
-    void db.$disconnect().then(() => emulator.close()).finally(() => rmSync(dir, { recursive: true, force: true }))
+    void db
+      .$disconnect()
+      .then(() => emulator.close())
+      .finally(() => rmSync(dir, { recursive: true, force: true }))
   }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)

@@ -62,7 +62,9 @@ try {
 
   for (const org of [acme, globex]) {
     const s = await org.llmUsageSummary({ period: 'this_month' })
-    console.log(`${org.slug}: $${s.cost.toFixed(9)} · ${s.tokens} tokens · ${s.executions} executions, refusals included (${s.period.name}, ${s.period.timeZone})`)
+    console.log(
+      `${org.slug}: $${s.cost.toFixed(9)} · ${s.tokens} tokens · ${s.executions} executions, refusals included (${s.period.name}, ${s.period.timeZone})`,
+    )
   }
   const top = await prisma.organization.llmTopSpenders({ period: 'this_month', limit: 5 })
   console.log(`top spender: ${top[0].tenantId} ($${top[0].cost.toFixed(9)})`)

@@ -18,7 +18,10 @@ try {
   const tarball = join(out, packed.filename)
   execFileSync(bin('publint'), ['run', tarball, '--strict'], { cwd: root, stdio: 'inherit' })
   // ESM only: the package has no CommonJS entry points, so CJS resolution is not a consumer it serves.
-  execFileSync(bin('attw'), [tarball, '--profile', 'esm-only', '--format', 'table-flipped', '--exclude-entrypoints', ...DATA_FILES], { cwd: root, stdio: 'inherit' })
+  execFileSync(bin('attw'), [tarball, '--profile', 'esm-only', '--format', 'table-flipped', '--exclude-entrypoints', ...DATA_FILES], {
+    cwd: root,
+    stdio: 'inherit',
+  })
 } finally {
   rmSync(out, { recursive: true, force: true })
 }

@@ -4,8 +4,13 @@
  */
 export { LlmTenantError, InvalidArgumentError, SchemaMismatchError } from './foundation/errors.js'
 export {
-  AdmissionError, BudgetExceededError, TenantInactiveError,
-  type BudgetExceededDetails, type BudgetFigures, type CostLimitType, type CountLimitType,
+  AdmissionError,
+  BudgetExceededError,
+  TenantInactiveError,
+  type BudgetExceededDetails,
+  type BudgetFigures,
+  type CostLimitType,
+  type CountLimitType,
 } from './budget/errors.js'
 export { AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError, MissingApiKeyError } from './agents/errors.js'
 export { MissingProviderSdkError, ProviderError } from './providers/errors.js'

@@ -26,12 +26,34 @@ export type { BudgetEvent } from './config/events.js'
 export type { RefreshResult } from './budget/refresh.js'
 export { withTenant, currentTenant } from './tenant/ref.js'
 export type { TenantRef, TenantOverride } from './config/overrides.js'
-export { BudgetExceededError, TenantInactiveError, AdmissionError, type BudgetExceededDetails, type BudgetFigures, type CostLimitType, type CountLimitType } from './budget/errors.js'
+export {
+  BudgetExceededError,
+  TenantInactiveError,
+  AdmissionError,
+  type BudgetExceededDetails,
+  type BudgetFigures,
+  type CostLimitType,
+  type CountLimitType,
+} from './budget/errors.js'
 export { llmTenant, type LlmTenantOptions } from './extension/extension.js'
 export type { BudgetStatus, LimitStatus } from './budget/status.js'
 export {
-  LlmRuntime, createLlmRuntime, defineAgent, AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError, MissingApiKeyError,
-  type Agent, type AgentInput, type AgentOptions, type AgentResult, type AgentStream, type AgentTool, type AttemptInfo, type RunOptions, type RuntimeOptions,
+  LlmRuntime,
+  createLlmRuntime,
+  defineAgent,
+  AllModelsExhaustedError,
+  CircuitBreakerOpenError,
+  MaxStepsExceededError,
+  MissingApiKeyError,
+  type Agent,
+  type AgentInput,
+  type AgentOptions,
+  type AgentResult,
+  type AgentStream,
+  type AgentTool,
+  type AttemptInfo,
+  type RunOptions,
+  type RuntimeOptions,
 } from './agents/index.js'
 export { MissingProviderSdkError, ProviderError, type ChatMessage, type ProviderName } from './providers/index.js'
 export { DEFAULT_PRICES, UnknownModelError, priceUsage, findPrice, type ModelPrice, type PricingOptions } from './pricing/index.js'

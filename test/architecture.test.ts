@@ -37,6 +37,10 @@ describe('docs/ARCHITECTURE.md', () => {
       const parent = folder.split('/').slice(0, -1).join('/')
       return parent !== '' && hasLayer(parent)
     }
-    expect(folders(join(root, 'src')).map((f) => f.slice('src/'.length, -1)).filter((f) => !hasLayer(f))).toEqual([])
+    expect(
+      folders(join(root, 'src'))
+        .map((f) => f.slice('src/'.length, -1))
+        .filter((f) => !hasLayer(f)),
+    ).toEqual([])
   })
 })

@@ -38,7 +38,9 @@ function nextBerlinMidnight(at: Date): Date {
   for (let h = 0; h <= 26; h++) {
     const candidate = new Date(`${day}T00:00:00Z`)
     candidate.setUTCHours(candidate.getUTCHours() + 24 - h)
-    const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', day: '2-digit' }).format(candidate)
+    const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', day: '2-digit' }).format(
+      candidate,
+    )
     if (local.endsWith('00:00') && candidate > at) return candidate
   }
   throw new Error('no midnight found')

@@ -51,7 +51,11 @@ const PROMISES: Array<{ has: string; prints: Array<string | RegExp>; never?: str
   { has: 'const llm = createLlmRuntime(prisma, {', prints: ['key used: true', /streamed cost: 0\.\d+/] },
   { has: 'ledger.recordExecution({', prints: ['0.00036 1500 1', /^\[\]$/m], never: ['sk-never-stored'] },
   { has: "const tenant = { id: 'initech'", prints: ['tenant dailyCost 0.25 0.2 true', /^0\.2\n1$/m] },
-  { has: 'globalMonthly: 0', prints: ['tenant monthlyCost room left: $0', /^Retry-After: \d+ until \d{4}-\d\d-01T0[45]:00:00\.000Z$/m, /^true$/m], never: ['never runs'] },
+  {
+    has: 'globalMonthly: 0',
+    prints: ['tenant monthlyCost room left: $0', /^Retry-After: \d+ until \d{4}-\d\d-01T0[45]:00:00\.000Z$/m, /^true$/m],
+    never: ['never runs'],
+  },
   { has: 'const extension = llmTenant(', prints: ['function 120000 hard'] },
 ]
 
@@ -65,8 +69,16 @@ function scratchApp(): string {
     join(dir, 'tsconfig.json'),
     JSON.stringify({
       compilerOptions: {
-        target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'DOM'], types: ['node'], strict: true, skipLibCheck: true,
-        allowImportingTsExtensions: true, noEmit: true, moduleDetection: 'force',
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        lib: ['ES2022', 'DOM'],
+        types: ['node'],
+        strict: true,
+        skipLibCheck: true,
+        allowImportingTsExtensions: true,
+        noEmit: true,
+        moduleDetection: 'force',
         paths: { 'prisma-llm-tenant': [join(root, 'src/index.ts')], 'prisma-llm-tenant/testing': [join(root, 'src/testing/index.ts')] },
       },
       include: ['*.ts'],
@@ -77,7 +89,12 @@ function scratchApp(): string {
 }
 
 /** GitHub's id of a heading: lower case, punctuation dropped, spaces to hyphens. */
-const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+const slug = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-')
 
 describe('README.md and docs/*.md code blocks', () => {
   it('are sh, ts or prisma blocks; variants and file blocks appear only in the quick start', () => {
@@ -99,23 +116,32 @@ describe('README.md and docs/*.md code blocks', () => {
     expect(readFileSync(join(root, 'test/package/quick-start.test.ts'), 'utf8')).toContain('quickStartFor(variant)')
   })
 
-  it.each(others.filter((b) => b.lang === 'ts').map((b) => [label(b), b] as const))('ts block %s runs in an empty folder', (_label, block) => {
-    const matching = PROMISES.filter((p) => block.code.includes(p.has))
-    expect(matching, `${label(block)}: add what this block prints to PROMISES (exactly one entry must match it)`).toHaveLength(1)
-    const promise = matching[0]
-    const dir = scratchApp()
-    try {
-      writeFileSync(join(dir, 'snippet.ts'), block.code)
-      const out = execFileSync(tsx, ['snippet.ts'], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '' } })
-      for (const expected of promise!.prints) {
-        if (typeof expected === 'string') expect(out).toContain(expected)
-        else expect(out).toMatch(expected)
+  it.each(others.filter((b) => b.lang === 'ts').map((b) => [label(b), b] as const))(
+    'ts block %s runs in an empty folder',
+    (_label, block) => {
+      const matching = PROMISES.filter((p) => block.code.includes(p.has))
+      expect(matching, `${label(block)}: add what this block prints to PROMISES (exactly one entry must match it)`).toHaveLength(1)
+      const promise = matching[0]
+      const dir = scratchApp()
+      try {
+        writeFileSync(join(dir, 'snippet.ts'), block.code)
+        const out = execFileSync(tsx, ['snippet.ts'], {
+          cwd: dir,
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '' },
+        })
+        for (const expected of promise!.prints) {
+          if (typeof expected === 'string') expect(out).toContain(expected)
+          else expect(out).toMatch(expected)
+        }
+        for (const absent of promise!.never ?? []) expect(out).not.toContain(absent)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
       }
-      for (const absent of promise!.never ?? []) expect(out).not.toContain(absent)
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }, 90_000)
+    },
+    90_000,
+  )
 
   it('ts blocks type-check as an app would compile them', () => {
     const dir = scratchApp()
@@ -132,22 +158,29 @@ describe('README.md and docs/*.md code blocks', () => {
     }
   }, 150_000)
 
-  it.each(others.filter((b) => b.lang === 'prisma').map((b) => [label(b), b] as const))('prisma block %s is the model the generated client is built from', (_label, block) => {
-    const squash = (s: string) => s.replace(/\s+/g, ' ').trim()
-    expect(squash(readFileSync(join(root, 'test/schema/app.prisma'), 'utf8'))).toContain(squash(block.code))
-  })
+  it.each(others.filter((b) => b.lang === 'prisma').map((b) => [label(b), b] as const))(
+    'prisma block %s is the model the generated client is built from',
+    (_label, block) => {
+      const squash = (s: string) => s.replace(/\s+/g, ' ').trim()
+      expect(squash(readFileSync(join(root, 'test/schema/app.prisma'), 'utf8'))).toContain(squash(block.code))
+    },
+  )
 
-  it.each(others.filter((b) => b.lang === 'sh').map((b) => [label(b), b] as const))('sh block %s runs', (_label, block) => {
-    for (const line of commandLines(block)) {
-      const npm = /^(?:[A-Z_]+=\S+ )*npm (install|test|run (\S+))$/.exec(line)
-      expect(npm, `${label(block)}: "${line}" is not one of this repository's npm commands`).not.toBeNull()
-      const script = npm![1] === 'install' ? 'prepare' : npm![1] === 'test' ? 'test' : npm![2]
-      expect(pkg.scripts, line).toHaveProperty(script)
-      if (npm![1] === 'install' || npm![1] === 'test') continue
-      const out = execFileSync('bash', ['-c', line], { cwd: root, encoding: 'utf8', timeout: 120_000 })
-      expect(out.length).toBeGreaterThan(0)
-    }
-  }, 180_000)
+  it.each(others.filter((b) => b.lang === 'sh').map((b) => [label(b), b] as const))(
+    'sh block %s runs',
+    (_label, block) => {
+      for (const line of commandLines(block)) {
+        const npm = /^(?:[A-Z_]+=\S+ )*npm (install|test|run (\S+))$/.exec(line)
+        expect(npm, `${label(block)}: "${line}" is not one of this repository's npm commands`).not.toBeNull()
+        const script = npm![1] === 'install' ? 'prepare' : npm![1] === 'test' ? 'test' : npm![2]
+        expect(pkg.scripts, line).toHaveProperty(script)
+        if (npm![1] === 'install' || npm![1] === 'test') continue
+        const out = execFileSync('bash', ['-c', line], { cwd: root, encoding: 'utf8', timeout: 120_000 })
+        expect(out.length).toBeGreaterThan(0)
+      }
+    },
+    180_000,
+  )
 
   it('relative links resolve to files and headings', () => {
     const broken: string[] = []
@@ -162,7 +195,10 @@ describe('README.md and docs/*.md code blocks', () => {
           continue
         }
         if (anchor === undefined || !file.endsWith('.md')) continue
-        const ids = readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '').split('\n').flatMap((l) => (/^#{1,6} (.+)$/.exec(l) ? [slug(/^#{1,6} (.+)$/.exec(l)![1])] : []))
+        const ids = readFileSync(file, 'utf8')
+          .replace(/```[\s\S]*?```/g, '')
+          .split('\n')
+          .flatMap((l) => (/^#{1,6} (.+)$/.exec(l) ? [slug(/^#{1,6} (.+)$/.exec(l)![1])] : []))
         if (!ids.includes(anchor)) broken.push(`${source}: ${target} (no heading; ids: ${ids.join(', ')})`)
       }
     }

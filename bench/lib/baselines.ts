@@ -21,9 +21,21 @@ export interface BaselineCall {
 
 function row(c: BaselineCall) {
   return {
-    id: randomUUID(), tenantId: c.tenantId, agentType: 'Bench', model: 'm', provider: 'openai', status: 'success',
-    inputTokens: 10, outputTokens: 5, totalTokens: 15, inputCostNanos: c.costNanos, outputCostNanos: 0n, totalCostNanos: c.costNanos,
-    durationMs: 0, startedAt: c.now, completedAt: c.now,
+    id: randomUUID(),
+    tenantId: c.tenantId,
+    agentType: 'Bench',
+    model: 'm',
+    provider: 'openai',
+    status: 'success',
+    inputTokens: 10,
+    outputTokens: 5,
+    totalTokens: 15,
+    inputCostNanos: c.costNanos,
+    outputCostNanos: 0n,
+    totalCostNanos: c.costNanos,
+    durationMs: 0,
+    startedAt: c.now,
+    completedAt: c.now,
   }
 }
 
@@ -31,7 +43,10 @@ function row(c: BaselineCall) {
 export async function sumPerCheck(prisma: TestClient, c: BaselineCall & { global?: boolean }): Promise<void> {
   const b = buckets(c.now, 'UTC')
   for (const scope of c.global ? [c.tenantId, null] : [c.tenantId]) {
-    for (const [period, bucket] of [['day', b.day], ['month', b.month]] as const) {
+    for (const [period, bucket] of [
+      ['day', b.day],
+      ['month', b.month],
+    ] as const) {
       const { from, to } = bucketRange(period, bucket, 'UTC')
       const where = scope === null ? { startedAt: { gte: from, lt: to } } : { tenantId: scope, startedAt: { gte: from, lt: to } }
       const agg = await prisma.llmExecution.aggregate({ where, _sum: { totalCostNanos: true } })
@@ -44,7 +59,10 @@ export async function sumPerCheck(prisma: TestClient, c: BaselineCall & { global
 
 export async function checkThenRecord(prisma: TestClient, c: BaselineCall): Promise<void> {
   const b = buckets(c.now, 'UTC')
-  const keys = [{ period: 'day', bucket: b.day }, { period: 'month', bucket: b.month }]
+  const keys = [
+    { period: 'day', bucket: b.day },
+    { period: 'month', bucket: b.month },
+  ]
   const counters = await prisma.llmBudgetCounter.findMany({
     where: { scope: 'baseline', tenantId: c.tenantId, agentType: '', OR: keys },
   })

@@ -19,12 +19,15 @@ export function plainSqliteClient(file: string) {
 
 /** A second Prisma client on the same PostgreSQL schema WITHOUT pgFastPath: every statement through Prisma. */
 export function plainPgClient(url: string, schema: string) {
-  return new PostgresClient({ adapter: new PrismaPg({ connectionString: url, options: `-c search_path="${schema}"`, max: 10 }, { schema, statementNameGenerator: preparedStatementName }) })
+  return new PostgresClient({
+    adapter: new PrismaPg({ connectionString: url, options: `-c search_path="${schema}"`, max: 10 }, { schema, statementNameGenerator: preparedStatementName }),
+  })
 }
 
 type Params = unknown[]
 const pgValue = (v: unknown) => (typeof v === 'bigint' ? v.toString() : v)
-const camel = (row: Record<string, unknown>) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()), v]))
+const camel = (row: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(row).map(([k, v]) => [k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()), v]))
 
 interface Runner {
   $executeRawUnsafe(sql: string, ...params: Params): Promise<number>
@@ -44,9 +47,17 @@ function delegates(runner: Runner) {
 }
 
 export function rawPgClient(url: string, schema: string, max = 10) {
-  const pool = new pg.Pool({ connectionString: url, options: `-c search_path="${schema}"${process.env.BENCH_SYNC_OFF ? " -c synchronous_commit=off" : ""}`, max })
+  const pool = new pg.Pool({
+    connectionString: url,
+    options: `-c search_path="${schema}"${process.env.BENCH_SYNC_OFF ? ' -c synchronous_commit=off' : ''}`,
+    max,
+  })
   // Named (server-side prepared) statements, like the Prisma client with preparedStatementName.
-  const statement = (sql: string, params: Params) => ({ name: `s${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`, text: sql, values: params.map(pgValue) })
+  const statement = (sql: string, params: Params) => ({
+    name: `s${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`,
+    text: sql,
+    values: params.map(pgValue),
+  })
   const on = (q: { query: pg.Pool['query'] }): Runner => ({
     async $executeRawUnsafe(sql, ...params) {
       return (await q.query(statement(sql, params))).rowCount ?? 0

@@ -30,7 +30,12 @@ const bindLikeAdapter = (v: unknown) => (v instanceof Date ? v.toISOString().rep
  * in ms, sorted. (Statements the library sends through Prisma instead — a tenant-row reload once
  * per cache TTL — are not on the connection and not replayed: the floor is, if anything, low.)
  */
-export async function sqliteReplayFloor(client: { $queryRawUnsafe(sql: string): Promise<unknown> }, file: string, calls: number, run: (i: number) => Promise<unknown>): Promise<number[]> {
+export async function sqliteReplayFloor(
+  client: { $queryRawUnsafe(sql: string): Promise<unknown> },
+  file: string,
+  calls: number,
+  run: (i: number) => Promise<unknown>,
+): Promise<number[]> {
   const direct = directSqliteConnection(client)
   if (!direct) throw new Error('the replay floor needs a client wrapped with sqliteFastPath')
   // A consistent copy: everything checkpointed into the main file, the WAL emptied.

@@ -47,8 +47,22 @@ export async function seedLedger(db: TestDatabase, spec: SeedSpec): Promise<void
       const ts = new Date(nowMs - Math.floor((g * span) / spec.rows) * 1000).toISOString().replace('Z', '+00:00')
       const input = 100 + (g % 900)
       const output = 50 + (g % 300)
-      insert.run(`seed-${g}`, g % 20 === 0 ? null : `tenant-${g % spec.tenants}`, AGENTS[g % 4], MODELS[g % 3], g % 50 === 0 ? 'error' : 'success',
-        input, output, input + output, (g % 9000) * 15, (g % 7000) * 60, (g % 9000) * 15 + (g % 7000) * 60, ts, ts, ts)
+      insert.run(
+        `seed-${g}`,
+        g % 20 === 0 ? null : `tenant-${g % spec.tenants}`,
+        AGENTS[g % 4],
+        MODELS[g % 3],
+        g % 50 === 0 ? 'error' : 'success',
+        input,
+        output,
+        input + output,
+        (g % 9000) * 15,
+        (g % 7000) * 60,
+        (g % 9000) * 15 + (g % 7000) * 60,
+        ts,
+        ts,
+        ts,
+      )
     }
   })()
   raw.exec('ANALYZE')

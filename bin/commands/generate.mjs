@@ -58,7 +58,7 @@ export default {
     'argument passed through, e.g. `prisma-llm-tenant generate --schema prisma/schema`.',
     'When no Prisma schema engine is installed and PRISMA_SCHEMA_ENGINE_BINARY is unset, it points',
     'PRISMA_SCHEMA_ENGINE_BINARY at a placeholder file: `generate` never runs the engine, but the',
-    'Prisma CLI would otherwise try to download it. Exits with prisma generate\'s exit code.',
+    "Prisma CLI would otherwise try to download it. Exits with prisma generate's exit code.",
   ].join('\n'),
   run(args, io) {
     const cli = findPrismaCli(io.cwd)

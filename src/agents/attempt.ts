@@ -51,7 +51,15 @@ export interface PricedResponse {
 }
 
 /** Reports usage for settle: exact price, provenance on the execution. */
-export function reportPriced(ctx: CallContext, def: AgentDefinition, model: string, usage: NormalizedUsage, at: Date, pricing: PricingOptions, extra: Record<string, unknown>): bigint {
+export function reportPriced(
+  ctx: CallContext,
+  def: AgentDefinition,
+  model: string,
+  usage: NormalizedUsage,
+  at: Date,
+  pricing: PricingOptions,
+  extra: Record<string, unknown>,
+): bigint {
   const priced = priceUsage(def.provider, model, usage, at, pricing)
   ctx.reportUsage({
     inputTokens: usage.inputTokens,
@@ -72,7 +80,11 @@ export function reportPriced(ctx: CallContext, def: AgentDefinition, model: stri
 
 export function reservation(def: AgentDefinition, model: string, req: ProviderRequest, at: Date, pricing: PricingOptions) {
   const inputTokens = estimateInputTokens(req)
-  return { inputTokens, cost: nanosToUsd(estimateCost(def.provider, model, inputTokens, def.maxOutputTokens, at, pricing)), tokens: inputTokens + def.maxOutputTokens }
+  return {
+    inputTokens,
+    cost: nanosToUsd(estimateCost(def.provider, model, inputTokens, def.maxOutputTokens, at, pricing)),
+    tokens: inputTokens + def.maxOutputTokens,
+  }
 }
 
 export async function runAttempt(a: AttemptContext, def: AgentDefinition, model: string, req: ProviderRequest): Promise<PricedResponse> {
@@ -83,7 +95,16 @@ export async function runAttempt(a: AttemptContext, def: AgentDefinition, model:
   try {
     return await a.budgets.track(
       a.tenant,
-      { agentType: def.name, model, provider: def.provider, estimate: { cost: est.cost, tokens: est.tokens }, traceId: a.traceId, parentId: a.parentId, metadata: meta, signal: req.signal },
+      {
+        agentType: def.name,
+        model,
+        provider: def.provider,
+        estimate: { cost: est.cost, tokens: est.tokens },
+        traceId: a.traceId,
+        parentId: a.parentId,
+        metadata: meta,
+        signal: req.signal,
+      },
       async (ctx) => {
         executionId = ctx.executionId
         let response: ProviderResponse
@@ -94,7 +115,11 @@ export async function runAttempt(a: AttemptContext, def: AgentDefinition, model:
           throw toProviderError(err, def.provider, model, a.apiKey)
         }
         const usage = response.usage ?? estimatedUsage(est.inputTokens, response.text)
-        const costNanos = reportPriced(ctx, def, model, usage, a.now(), a.pricing, { ...meta, answeredModel: response.model, usageEstimated: response.usage === null })
+        const costNanos = reportPriced(ctx, def, model, usage, a.now(), a.pricing, {
+          ...meta,
+          answeredModel: response.model,
+          usageEstimated: response.usage === null,
+        })
         return { executionId: ctx.executionId, response, usage, costNanos }
       },
     )

@@ -43,7 +43,22 @@ export interface AgentDefinition extends Required<Omit<AgentOptions, 'instructio
   circuitBreaker: BreakerOptions
 }
 
-const KEYS = ['name', 'provider', 'model', 'api', 'instructions', 'maxOutputTokens', 'temperature', 'fallbackModels', 'retries', 'retryBaseMs', 'timeoutMs', 'circuitBreaker', 'tools', 'maxSteps']
+const KEYS = [
+  'name',
+  'provider',
+  'model',
+  'api',
+  'instructions',
+  'maxOutputTokens',
+  'temperature',
+  'fallbackModels',
+  'retries',
+  'retryBaseMs',
+  'timeoutMs',
+  'circuitBreaker',
+  'tools',
+  'maxSteps',
+]
 
 const CIRCUIT_BREAKER_KEYS = ['errors', 'withinSeconds', 'cooldownSeconds']
 
@@ -56,7 +71,8 @@ function int(value: unknown, field: string, min: number, max: number, fallback: 
 }
 
 function name(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !/^[\w.:/-]{1,255}$/.test(value)) throw new InvalidArgumentError(field, 'a name of letters, digits, _ . : / - (1-255 chars)', value)
+  if (typeof value !== 'string' || !/^[\w.:/-]{1,255}$/.test(value))
+    throw new InvalidArgumentError(field, 'a name of letters, digits, _ . : / - (1-255 chars)', value)
   return value
 }
 
@@ -70,7 +86,8 @@ export function defineAgent(options: AgentOptions): AgentDefinition {
   if (options.temperature !== undefined && (typeof options.temperature !== 'number' || !(options.temperature >= 0 && options.temperature <= 2))) {
     throw new InvalidArgumentError('agent.temperature', 'a number from 0 to 2', options.temperature)
   }
-  if (options.instructions !== undefined && typeof options.instructions !== 'string') throw new InvalidArgumentError('agent.instructions', 'a string', options.instructions)
+  if (options.instructions !== undefined && typeof options.instructions !== 'string')
+    throw new InvalidArgumentError('agent.instructions', 'a string', options.instructions)
   const fallbackModels = options.fallbackModels ?? []
   if (!Array.isArray(fallbackModels)) throw new InvalidArgumentError('agent.fallbackModels', 'an array of model ids', fallbackModels)
   const tools = options.tools ?? []
@@ -78,10 +95,12 @@ export function defineAgent(options: AgentOptions): AgentDefinition {
   tools.forEach((t, i) => {
     name(t?.name, `agent.tools[${i}].name`)
     if (typeof t.run !== 'function') throw new InvalidArgumentError(`agent.tools[${i}].run`, 'a function', t.run)
-    if (typeof t.parameters !== 'object' || t.parameters === null) throw new InvalidArgumentError(`agent.tools[${i}].parameters`, 'a JSON Schema object', t.parameters)
+    if (typeof t.parameters !== 'object' || t.parameters === null)
+      throw new InvalidArgumentError(`agent.tools[${i}].parameters`, 'a JSON Schema object', t.parameters)
   })
   const cb = options.circuitBreaker ?? {}
-  if (typeof cb !== 'object' || cb === null || Array.isArray(cb)) throw new InvalidArgumentError('agent.circuitBreaker', '{ errors?, withinSeconds?, cooldownSeconds? }', cb)
+  if (typeof cb !== 'object' || cb === null || Array.isArray(cb))
+    throw new InvalidArgumentError('agent.circuitBreaker', '{ errors?, withinSeconds?, cooldownSeconds? }', cb)
   for (const key of Object.keys(cb)) {
     if (!CIRCUIT_BREAKER_KEYS.includes(key)) throw new InvalidArgumentError(`agent.circuitBreaker.${key}`, CIRCUIT_BREAKER_KEYS.join(', '), key)
   }

@@ -6,7 +6,10 @@ export class MissingApiKeyError extends LlmTenantError {
   readonly tenantId: string | null
   constructor(provider: string, tenantId: string | null) {
     const env = provider === 'openai' ? 'OPENAI_API_KEY' : 'ANTHROPIC_API_KEY'
-    super('MISSING_API_KEY', `No ${provider} API key for ${tenantId ? `tenant "${tenantId}"` : 'calls without a tenant'}: set the tenant's apiKeys, pass apiKeys on the call, configure providers.${provider}.apiKey or set ${env}`)
+    super(
+      'MISSING_API_KEY',
+      `No ${provider} API key for ${tenantId ? `tenant "${tenantId}"` : 'calls without a tenant'}: set the tenant's apiKeys, pass apiKeys on the call, configure providers.${provider}.apiKey or set ${env}`,
+    )
     this.provider = provider
     this.tenantId = tenantId
   }

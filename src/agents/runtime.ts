@@ -8,17 +8,17 @@ import { randomUUID } from 'node:crypto'
 import { LlmBudgets, type BudgetsOptions } from '../budget/budgets.js'
 import { yieldToEventLoop } from '../budget/call.js'
 import { toConfig, type LlmConfig, type LlmConfigInput } from '../config/config.js'
-import { assertClient, detectProvider, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
+import { assertClient, detectProvider } from '../db/client.js'
 import { InvalidArgumentError, LlmTenantError } from '../foundation/errors.js'
 import { redactText } from '../foundation/redact.js'
-import { Decimal, nanosToUsd } from '../foundation/money.js'
-import type { NormalizedUsage, PricingOptions } from '../pricing/price.js'
+import { nanosToUsd } from '../foundation/money.js'
+import type { PricingOptions } from '../pricing/price.js'
 import { validatePrice } from '../pricing/price.js'
 import { SdkClientCache, type ProviderEndpoint } from '../providers/clients.js'
 import { ProviderError } from '../providers/errors.js'
 import { PROVIDERS, type ChatMessage, type ProviderName, type ProviderRequest } from '../providers/types.js'
 import { ResolvedTenantRef, type ResolvedTenant } from '../tenant/ref.js'
-import { runAttempt, type PricedResponse } from './attempt.js'
+import { runAttempt } from './attempt.js'
 import { CircuitBreakers } from './breaker.js'
 import { defineAgent, type AgentDefinition, type AgentOptions } from './define.js'
 import { AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError, MissingApiKeyError, type AttemptInfo } from './errors.js'
@@ -28,7 +28,6 @@ import type { Agent, AgentInput, AgentResult, AgentStream, AgentUsage, RunOption
 export type { Agent, AgentInput, AgentResult, AgentStream, RunOptions } from './types.js'
 import { assertQuery } from '../foundation/validation.js'
 import { AdmissionError, BudgetExceededError, TenantInactiveError } from '../budget/errors.js'
-import { type TenantRef } from '../config/overrides.js'
 
 export interface RuntimeOptions {
   config?: LlmConfig | LlmConfigInput
@@ -80,7 +79,8 @@ function assertRunOptions(opts: RunOptions): void {
     throw new InvalidArgumentError('options.signal', 'an AbortSignal', opts.signal)
   }
   for (const field of ['traceId', 'parentId'] as const) {
-    if (opts[field] !== undefined && (typeof opts[field] !== 'string' || opts[field] === '')) throw new InvalidArgumentError(`options.${field}`, 'a non-empty string', opts[field])
+    if (opts[field] !== undefined && (typeof opts[field] !== 'string' || opts[field] === ''))
+      throw new InvalidArgumentError(`options.${field}`, 'a non-empty string', opts[field])
   }
 }
 
@@ -89,16 +89,18 @@ export class LlmRuntime {
   readonly budgets: LlmBudgets
   readonly clients: SdkClientCache
   readonly breakers = new CircuitBreakers()
-  private readonly client: LlmPrismaClient
-  private readonly provider: SqlProvider
 
-  constructor(client: unknown, private readonly options: RuntimeOptions = {}) {
+  constructor(
+    client: unknown,
+    private readonly options: RuntimeOptions = {},
+  ) {
     assertOptions(options, RUNTIME_KEYS, 'options')
     assertOptions(options.providers, PROVIDERS, 'options.providers')
     for (const [name, endpoint] of Object.entries(options.providers ?? {})) assertOptions(endpoint, ['baseURL', 'apiKey'], `options.providers.${name}`)
     assertOptions(options.pricing, ['prices', 'fallback'], 'options.pricing')
-    this.client = assertClient(client)
-    this.provider = detectProvider(client)
+    // The client is validated here (a clear error at construction); the budget layer runs on it.
+    assertClient(client)
+    detectProvider(client)
     this.config = toConfig(options.config)
     this.budgets = new LlmBudgets(client, this.config, options.budgets)
     this.clients = new SdkClientCache(options.clientCacheSize ?? 256)
@@ -127,8 +129,17 @@ export class LlmRuntime {
     const usage: AgentUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }
     let costNanos = 0n
     for (let step = 1; step <= def.maxSteps; step++) {
-      const ctx = { budgets: this.budgets, tenant: setup.tenant, client: setup.sdk, apiKey: setup.apiKey, pricing: this.pricing,
-        traceId: setup.traceId, parentId, step, now: this.config.now }
+      const ctx = {
+        budgets: this.budgets,
+        tenant: setup.tenant,
+        client: setup.sdk,
+        apiKey: setup.apiKey,
+        pricing: this.pricing,
+        traceId: setup.traceId,
+        parentId,
+        step,
+        now: this.config.now,
+      }
       const result = await this.callModels(def, setup, { parentId, signal: opts.signal }, attempts, (model, attempt) =>
         runAttempt({ ...ctx, attempt }, def, model, this.request(def, model, messages, opts.signal)),
       )
@@ -272,7 +283,14 @@ export class LlmRuntime {
    * Records a refusal the runtime decides itself (open circuit breaker, missing key) as a `refused`
    * ledger row, like admission's own refusals (budget/refusals.ts): visible, consuming nothing.
    */
-  async recordRefusal(def: AgentDefinition, model: string, tenant: ResolvedTenant | null, traceId: string, parentId: string | null, err: Error): Promise<string> {
+  async recordRefusal(
+    def: AgentDefinition,
+    model: string,
+    tenant: ResolvedTenant | null,
+    traceId: string,
+    parentId: string | null,
+    err: Error,
+  ): Promise<string> {
     const id = await this.budgets.recordRefusal(
       { tenantId: tenant?.tenantId ?? null, agentType: def.name, model, provider: def.provider, traceId, parentId, at: this.config.now() },
       err,

@@ -24,7 +24,6 @@ import type { PricingOptions } from '../pricing/price.js'
 import type { ChatMessage, ProviderRequest } from '../providers/types.js'
 import type { ProviderResponse } from '../providers/types.js'
 
-
 /**
  * An HTTP error status with nothing streamed means the provider refused the request outright. A
  * timeout, a cut connection or an abort has no status: the input may have been processed, so those
@@ -46,8 +45,12 @@ export interface StreamRuntime {
   prepare(def: AgentDefinition, input: AgentInput, opts: RunOptions): Promise<RunSetup>
   request(def: AgentDefinition, model: string, messages: ChatMessage[], signal?: AbortSignal, stream?: boolean): ProviderRequest
   callModels<T extends { executionId: string }>(
-    def: AgentDefinition, setup: RunSetup, at: { parentId: string | null; signal?: AbortSignal }, attempts: AttemptInfo[],
-    attempt: (model: string, attemptNumber: number) => Promise<T>, committed?: () => boolean,
+    def: AgentDefinition,
+    setup: RunSetup,
+    at: { parentId: string | null; signal?: AbortSignal },
+    attempts: AttemptInfo[],
+    attempt: (model: string, attemptNumber: number) => Promise<T>,
+    committed?: () => boolean,
   ): Promise<T & { model: string }>
 }
 
@@ -81,8 +84,16 @@ async function streamAttempt(a: StreamAttemptContext, model: string, attempt: nu
   try {
     return await rt.budgets.track(
       setup.tenant,
-      { agentType: def.name, model, provider: def.provider, estimate: { cost: est.cost, tokens: est.tokens }, traceId: setup.traceId,
-        parentId: a.parentId, metadata: meta, signal: a.signal },
+      {
+        agentType: def.name,
+        model,
+        provider: def.provider,
+        estimate: { cost: est.cost, tokens: est.tokens },
+        traceId: setup.traceId,
+        parentId: a.parentId,
+        metadata: meta,
+        signal: a.signal,
+      },
       async (ctx) => {
         executionId = ctx.executionId
         let text = ''
@@ -104,7 +115,9 @@ async function streamAttempt(a: StreamAttemptContext, model: string, attempt: nu
             ctx.reportUsage({ metadata: meta })
           } else {
             // Consumed so far: the input and what was streamed (no final usage arrives).
-            a.charged(reportPriced(ctx, def, model, estimatedUsage(est.inputTokens, text), rt.config.now(), pricing, { ...meta, usageEstimated: true, partial: true }))
+            a.charged(
+              reportPriced(ctx, def, model, estimatedUsage(est.inputTokens, text), rt.config.now(), pricing, { ...meta, usageEstimated: true, partial: true }),
+            )
           }
           throw failure
         }
@@ -139,12 +152,33 @@ export function streamAgent(rt: StreamRuntime, def: AgentDefinition, input: Agen
     const parentId = opts.parentId ?? null
     const attempts: AttemptInfo[] = []
     let failedCostNanos = 0n
-    const attemptContext: StreamAttemptContext = { rt, def, setup, parentId, signal: controller.signal, push, charged: (nanos) => void (failedCostNanos += nanos) }
-    const out = await rt.callModels(def, setup, { parentId, signal: controller.signal }, attempts,
-      (model, attempt) => streamAttempt(attemptContext, model, attempt), () => delivered)
+    const attemptContext: StreamAttemptContext = {
+      rt,
+      def,
+      setup,
+      parentId,
+      signal: controller.signal,
+      push,
+      charged: (nanos) => void (failedCostNanos += nanos),
+    }
+    const out = await rt.callModels(
+      def,
+      setup,
+      { parentId, signal: controller.signal },
+      attempts,
+      (model, attempt) => streamAttempt(attemptContext, model, attempt),
+      () => delivered,
+    )
     return {
-      text: out.text, model: out.model, usage: out.usage, cost: nanosToUsd(out.costNanos + failedCostNanos), executionId: out.executionId,
-      traceId: setup.traceId, steps: 1, attempts, messages: [...setup.messages, { role: 'assistant', content: out.text }],
+      text: out.text,
+      model: out.model,
+      usage: out.usage,
+      cost: nanosToUsd(out.costNanos + failedCostNanos),
+      executionId: out.executionId,
+      traceId: setup.traceId,
+      steps: 1,
+      attempts,
+      messages: [...setup.messages, { role: 'assistant', content: out.text }],
     }
   })()
   result.then(

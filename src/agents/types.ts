@@ -61,4 +61,3 @@ export interface RunSetup {
   apiKey: string
   sdk: unknown
 }
-

@@ -88,14 +88,34 @@ export class LlmBudgets {
         expiresAt: new Date(startedAt.getTime() + this.config.holdTtlMs),
       }
       const row = toExecutionRow(
-        { id: executionId, tenantId: admitted.tenantId, agentType: request.agentType, model: request.model, provider: request.provider,
-          status: 'running', startedAt, traceId: request.traceId, parentId: request.parentId, metadata: request.metadata as Record<string, unknown> | null },
+        {
+          id: executionId,
+          tenantId: admitted.tenantId,
+          agentType: request.agentType,
+          model: request.model,
+          provider: request.provider,
+          status: 'running',
+          startedAt,
+          traceId: request.traceId,
+          parentId: request.parentId,
+          metadata: request.metadata as Record<string, unknown> | null,
+        },
         startedAt,
       )
       const gate = await this.inFlight.enter(admitted.policy)
       if ('refusal' in gate) throw refusalError(gate.refusal, request.agentType, startedAt, this.config.timeZone)
       try {
-        await reserve(this.client, this.provider, reservation, row, admitted.policy, startedAt, () => this.releaseExpiredHolds(), this.config.timeZone, this.spent)
+        await reserve(
+          this.client,
+          this.provider,
+          reservation,
+          row,
+          admitted.policy,
+          startedAt,
+          () => this.releaseExpiredHolds(),
+          this.config.timeZone,
+          this.spent,
+        )
       } catch (err) {
         gate.ticket.refused()
         throw err
@@ -111,8 +131,17 @@ export class LlmBudgets {
         const tenantId = admitted?.tenantId ?? err.tenantId
         await this.recordRefusal({ ...request, executionId, tenantId, at: startedAt }, err)
         if (err instanceof BudgetExceededError) {
-          emitBudgetEvent(this.config, { type: 'hard_limit_refused', scope: err.scope, limitType: err.limitType, limit: figureText(err.limit),
-            current: figureText(err.current), tenantId: err.tenantId, agentType: err.agentType, bucket: '', at: startedAt })
+          emitBudgetEvent(this.config, {
+            type: 'hard_limit_refused',
+            scope: err.scope,
+            limitType: err.limitType,
+            limit: figureText(err.limit),
+            current: figureText(err.current),
+            tenantId: err.tenantId,
+            agentType: err.agentType,
+            bucket: '',
+            at: startedAt,
+          })
           // A tenant refused again and again is slowed down (runaway protection, refusal-backoff.ts).
           await holdBack(this.backoff.delayFor(err.tenantId), call.signal)
         }
@@ -195,7 +224,11 @@ export class LlmBudgets {
     const at = this.config.now()
     const admitted = await this.tenants.admit(tenant, '', { skipActiveCheck: true, at })
     if (admitted.tenantId === null) throw new InvalidArgumentError('tenant', 'a tenant (multi-tenancy is on)', tenant)
-    const rows = await readCounters(this.client, this.provider, admitted.keys.filter((k) => k[0] === 'tenant'))
+    const rows = await readCounters(
+      this.client,
+      this.provider,
+      admitted.keys.filter((k) => k[0] === 'tenant'),
+    )
     return { status: budgetStatus(admitted.tenantId, admitted.policy, admitted.keys, rows), admitted, at }
   }
 

@@ -8,7 +8,7 @@
 import type { BudgetOptions } from '../config/budgets.js'
 import { InvalidArgumentError } from '../foundation/errors.js'
 import { MAX_NANOS, nanosToUsd, usdToNanos, type UsdInput } from '../foundation/money.js'
-import { type UsageColumns } from '../ledger/record.js'
+import type { UsageColumns } from '../ledger/record.js'
 import { assertIdentifier, assertQuery, assertTokenCount, toMetadataJson, type JsonValue } from '../foundation/validation.js'
 
 export interface TrackCall {

@@ -13,9 +13,7 @@ export type CostLimitType = 'dailyCost' | 'monthlyCost'
 export type CountLimitType = 'dailyTokens' | 'monthlyTokens' | 'dailyExecutions' | 'monthlyExecutions' | 'maxConcurrent'
 
 /** What a budget refusal reports, typed by its limit: `Decimal` dollars for cost limits, numbers for the rest. */
-export type BudgetFigures =
-  | { limitType: CostLimitType; limit: Decimal; current: Decimal }
-  | { limitType: CountLimitType; limit: number; current: number }
+export type BudgetFigures = { limitType: CostLimitType; limit: Decimal; current: Decimal } | { limitType: CountLimitType; limit: number; current: number }
 
 export interface BudgetExceededDetails {
   scope: 'tenant' | 'global' | 'agent'

@@ -46,12 +46,14 @@ export async function expireHolds(
   )) as unknown[]
   if (due.length === 0) return 0
   const charged = (column: string, cast: string) => `(SELECT CAST(h."${column}" AS ${cast}) FROM "llm_budget_holds" AS h WHERE h."id" = "llm_executions"."id")`
-  const charge = mode === 'charge'
-    ? `, "input_cost_nanos" = ${charged('cost_nanos', 'BIGINT')}, "total_cost_nanos" = ${charged('cost_nanos', 'BIGINT')}, "total_tokens" = ${charged('tokens', 'INTEGER')}`
-    : ''
-  const message = mode === 'charge'
-    ? 'The hold expired before the call settled (holder crashed or exceeded holdTtlMs); charged its reservation (holdExpiry: charge)'
-    : 'The hold expired before the call settled (holder crashed or exceeded holdTtlMs)'
+  const charge =
+    mode === 'charge'
+      ? `, "input_cost_nanos" = ${charged('cost_nanos', 'BIGINT')}, "total_cost_nanos" = ${charged('cost_nanos', 'BIGINT')}, "total_tokens" = ${charged('tokens', 'INTEGER')}`
+      : ''
+  const message =
+    mode === 'charge'
+      ? 'The hold expired before the call settled (holder crashed or exceeded holdTtlMs); charged its reservation (holdExpiry: charge)'
+      : 'The hold expired before the call settled (holder crashed or exceeded holdTtlMs)'
   return (await client.$transaction(
     async (tx) => {
       const tenantFilter = filterTenantId ? ` AND "tenant_id" = ${p(2)}` : ''
@@ -72,7 +74,8 @@ export async function expireHolds(
         await tx.$executeRawUnsafe(
           `UPDATE "llm_executions" SET "status" = 'timeout', "error_class" = '${HOLD_EXPIRED_ERROR}', "error_message" = '${message}', "completed_at" = ${p(1)}${charge}
            WHERE "status" = 'running' AND "id" IN (${ids.map((_, j) => p(j + 2)).join(', ')})`,
-          now, ...ids,
+          now,
+          ...ids,
         )
       }
       // Expired holds are kept for late settles for a week, then dropped.

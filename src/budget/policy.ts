@@ -20,7 +20,12 @@ export interface EffectivePolicy {
 }
 
 const MEASURE: Record<LimitType, LimitCheck['measure']> = {
-  dailyCost: 'cost', monthlyCost: 'cost', dailyTokens: 'tokens', monthlyTokens: 'tokens', dailyExecutions: 'executions', monthlyExecutions: 'executions',
+  dailyCost: 'cost',
+  monthlyCost: 'cost',
+  dailyTokens: 'tokens',
+  monthlyTokens: 'tokens',
+  dailyExecutions: 'executions',
+  monthlyExecutions: 'executions',
 }
 const PERIOD_OF = (t: LimitType): 'day' | 'month' => (t.startsWith('daily') ? 'day' : 'month')
 
@@ -42,17 +47,22 @@ export function effectivePolicy(
     const own = pick(...overrides.map((o) => o.limits[type]), row?.limits[type] ?? undefined)
     tenantLimits[type] = own !== undefined ? own : inherit ? budgets.global[type] : null
   }
-  const tenantEnforcement =
-    pick(...overrides.map((o) => o.enforcement ?? undefined), row?.enforcement ?? undefined) ?? (inherit ? budgets.enforcement : 'none')
-  const maxConcurrent =
-    pick(...overrides.map((o) => o.maxConcurrent), row?.maxConcurrent ?? undefined) ?? (inherit ? budgets.maxConcurrentPerTenant : null)
+  const tenantEnforcement = pick(...overrides.map((o) => o.enforcement ?? undefined), row?.enforcement ?? undefined) ?? (inherit ? budgets.enforcement : 'none')
+  const maxConcurrent = pick(...overrides.map((o) => o.maxConcurrent), row?.maxConcurrent ?? undefined) ?? (inherit ? budgets.maxConcurrentPerTenant : null)
   const tenantAgent =
     pick(...overrides.map((o) => o.agentLimits?.[agentType]), row?.agentLimits[agentType]) ?? (inherit ? budgets.perTenantAgent[agentType] : undefined)
   const globalAgent = budgets.perAgent[agentType]
 
   const find = (scope: Scope, period: string): CounterKey | undefined => keys.find((k) => k[0] === scope && k[3] === period)
   const checks: LimitCheck[] = []
-  const add = (scope: Scope, limitType: BudgetLimitType, period: string, limit: bigint | null | undefined, enforcement: Enforcement, measure: LimitCheck['measure']) => {
+  const add = (
+    scope: Scope,
+    limitType: BudgetLimitType,
+    period: string,
+    limit: bigint | null | undefined,
+    enforcement: Enforcement,
+    measure: LimitCheck['measure'],
+  ) => {
     if (limit === null || limit === undefined) return
     const key = find(scope, period)
     if (key) checks.push({ scope, key, limitType, measure, limit, enforcement })

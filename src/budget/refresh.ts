@@ -10,8 +10,8 @@ import { toCounterRow, type CounterRow } from '../ledger/counters/statements.js'
 import { bucketRange, buckets, keyId, type CounterKey } from '../ledger/counters/keys.js'
 import { UNCOUNTED_STATUSES_SQL } from '../ledger/types.js'
 import { toNanos as big } from '../foundation/money.js'
-import { type RawRunner } from '../db/client.js'
-import { type TransactionRunner } from '../db/client.js'
+import type { RawRunner } from '../db/client.js'
+import type { TransactionRunner } from '../db/client.js'
 
 export interface RefreshResult {
   /** Counter rows examined. */
@@ -40,7 +40,14 @@ async function lockBucket(tx: RawRunner, provider: SqlProvider, period: string, 
 }
 
 /** Expected spent per key of one day/month bucket, from the ledger. */
-async function ledgerTotals(tx: RawRunner, provider: SqlProvider, config: LlmConfig, period: 'day' | 'month', bucket: string, tenantId?: string): Promise<Map<string, Totals>> {
+async function ledgerTotals(
+  tx: RawRunner,
+  provider: SqlProvider,
+  config: LlmConfig,
+  period: 'day' | 'month',
+  bucket: string,
+  tenantId?: string,
+): Promise<Map<string, Totals>> {
   const p = (i: number) => placeholder(provider, i)
   const { from, to } = bucketRange(period, bucket, config.timeZone)
   const tenant = tenantId !== undefined ? ` AND "tenant_id" = ${p(3)}` : ''
@@ -100,14 +107,16 @@ async function writeRow(tx: RawRunner, provider: SqlProvider, key: CounterKey, s
       `UPDATE "llm_budget_counters" SET "spent_cost_nanos" = ${p(1)}, "spent_tokens" = ${p(2)}, "spent_executions" = ${p(3)},
          "reserved_cost_nanos" = ${p(4)}, "reserved_tokens" = ${p(5)}, "reserved_executions" = ${p(6)}, "updated_at" = ${p(7)}
        WHERE "scope" = ${p(8)} AND "tenant_id" = ${p(9)} AND "agent_type" = ${p(10)} AND "period" = ${p(11)} AND "bucket" = ${p(12)}`,
-      ...values, ...key,
+      ...values,
+      ...key,
     )
   } else {
     await tx.$executeRawUnsafe(
       `INSERT INTO "llm_budget_counters" ("spent_cost_nanos", "spent_tokens", "spent_executions", "reserved_cost_nanos", "reserved_tokens",
          "reserved_executions", "updated_at", "scope", "tenant_id", "agent_type", "period", "bucket")
        VALUES (${[...Array(12).keys()].map((i) => p(i + 1)).join(', ')})`,
-      ...values, ...key,
+      ...values,
+      ...key,
     )
   }
 }
@@ -118,7 +127,12 @@ const same = (a: Totals, row: CounterRow, which: 'spent' | 'reserved') =>
     : a.cost === row.reservedCost && a.tokens === row.reservedTokens && a.executions === row.reservedExecutions
 
 /** Recomputes every counter row (of one tenant, or all) and creates rows the ledger implies. */
-export async function refreshCounters(client: TransactionRunner & RawRunner, provider: SqlProvider, config: LlmConfig, tenantId?: string): Promise<RefreshResult> {
+export async function refreshCounters(
+  client: TransactionRunner & RawRunner,
+  provider: SqlProvider,
+  config: LlmConfig,
+  tenantId?: string,
+): Promise<RefreshResult> {
   const p = (i: number) => placeholder(provider, i)
   const existing = (await client.$queryRawUnsafe(
     `SELECT DISTINCT "period", "bucket" FROM "llm_budget_counters"${tenantId !== undefined ? ` WHERE "tenant_id" = ${p(1)}` : ''}`,

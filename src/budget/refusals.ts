@@ -13,8 +13,8 @@
 import type { SqlProvider } from '../db/client.js'
 import { insertRefusalRow } from '../ledger/insert.js'
 import { toExecutionRow } from '../ledger/record.js'
-import { type JsonValue } from '../foundation/validation.js'
-import { type RawRunner } from '../db/client.js'
+import type { JsonValue } from '../foundation/validation.js'
+import type { RawRunner } from '../db/client.js'
 
 export interface RefusedCall {
   /** The refused call's execution id (generated when omitted). */
@@ -35,9 +35,19 @@ export interface RefusedCall {
 export async function recordRefusal(client: RawRunner, provider: SqlProvider, call: RefusedCall, err: Error): Promise<string> {
   const row = toExecutionRow(
     {
-      id: call.executionId, tenantId: call.tenantId, agentType: call.agentType, model: call.model, provider: call.provider ?? null,
-      status: 'refused', startedAt: call.at, completedAt: call.at, errorClass: err.name, errorMessage: err.message,
-      traceId: call.traceId ?? null, parentId: call.parentId ?? null, metadata: (call.metadata as Record<string, unknown> | null | undefined) ?? null,
+      id: call.executionId,
+      tenantId: call.tenantId,
+      agentType: call.agentType,
+      model: call.model,
+      provider: call.provider ?? null,
+      status: 'refused',
+      startedAt: call.at,
+      completedAt: call.at,
+      errorClass: err.name,
+      errorMessage: err.message,
+      traceId: call.traceId ?? null,
+      parentId: call.parentId ?? null,
+      metadata: (call.metadata as Record<string, unknown> | null | undefined) ?? null,
     },
     call.at,
   )

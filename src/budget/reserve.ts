@@ -11,7 +11,26 @@ import type { SqlProvider } from '../db/client.js'
 import { EXECUTION_COLUMN_LIST, executionValueList, executionValues, INSERT_EXECUTION_SQLITE, insertExecutionRows } from '../ledger/insert.js'
 import { directSqliteConnection, type SqliteDirectConnection } from '../db/sqlite-direct.js'
 import type { ExecutionRow } from '../ledger/record.js'
-import { allOrNothingUpdateSqlite, counterRowValues, runBatch, SELECT_COUNTER_ROW_SQLITE, UPDATE_COUNTER_ROW_SQLITE, type BatchStep, applyV, deltaSelects, ensureCounterRowsShared, fitsV, LOCKED_CTE, LOCKED_MATCH, matchesV, readCounters, readCountersStatement, toCounterRow, type CounterRow, type Delta } from '../ledger/counters/statements.js'
+import {
+  allOrNothingUpdateSqlite,
+  counterRowValues,
+  runBatch,
+  SELECT_COUNTER_ROW_SQLITE,
+  UPDATE_COUNTER_ROW_SQLITE,
+  type BatchStep,
+  applyV,
+  deltaSelects,
+  ensureCounterRowsShared,
+  fitsV,
+  LOCKED_CTE,
+  LOCKED_MATCH,
+  matchesV,
+  readCounters,
+  readCountersStatement,
+  toCounterRow,
+  type CounterRow,
+  type Delta,
+} from '../ledger/counters/statements.js'
 import type { EffectivePolicy } from './policy.js'
 import { bucketRange, keyId, type CounterKey } from '../ledger/counters/keys.js'
 import { placeholder } from '../db/client.js'
@@ -20,7 +39,7 @@ import { admissionBatcherFor } from './perf/admission-batch.js'
 import { fitsLimit, roomNeeded } from '../ledger/counters/fits.js'
 import { queryRowsPg } from '../db/pg-direct.js'
 import { BudgetExceededError } from './errors.js'
-import { type LimitCheck } from '../ledger/counters/fits.js'
+import type { LimitCheck } from '../ledger/counters/fits.js'
 import { Params, type RawRunner, type TransactionRunner } from '../db/client.js'
 
 export interface Reservation {
@@ -31,12 +50,12 @@ export interface Reservation {
   expiresAt: Date
 }
 
-
 function reserveDeltas(res: Reservation, policy: EffectivePolicy): Delta[] {
   return res.keys.map((key) => {
     const hard = policy.checks.filter((c) => c.enforcement === 'hard' && (c.key === key || keyId(c.key) === keyId(key)))
     const limit = (measure: LimitCheck['measure']) => {
       const values = hard.filter((c) => c.measure === measure).map((c) => c.limit)
+      // bigints: Math.min does not take them
       return values.length === 0 ? null : values.reduce((a, b) => (a < b ? a : b))
     }
     return {
@@ -56,7 +75,14 @@ async function insertHold(db: RawRunner, provider: SqlProvider, res: Reservation
   await db.$executeRawUnsafe(
     `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
      VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, 'open', ${p(7)}, ${p(8)})`,
-    res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens, res.expiresAt, now,
+    res.executionId,
+    row.tenantId,
+    row.agentType,
+    JSON.stringify(res.keys),
+    res.cost,
+    res.tokens,
+    res.expiresAt,
+    now,
   )
 }
 
@@ -88,7 +114,15 @@ function isLostConnection(err: unknown): boolean {
   return /57P01|terminating connection|Connection terminated|ECONNRESET|EPIPE|connection closed|server closed the connection/i.test(errorText(err))
 }
 
-async function attempt(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date, first: boolean): Promise<Attempt> {
+async function attempt(
+  client: TransactionRunner & RawRunner,
+  provider: SqlProvider,
+  res: Reservation,
+  row: ExecutionRow,
+  deltas: Delta[],
+  now: Date,
+  first: boolean,
+): Promise<Attempt> {
   let reconnected = false
   for (let retry = 0; ; retry++) {
     try {
@@ -134,8 +168,20 @@ async function reserveInOneStatement(client: RawRunner, res: Reservation, row: E
 }
 
 /** The locked rows as JSON, numbers as text (JSON numbers would round nano-dollars beyond 2^53). */
-const LOCKED_JSON_FIELDS = ['scope', 'tenant_id', 'agent_type', 'period', 'bucket', 'spent_cost_nanos', 'spent_tokens', 'spent_executions',
-  'reserved_cost_nanos', 'reserved_tokens', 'reserved_executions', 'alerted']
+const LOCKED_JSON_FIELDS = [
+  'scope',
+  'tenant_id',
+  'agent_type',
+  'period',
+  'bucket',
+  'spent_cost_nanos',
+  'spent_tokens',
+  'spent_executions',
+  'reserved_cost_nanos',
+  'reserved_tokens',
+  'reserved_executions',
+  'alerted',
+]
   .map((c) => `'${c}', CAST(l."${c}" AS TEXT)`)
   .join(', ')
 
@@ -154,9 +200,12 @@ async function reserveInOneBatch(client: TransactionRunner & RawRunner, res: Res
   const steps: BatchStep[] = [
     allOrNothingUpdateSqlite(deltas, now),
     [`INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${values}`, p.values, admitted],
-    [`INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
+    [
+      `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
       VALUES (${[res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens].map((v) => h.add(v)).join(', ')}, 'open', ${h.add(res.expiresAt)}, ${h.add(now)})`,
-      h.values, admitted],
+      h.values,
+      admitted,
+    ],
     [...readCountersStatement('sqlite', res.keys), (earlier) => !admitted(earlier)],
   ]
   const [updated, , , rows] = (await runBatch(client as never, steps)) as [unknown[], unknown, unknown, Record<string, unknown>[]]
@@ -188,7 +237,15 @@ function reserveOnConnection(direct: SqliteDirectConnection, res: Reservation, r
   return { ok: false, rows: res.keys.flatMap((k) => direct.query(SELECT_COUNTER_ROW_SQLITE, k) as Record<string, unknown>[]).map(toCounterRow) }
 }
 
-async function attemptOnce(client: TransactionRunner & RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date, first: boolean): Promise<Attempt> {
+async function attemptOnce(
+  client: TransactionRunner & RawRunner,
+  provider: SqlProvider,
+  res: Reservation,
+  row: ExecutionRow,
+  deltas: Delta[],
+  now: Date,
+  first: boolean,
+): Promise<Attempt> {
   if (provider !== 'postgresql') return reserveInOneBatch(client, res, row, deltas, now)
   // A first attempt may share one statement with concurrent admissions (admission-batch.ts); a call
   // the batch did not admit is decided again on its own.
@@ -213,7 +270,7 @@ function rowsById(rows: CounterRow[]): Map<string, CounterRow> {
  * The first hard limit the current counters cannot fit this reservation into; `fitsWithoutHolds`
  * says whether it would fit if no call were in flight (only then can expiring holds help).
  */
-function findRefusal(rows: CounterRow[], policy: EffectivePolicy, res: Reservation): LimitCheck & { current: bigint; fitsWithoutHolds: boolean } | null {
+function findRefusal(rows: CounterRow[], policy: EffectivePolicy, res: Reservation): (LimitCheck & { current: bigint; fitsWithoutHolds: boolean }) | null {
   const byId = rowsById(rows)
   for (const check of policy.checks) {
     if (check.enforcement !== 'hard') continue
@@ -307,4 +364,3 @@ export async function reserve(
   // the limit closest to its edge, with its latest figures (never a made-up "current 0").
   throw refusalError(tightestCheck(rows, policy, res), row.agentType, now, timeZone)
 }
-

@@ -41,15 +41,25 @@ export function callOutcome(
   error: unknown,
 ): ExecutionOutcome {
   const u = usage ?? {
-    inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, totalTokens: Number(request.estimateTokens),
-    inputCostNanos: request.estimateCost, outputCostNanos: 0n, totalCostNanos: request.estimateCost,
+    inputTokens: 0,
+    outputTokens: 0,
+    cachedInputTokens: 0,
+    totalTokens: Number(request.estimateTokens),
+    inputCostNanos: request.estimateCost,
+    outputCostNanos: 0n,
+    totalCostNanos: request.estimateCost,
   }
   const err = error as { name?: string; message?: string } | null
   const callMetadata = (request.metadata as Record<string, unknown> | null) ?? {}
   return {
     status,
-    inputTokens: u.inputTokens, outputTokens: u.outputTokens, cachedInputTokens: u.cachedInputTokens, totalTokens: u.totalTokens,
-    inputCostNanos: u.inputCostNanos, outputCostNanos: u.outputCostNanos, totalCostNanos: u.totalCostNanos,
+    inputTokens: u.inputTokens,
+    outputTokens: u.outputTokens,
+    cachedInputTokens: u.cachedInputTokens,
+    totalTokens: u.totalTokens,
+    inputCostNanos: u.inputCostNanos,
+    outputCostNanos: u.outputCostNanos,
+    totalCostNanos: u.totalCostNanos,
     model: usage?.model ?? request.model,
     completedAt,
     durationMs: Math.max(0, completedAt.getTime() - startedAt.getTime()),
@@ -103,11 +113,25 @@ async function emitSoftEvents(s: SettleContext, admitted: Admitted, rows: Counte
     if (check.enforcement !== 'soft') continue
     const row = byId.get(keyId(check.key))
     if (!row) continue
-    const used = check.measure === 'cost' ? row.spentCost : check.measure === 'tokens' ? row.spentTokens : row.spentExecutions + (check.limitType === 'maxConcurrent' ? row.reservedExecutions : 0n)
+    const used =
+      check.measure === 'cost'
+        ? row.spentCost
+        : check.measure === 'tokens'
+          ? row.spentTokens
+          : row.spentExecutions + (check.limitType === 'maxConcurrent' ? row.reservedExecutions : 0n)
     if (used < check.limit || (check.limit === 0n && used === 0n)) continue
     if (!(await claimAlert(s.client, s.provider, check.key, check.limitType))) continue
     const e = refusalError({ ...check, current: used }, admitted.agentType, at, s.config.timeZone)
-    emitBudgetEvent(s.config, { type: 'soft_limit_reached', scope: e.scope, limitType: check.limitType, limit: figureText(e.limit), current: figureText(e.current),
-      tenantId: e.tenantId, agentType: e.agentType, bucket: check.key[4], at })
+    emitBudgetEvent(s.config, {
+      type: 'soft_limit_reached',
+      scope: e.scope,
+      limitType: check.limitType,
+      limit: figureText(e.limit),
+      current: figureText(e.current),
+      tenantId: e.tenantId,
+      agentType: e.agentType,
+      bucket: check.key[4],
+      at,
+    })
   }
 }

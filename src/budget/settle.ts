@@ -5,9 +5,24 @@
  * whatever was consumed. Expiry releases holds whose process died; a late settle of an expired
  * hold still records the real outcome once.
  */
-import { applyDeltas, applyV, counterRowValues, deltaSelects, SELECT_COUNTER_ROW_SQLITE, UPDATE_COUNTER_ROW_SQLITE, type Delta, LOCKED_CTE, LOCKED_MATCH, matchesV, runBatch, toCounterRow, type BatchStep, type CounterRow } from '../ledger/counters/statements.js'
+import {
+  applyDeltas,
+  applyV,
+  counterRowValues,
+  deltaSelects,
+  SELECT_COUNTER_ROW_SQLITE,
+  UPDATE_COUNTER_ROW_SQLITE,
+  type Delta,
+  LOCKED_CTE,
+  LOCKED_MATCH,
+  matchesV,
+  runBatch,
+  toCounterRow,
+  type BatchStep,
+  type CounterRow,
+} from '../ledger/counters/statements.js'
 import { counterKeysFor, type CounterKey } from '../ledger/counters/keys.js'
-import { executionDeltas, mergeDeltas } from '../ledger/counters/spend.js'
+import { executionDeltas } from '../ledger/counters/spend.js'
 import { settleBatcherFor } from './perf/settle-batch.js'
 import type { ExecutionOutcome } from '../ledger/record.js'
 import { toNanos as big } from '../foundation/money.js'
@@ -17,16 +32,12 @@ import { Params, placeholder, type RawRunner, type SqlProvider, type Transaction
 import type { HeldReservation } from '../ledger/counters/spend.js'
 import type { HoldRow } from './expiry.js'
 
-
-
 export interface SettleResult {
   /** false when this execution had already been settled (nothing changed). */
   settled: boolean
   late: boolean
   counters: CounterRow[]
 }
-
-
 
 function updateLedgerSql(provider: SqlProvider, where: string): string {
   const p = (i: number) => placeholder(provider, i)
@@ -38,12 +49,23 @@ function updateLedgerSql(provider: SqlProvider, where: string): string {
     WHERE "id" = ${p(15)} AND ${where}`
 }
 
-
 function outcomeParams(executionId: string, outcome: ExecutionOutcome): unknown[] {
   return [
-    outcome.status, outcome.model, outcome.inputTokens, outcome.outputTokens, outcome.cachedInputTokens, outcome.totalTokens,
-    outcome.inputCostNanos, outcome.outputCostNanos, outcome.totalCostNanos, outcome.completedAt, outcome.durationMs,
-    outcome.errorClass, outcome.metadata === null ? null : JSON.stringify(outcome.metadata), outcome.errorMessage, executionId,
+    outcome.status,
+    outcome.model,
+    outcome.inputTokens,
+    outcome.outputTokens,
+    outcome.cachedInputTokens,
+    outcome.totalTokens,
+    outcome.inputCostNanos,
+    outcome.outputCostNanos,
+    outcome.totalCostNanos,
+    outcome.completedAt,
+    outcome.durationMs,
+    outcome.errorClass,
+    outcome.metadata === null ? null : JSON.stringify(outcome.metadata),
+    outcome.errorMessage,
+    executionId,
   ]
 }
 
@@ -52,7 +74,13 @@ function outcomeParams(executionId: string, outcome: ExecutionOutcome): unknown[
  * delete the hold, move reserved → spent on every counter row (locked in key order). Returns null
  * when the row was not `running` (already settled, or its hold expired): the general path decides.
  */
-async function settleInOneStatement(client: RawRunner, executionId: string, outcome: ExecutionOutcome, held: HeldReservation, now: Date): Promise<CounterRow[] | null> {
+async function settleInOneStatement(
+  client: RawRunner,
+  executionId: string,
+  outcome: ExecutionOutcome,
+  held: HeldReservation,
+  now: Date,
+): Promise<CounterRow[] | null> {
   const p = new Params('postgresql')
   const ledgerParams = outcomeParams(executionId, outcome).map((v) => p.add(v))
   const [status, model, inT, outT, cachedT, totalT, inC, outC, totalC, completed, duration, errClass, meta, errMsg, id] = ledgerParams
@@ -82,7 +110,13 @@ async function settleInOneStatement(client: RawRunner, executionId: string, outc
  * update happened — the hold deleted and the counters moved. Null when the row was not `running`
  * (the general path decides).
  */
-async function settleInOneBatch(client: TransactionRunner & RawRunner, executionId: string, outcome: ExecutionOutcome, held: HeldReservation, now: Date): Promise<CounterRow[] | null> {
+async function settleInOneBatch(
+  client: TransactionRunner & RawRunner,
+  executionId: string,
+  outcome: ExecutionOutcome,
+  held: HeldReservation,
+  now: Date,
+): Promise<CounterRow[] | null> {
   const gated = (earlier: unknown[][]) => earlier[0].length === 1
   const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n }
   const deltas = executionDeltas(held.keys, spent, { cost: held.cost, tokens: held.tokens, executions: 1n })
@@ -94,10 +128,14 @@ async function settleInOneBatch(client: TransactionRunner & RawRunner, execution
   const steps: BatchStep[] = [
     [`${updateLedgerSql('sqlite', `"status" = 'running'`)} RETURNING "id"`, outcomeParams(executionId, outcome)],
     [`DELETE FROM "llm_budget_holds" WHERE "id" = ? RETURNING "id"`, [executionId], gated],
-    [`WITH v AS (${selects.join(' UNION ALL ')}) UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
+    [
+      `WITH v AS (${selects.join(' UNION ALL ')}) UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
       WHERE ${matchesV('c')}
       RETURNING "scope", "tenant_id", "agent_type", "period", "bucket", "spent_cost_nanos", "spent_tokens", "spent_executions",
-        "reserved_cost_nanos", "reserved_tokens", "reserved_executions", "alerted"`, p.values, gated],
+        "reserved_cost_nanos", "reserved_tokens", "reserved_executions", "alerted"`,
+      p.values,
+      gated,
+    ],
   ]
   const [led, , rows] = (await runBatch(client as never, steps)) as [unknown[], unknown[], Record<string, unknown>[]]
   return led.length === 1 ? rows.map(toCounterRow) : null
@@ -109,7 +147,14 @@ const SETTLE_LEDGER_SQLITE = updateLedgerSql('sqlite', `"status" = 'running'`)
  * SQLite on sqliteFastPath's connection (synchronous: nothing interleaves): the same three steps
  * with constant statement texts, one counter row at a time by its key (see reserveOnConnection).
  */
-function settleOnConnection(direct: SqliteDirectConnection, executionId: string, outcome: ExecutionOutcome, deltas: Delta[], watched: readonly CounterKey[], now: Date): CounterRow[] | null {
+function settleOnConnection(
+  direct: SqliteDirectConnection,
+  executionId: string,
+  outcome: ExecutionOutcome,
+  deltas: Delta[],
+  watched: readonly CounterKey[],
+  now: Date,
+): CounterRow[] | null {
   return direct.transaction((tx) => {
     if (tx.changes(SETTLE_LEDGER_SQLITE, outcomeParams(executionId, outcome)) === 0) return { commit: false, value: null }
     tx.changes(`DELETE FROM "llm_budget_holds" WHERE "id" = ?`, [executionId])
@@ -139,7 +184,8 @@ export async function settle(
   const params = outcomeParams(executionId, outcome)
   return (await client.$transaction(
     async (tx) => {
-      if ((await tx.$executeRawUnsafe(updateLedgerSql(provider, `"status" = 'running'`), ...params)) === 0) return settleLate(tx, provider, executionId, outcome, now)
+      if ((await tx.$executeRawUnsafe(updateLedgerSql(provider, `"status" = 'running'`), ...params)) === 0)
+        return settleLate(tx, provider, executionId, outcome, now)
       const [hold] = (await tx.$queryRawUnsafe(
         `DELETE FROM "llm_budget_holds" WHERE "id" = ${p(1)} RETURNING "id", "counters", "cost_nanos", "tokens", "state"`,
         executionId,
@@ -184,7 +230,11 @@ async function settleLate(tx: RawRunner, provider: SqlProvider, executionId: str
   if (!before || (await tx.$executeRawUnsafe(updateLedgerSql(provider, `"status" = 'timeout'`), ...outcomeParams(executionId, outcome))) === 0) {
     return { settled: false, late: false, counters: [] }
   }
-  const difference = { cost: outcome.totalCostNanos - big(before.total_cost_nanos), tokens: BigInt(outcome.totalTokens) - big(before.total_tokens), executions: 0n }
+  const difference = {
+    cost: outcome.totalCostNanos - big(before.total_cost_nanos),
+    tokens: BigInt(outcome.totalTokens) - big(before.total_tokens),
+    executions: 0n,
+  }
   const keys = (JSON.parse(hold.counters) as CounterKey[]).filter((k) => k[3] !== 'inflight')
   const counters = await applyDeltas(tx, provider, executionDeltas(keys, difference, null), now)
   return { settled: true, late: true, counters }

@@ -9,7 +9,7 @@ import { LIMIT_TYPES, type Enforcement } from '../config/limits.js'
 import type { CounterRow } from '../ledger/counters/statements.js'
 import type { EffectivePolicy } from './policy.js'
 import { keyId, type CounterKey } from '../ledger/counters/keys.js'
-import { type BudgetLimitType } from '../config/limits.js'
+import type { BudgetLimitType } from '../config/limits.js'
 import type { LimitCheck } from '../ledger/counters/fits.js'
 
 export interface LimitStatus {
@@ -51,7 +51,15 @@ export function budgetStatus(tenantId: string, policy: EffectivePolicy, keys: Co
     const limit = type === 'maxConcurrent' ? policy.maxConcurrent : policy.tenantLimits[type]
     const row = rowFor(type === 'maxConcurrent' ? 'inflight' : type.startsWith('daily') ? 'day' : 'month')
     const measure = type === 'maxConcurrent' ? 'inflight' : type.endsWith('Cost') ? 'cost' : type.endsWith('Tokens') ? 'tokens' : 'executions'
-    const used = !row ? 0n : measure === 'cost' ? row.spentCost : measure === 'tokens' ? row.spentTokens : measure === 'executions' ? row.spentExecutions : row.reservedExecutions
+    const used = !row
+      ? 0n
+      : measure === 'cost'
+        ? row.spentCost
+        : measure === 'tokens'
+          ? row.spentTokens
+          : measure === 'executions'
+            ? row.spentExecutions
+            : row.reservedExecutions
     const reserved = !row ? 0n : measure === 'cost' ? row.reservedCost : measure === 'tokens' ? row.reservedTokens : row.reservedExecutions
     const show = (v: bigint) => (measure === 'cost' ? nanosToUsd(v) : Number(v))
     const remaining = limit === null ? null : limit > used ? limit - used : 0n

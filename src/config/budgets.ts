@@ -5,7 +5,19 @@
  */
 import { InvalidArgumentError } from '../foundation/errors.js'
 import { usdToNanos, type UsdInput } from '../foundation/money.js'
-import { assertEnforcement, emptyLimits, parseAgentLimits, parseLimits, parseMaxConcurrent, type AgentLimitsInput, type AgentLimitValues, type Enforcement, type LimitType, type LimitsInput, type LimitValues } from './limits.js'
+import {
+  assertEnforcement,
+  emptyLimits,
+  parseAgentLimits,
+  parseLimits,
+  parseMaxConcurrent,
+  type AgentLimitsInput,
+  type AgentLimitValues,
+  type Enforcement,
+  type LimitType,
+  type LimitsInput,
+  type LimitValues,
+} from './limits.js'
 import { MAX_TOKENS } from '../foundation/validation.js'
 
 export interface BudgetsInput {
@@ -72,8 +84,15 @@ function parseCostAndTokens(input: unknown, field: string): { cost: bigint | nul
 
 export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
   if (input === undefined) {
-    return { global: emptyLimits(), perAgent: {}, perTenantAgent: {}, maxConcurrentPerTenant: null, enforcement: 'none', maxReservation: { cost: null, tokens: null },
-      defaultEstimate: { cost: 0n, tokens: 0n } }
+    return {
+      global: emptyLimits(),
+      perAgent: {},
+      perTenantAgent: {},
+      maxConcurrentPerTenant: null,
+      enforcement: 'none',
+      maxReservation: { cost: null, tokens: null },
+      defaultEstimate: { cost: 0n, tokens: 0n },
+    }
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new InvalidArgumentError('config.budgets', `an object with any of: ${BUDGET_KEYS.join(', ')}`, input)
@@ -105,6 +124,8 @@ export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
     maxConcurrentPerTenant: parseMaxConcurrent(input.maxConcurrentPerTenant, 'config.budgets.maxConcurrentPerTenant'),
     enforcement: (input.enforcement === undefined ? 'hard' : assertEnforcement(input.enforcement, 'config.budgets.enforcement', false)) as Enforcement,
     maxReservation: parseCostAndTokens(input.maxReservation, 'config.budgets.maxReservation'),
-    defaultEstimate: (({ cost, tokens }) => ({ cost: cost ?? 0n, tokens: tokens ?? 0n }))(parseCostAndTokens(input.defaultEstimate, 'config.budgets.defaultEstimate')),
+    defaultEstimate: (({ cost, tokens }) => ({ cost: cost ?? 0n, tokens: tokens ?? 0n }))(
+      parseCostAndTokens(input.defaultEstimate, 'config.budgets.defaultEstimate'),
+    ),
   }
 }

@@ -9,7 +9,7 @@ import { InvalidArgumentError } from '../foundation/errors.js'
 import { parseBudgets, type BudgetOptions, type BudgetsInput } from './budgets.js'
 import type { BudgetEvent } from './events.js'
 import { createBudgetEvents } from './events.js'
-import { type TenantOverride, type TenantRef } from './overrides.js'
+import type { TenantOverride, TenantRef } from './overrides.js'
 
 export interface LlmConfigInput {
   /** IANA zone in which days, weeks and months are computed. Default `UTC`. */
@@ -76,8 +76,19 @@ export interface LlmConfig {
 }
 
 const CONFIG_KEYS = [
-  'timeZone', 'weekStartsOn', 'now', 'budgets', 'tenantResolver', 'tenantConfigResolver', 'multiTenancy',
-  'failMode', 'holdTtlMs', 'holdExpiry', 'onBudgetEvent', 'tenantCacheTtlMs', 'refusalBackoffMs',
+  'timeZone',
+  'weekStartsOn',
+  'now',
+  'budgets',
+  'tenantResolver',
+  'tenantConfigResolver',
+  'multiTenancy',
+  'failMode',
+  'holdTtlMs',
+  'holdExpiry',
+  'onBudgetEvent',
+  'tenantCacheTtlMs',
+  'refusalBackoffMs',
 ] as const
 const CONFIG_MARK = Symbol.for('prisma-llm-tenant.config')
 

@@ -120,7 +120,6 @@ export interface AgentLimitsInput {
   [agentType: string]: { dailyCost?: UsdInput | null; monthlyCost?: UsdInput | null }
 }
 
-
 export function emptyLimits(): LimitValues {
   return Object.fromEntries(LIMIT_TYPES.map((t) => [t, null])) as LimitValues
 }

@@ -4,7 +4,17 @@
  * parsed to storage units. The config's resolver options are typed with these.
  */
 import { InvalidArgumentError } from '../foundation/errors.js'
-import { assertEnforcement, parseAgentLimits, parseLimits, parseMaxConcurrent, type AgentLimitsInput, type AgentLimitValues, type Enforcement, type LimitsInput, type LimitValues } from './limits.js'
+import {
+  assertEnforcement,
+  parseAgentLimits,
+  parseLimits,
+  parseMaxConcurrent,
+  type AgentLimitsInput,
+  type AgentLimitValues,
+  type Enforcement,
+  type LimitsInput,
+  type LimitValues,
+} from './limits.js'
 
 export interface TenantOverride {
   limits?: LimitsInput

@@ -31,7 +31,10 @@ export function keyringFromEnv(env: Record<string, string | undefined> = process
   const many = env.LLM_TENANT_ENCRYPTION_KEYS
   if (many) {
     const keys = new Map<string, Buffer>()
-    for (const part of many.split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const part of many
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const [id, b64] = part.split(':')
       if (!id || !b64 || !/^[\w-]+$/.test(id)) throw new InvalidArgumentError('LLM_TENANT_ENCRYPTION_KEYS', '"id:base64,id:base64"', '(malformed)')
       keys.set(id, parseKey(b64, id))
@@ -44,7 +47,8 @@ export function keyringFromEnv(env: Record<string, string | undefined> = process
 
 function currentKey(keyring: Keyring): Buffer {
   const key = keyring?.keys instanceof Map ? keyring.keys.get(keyring.current) : undefined
-  if (!Buffer.isBuffer(key) || key.length !== 32) throw new InvalidArgumentError('keyring', '{ current, keys } with a 32-byte key for the current key id (see keyringFromEnv)', '(hidden)')
+  if (!Buffer.isBuffer(key) || key.length !== 32)
+    throw new InvalidArgumentError('keyring', '{ current, keys } with a 32-byte key for the current key id (see keyringFromEnv)', '(hidden)')
   return key
 }
 

@@ -5,7 +5,8 @@
  */
 import { InvalidArgumentError } from '../foundation/errors.js'
 
-type AnyArgs = any // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: any generated client's argument types must be accepted
+type AnyArgs = any
 type Method = (args: AnyArgs) => PromiseLike<unknown>
 
 interface ModelDelegate {
@@ -45,11 +46,7 @@ export function detectProvider(client: unknown): SqlProvider {
 export function assertClient(client: unknown): LlmPrismaClient {
   const c = client as Partial<LlmPrismaClient> | null
   if (!c || typeof c !== 'object' || !c.llmExecution || !c.llmTenant || typeof c.$queryRawUnsafe !== 'function') {
-    throw new InvalidArgumentError(
-      'client',
-      'a Prisma client generated from a schema that includes prisma-llm-tenant/prisma/llm-tenant.prisma',
-      client,
-    )
+    throw new InvalidArgumentError('client', 'a Prisma client generated from a schema that includes prisma-llm-tenant/prisma/llm-tenant.prisma', client)
   }
   return c as LlmPrismaClient
 }

@@ -44,7 +44,7 @@ interface RowsRunner {
 const pools = new WeakMap<object, PgPool>()
 
 function isPgPool(value: unknown): value is PgPool {
-  const pool = value as Partial<PgPool> & { connect?: unknown } | null
+  const pool = value as (Partial<PgPool> & { connect?: unknown }) | null
   return !!pool && typeof pool.query === 'function' && typeof pool.connect === 'function'
 }
 

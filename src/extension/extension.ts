@@ -1,3 +1,5 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: the host model is known only at runtime (options.model); its delegate and records are reached dynamically
+// biome-ignore-all lint/complexity/noBannedTypes: Prisma's `query` component type is the empty object type
 /**
  * llmTenant(): one `$extends` call turns a model of the app's schema into an LLM tenant — typed
  * record methods (usage, budgets, keys), static helpers on the model, `$llm` on the client, and
@@ -17,9 +19,9 @@ import { TenantStore, type TenantRecord } from '../tenant/store.js'
 import { withTenant } from '../tenant/ref.js'
 import { LlmRuntime, type RuntimeOptions } from '../agents/runtime.js'
 import type { AgentOptions } from '../agents/define.js'
-import { type TenantRef } from '../config/overrides.js'
+import type { TenantRef } from '../config/overrides.js'
 
-export interface LlmTenantOptions<M extends string> extends HostModelOptions<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export interface LlmTenantOptions<M extends string> extends HostModelOptions<any> {
   model: M
   /** The shared config (from defineLlmConfig) or its options. */
   config?: LlmConfig | LlmConfigInput
@@ -52,7 +54,10 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
       config,
       providers: options.providers,
       pricing: options.pricing,
-      budgets: { hostIdOf: (record) => host.hostIdOf(record), autoCreate: host.autoCreate ? (t) => host.tenantInput((t.hostRecord as Rec | undefined) ?? null, t.tenantId) : undefined },
+      budgets: {
+        hostIdOf: (record) => host.hostIdOf(record),
+        autoCreate: host.autoCreate ? (t) => host.tenantInput((t.hostRecord as Rec | undefined) ?? null, t.tenantId) : undefined,
+      },
       tenantApiKeys: async (t) => {
         let record = t.hostRecord as Rec | undefined
         if ((!record || !hasNeeds(record)) && host.idField) {

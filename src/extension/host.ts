@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: host records are of the app's own model, typed by the caller
 /**
  * The host model: the app's own model that is declared an LLM tenant (e.g. `organization`). How a
  * host record maps to a tenant id, a display name, provider API keys and the `LlmTenant` row.
@@ -91,13 +92,13 @@ export function describeHostModel(client: unknown, options: HostModelOptions<any
   }
   for (const [provider, source] of Object.entries(options.apiKeys ?? {})) {
     // A misspelt provider (`openAI`) would never be read: the call would fall back to the shared key.
-    if (!(PROVIDERS as readonly string[]).includes(provider)) throw new InvalidArgumentError(`apiKeys.${provider}`, `a provider: ${PROVIDERS.join(', ')}`, provider)
+    if (!(PROVIDERS as readonly string[]).includes(provider))
+      throw new InvalidArgumentError(`apiKeys.${provider}`, `a provider: ${PROVIDERS.join(', ')}`, provider)
     useField(source, `apiKeys.${provider}`, 'a field name')
   }
   if (fields.includes('id')) needs.id = true
 
-  const read = (record: Record<string, unknown>, source: FieldOrFn<any, unknown>) =>
-    typeof source === 'function' ? source(record) : record[source]
+  const read = (record: Record<string, unknown>, source: FieldOrFn<any, unknown>) => (typeof source === 'function' ? source(record) : record[source])
   const tenantIdOf = (record: Record<string, unknown>): string => {
     const value = read(record, idOption)
     if ((typeof value === 'string' && value.length > 0) || typeof value === 'number' || typeof value === 'bigint') return String(value)

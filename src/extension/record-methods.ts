@@ -13,9 +13,9 @@ import type { SqlProvider } from '../db/client.js'
 import type { LlmPrismaClient } from '../db/client.js'
 import type { HostModel } from './host.js'
 import { ensureTenantRow } from '../tenant/loader.js'
-import { TenantStore, tenantToColumns, toTenantRecord, type TenantInput, type TenantRecord } from '../tenant/store.js'
+import { type TenantStore, tenantToColumns, toTenantRecord, type TenantInput, type TenantRecord } from '../tenant/store.js'
 import { assertQuery } from '../foundation/validation.js'
-import { type BudgetLimitType } from '../config/limits.js'
+import type { BudgetLimitType } from '../config/limits.js'
 
 export interface TenantContext {
   client: LlmPrismaClient
@@ -50,26 +50,73 @@ export function recordMethods(ctx: TenantContext) {
   })
   return {
     llmTenantId: { needs, compute: (record: Rec): string => host.tenantIdOf(record) },
-    llmCost: method((_r, id) => async (q: PeriodArg = {}): Promise<Decimal> => ledger.cost({ tenantId: id, ...usage(q) })),
+    llmCost: method(
+      (_r, id) =>
+        async (q: PeriodArg = {}): Promise<Decimal> =>
+          ledger.cost({ tenantId: id, ...usage(q) }),
+    ),
     llmCostToday: method((_r, id) => (): Promise<Decimal> => ledger.cost({ tenantId: id, period: 'today' })),
     llmCostThisMonth: method((_r, id) => (): Promise<Decimal> => ledger.cost({ tenantId: id, period: 'this_month' })),
-    llmTokens: method((_r, id) => async (q: PeriodArg = {}): Promise<number> => ledger.tokens({ tenantId: id, ...usage(q) })),
+    llmTokens: method(
+      (_r, id) =>
+        async (q: PeriodArg = {}): Promise<number> =>
+          ledger.tokens({ tenantId: id, ...usage(q) }),
+    ),
     llmTokensToday: method((_r, id) => (): Promise<number> => ledger.tokens({ tenantId: id, period: 'today' })),
     llmTokensThisMonth: method((_r, id) => (): Promise<number> => ledger.tokens({ tenantId: id, period: 'this_month' })),
-    llmExecutionCount: method((_r, id) => async (q: PeriodArg = {}): Promise<number> => ledger.executionCount({ tenantId: id, ...usage(q) })),
+    llmExecutionCount: method(
+      (_r, id) =>
+        async (q: PeriodArg = {}): Promise<number> =>
+          ledger.executionCount({ tenantId: id, ...usage(q) }),
+    ),
     llmExecutionsToday: method((_r, id) => (): Promise<number> => ledger.executionCount({ tenantId: id, period: 'today' })),
     llmExecutionsThisMonth: method((_r, id) => (): Promise<number> => ledger.executionCount({ tenantId: id, period: 'this_month' })),
-    llmUsageSummary: method((_r, id) => async (q: PeriodArg = {}): Promise<UsageSummary> => ledger.usageSummary({ tenantId: id, ...usage(q) })),
-    llmUsageByAgent: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByAgent({ tenantId: id, ...usage(q) })),
-    llmUsageByModel: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByModel({ tenantId: id, ...usage(q) })),
-    llmUsageByDay: method((_r, id) => async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> => ledger.usageByDay({ tenantId: id, ...usage(q) })),
-    llmRecentExecutions: method((_r, id) => async (q: ListArg & { includeRefused?: boolean } = {}): Promise<ExecutionRecord[]> =>
-      ledger.recentExecutions({ tenantId: id, ...arg(q, ['limit', 'period', 'includeRefused']) })),
-    llmFailedExecutions: method((_r, id) => async (q: ListArg = {}): Promise<ExecutionRecord[]> => ledger.failedExecutions({ tenantId: id, ...list(q) })),
-    llmRefusedExecutions: method((_r, id) => async (q: ListArg = {}): Promise<ExecutionRecord[]> => ledger.refusedExecutions({ tenantId: id, ...list(q) })),
+    llmUsageSummary: method(
+      (_r, id) =>
+        async (q: PeriodArg = {}): Promise<UsageSummary> =>
+          ledger.usageSummary({ tenantId: id, ...usage(q) }),
+    ),
+    llmUsageByAgent: method(
+      (_r, id) =>
+        async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> =>
+          ledger.usageByAgent({ tenantId: id, ...usage(q) }),
+    ),
+    llmUsageByModel: method(
+      (_r, id) =>
+        async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> =>
+          ledger.usageByModel({ tenantId: id, ...usage(q) }),
+    ),
+    llmUsageByDay: method(
+      (_r, id) =>
+        async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> =>
+          ledger.usageByDay({ tenantId: id, ...usage(q) }),
+    ),
+    llmRecentExecutions: method(
+      (_r, id) =>
+        async (q: ListArg & { includeRefused?: boolean } = {}): Promise<ExecutionRecord[]> =>
+          ledger.recentExecutions({ tenantId: id, ...arg(q, ['limit', 'period', 'includeRefused']) }),
+    ),
+    llmFailedExecutions: method(
+      (_r, id) =>
+        async (q: ListArg = {}): Promise<ExecutionRecord[]> =>
+          ledger.failedExecutions({ tenantId: id, ...list(q) }),
+    ),
+    llmRefusedExecutions: method(
+      (_r, id) =>
+        async (q: ListArg = {}): Promise<ExecutionRecord[]> =>
+          ledger.refusedExecutions({ tenantId: id, ...list(q) }),
+    ),
     llmBudgetStatus: method((r) => (): Promise<BudgetStatus> => budgets.status(r)),
-    llmWithinBudget: method((r) => async (q: { type?: BudgetLimitType } = {}): Promise<boolean> => budgets.withinBudget(r, arg(q, ['type']))),
-    llmRemainingBudget: method((r) => async (q: { type?: BudgetLimitType } = {}): Promise<LimitStatus['remaining']> => budgets.remainingBudget(r, arg(q, ['type']))),
+    llmWithinBudget: method(
+      (r) =>
+        async (q: { type?: BudgetLimitType } = {}): Promise<boolean> =>
+          budgets.withinBudget(r, arg(q, ['type'])),
+    ),
+    llmRemainingBudget: method(
+      (r) =>
+        async (q: { type?: BudgetLimitType } = {}): Promise<LimitStatus['remaining']> =>
+          budgets.remainingBudget(r, arg(q, ['type'])),
+    ),
     llmCheckBudget: method((r) => (): Promise<BudgetStatus> => budgets.checkBudget(r)),
     llmTenant: method((r, id) => (): Promise<TenantRecord> => tenantRowOf(ctx, r, id)),
     llmConfigure: method((r, id) => async (changes: Omit<Partial<TenantInput>, 'tenantId' | 'record'>): Promise<TenantRecord> => {
@@ -78,6 +125,10 @@ export function recordMethods(ctx: TenantContext) {
       return ctx.store.update(id, changes)
     }),
     llmApiKeys: method((r) => (): Promise<Record<string, string>> => host.apiKeysOf(r)),
-    llmTrack: method((r) => <T>(call: TrackCall, fn: (ctx: CallContext) => Promise<T>): Promise<T> => budgets.track(r, call, fn)),
+    llmTrack: method(
+      (r) =>
+        <T>(call: TrackCall, fn: (ctx: CallContext) => Promise<T>): Promise<T> =>
+          budgets.track(r, call, fn),
+    ),
   }
 }

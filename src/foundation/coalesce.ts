@@ -78,7 +78,8 @@ export class Coalescer<Req, Ans> {
 }
 
 /** A JSON array column (json_agg) as returned by the driver: parsed text or already an array; null = []. */
-export function jsonArray(value: unknown): any[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: each caller reads its own row shape out of the array
+export function jsonArray(value: unknown): any[] {
   const parsed = typeof value === 'string' ? JSON.parse(value) : value
   return Array.isArray(parsed) ? parsed : []
 }

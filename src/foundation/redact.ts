@@ -41,7 +41,7 @@ export function isCredentialKey(key: string): boolean {
  * would make every attempt to record the call fail (SQLite would store it: both store U+FFFD now).
  */
 export function redactText(text: string): string {
-  return text.replace(CREDENTIAL_VALUE, REDACTED).replace(/\u0000/g, '\uFFFD')
+  return text.replace(CREDENTIAL_VALUE, REDACTED).replaceAll('\u0000', '\uFFFD')
 }
 
 /**
@@ -58,7 +58,7 @@ export function redactMetadata(value: unknown, seen = new WeakSet<object>()): un
   if (value instanceof Date) return value.toISOString()
   const out: Record<string, unknown> = {}
   for (const [key, item] of Object.entries(value)) {
-    out[key.replace(/\u0000/g, '\uFFFD')] = isCredentialKey(key) && item !== null && item !== undefined ? REDACTED : redactMetadata(item, seen)
+    out[key.replaceAll('\u0000', '\uFFFD')] = isCredentialKey(key) && item !== null && item !== undefined ? REDACTED : redactMetadata(item, seen)
   }
   return out
 }

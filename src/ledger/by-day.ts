@@ -49,7 +49,7 @@ export async function usageByDay(client: LlmPrismaClient, provider: SqlProvider,
   for (const day of days) totals.set(day.key, { nanos: 0n, tokens: 0, count: 0 })
   if (days.length === 0) return {}
 
-  const aligned = days.every((d, i) => (i === 0 || d.start.getTime() % SLOT_MS === 0))
+  const aligned = days.every((d, i) => i === 0 || d.start.getTime() % SLOT_MS === 0)
   if (aligned) {
     const params: unknown[] = [scope.period.from, scope.period.to]
     const refusedFilter = scope.includeRefused ? '' : `AND "status" <> 'refused'`

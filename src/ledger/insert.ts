@@ -8,7 +8,7 @@ import type { ExecutionRow } from './record.js'
 import { directSqliteConnection } from '../db/sqlite-direct.js'
 import { queryRowsPg } from '../db/pg-direct.js'
 import { Coalescer, coalescerFor } from '../foundation/coalesce.js'
-import { type RawRunner } from '../db/client.js'
+import type { RawRunner } from '../db/client.js'
 
 /** Column order of the INSERT; each entry maps a row to its bound value. */
 const COLUMNS: Array<[column: string, value: (row: ExecutionRow) => unknown]> = [
@@ -39,9 +39,18 @@ const ROWS_PER_STATEMENT = 500
 
 /** PostgreSQL column types of the ledger, for reading rows out of a JSON array (jsonb_to_recordset). */
 const PG_TYPES: Record<string, string> = {
-  input_tokens: 'INTEGER', output_tokens: 'INTEGER', cached_input_tokens: 'INTEGER', total_tokens: 'INTEGER', duration_ms: 'INTEGER',
-  input_cost_nanos: 'BIGINT', output_cost_nanos: 'BIGINT', total_cost_nanos: 'BIGINT',
-  started_at: 'TIMESTAMP(3)', completed_at: 'TIMESTAMP(3)', created_at: 'TIMESTAMP(3)', metadata: 'JSONB',
+  input_tokens: 'INTEGER',
+  output_tokens: 'INTEGER',
+  cached_input_tokens: 'INTEGER',
+  total_tokens: 'INTEGER',
+  duration_ms: 'INTEGER',
+  input_cost_nanos: 'BIGINT',
+  output_cost_nanos: 'BIGINT',
+  total_cost_nanos: 'BIGINT',
+  started_at: 'TIMESTAMP(3)',
+  completed_at: 'TIMESTAMP(3)',
+  created_at: 'TIMESTAMP(3)',
+  metadata: 'JSONB',
 }
 /** `"id" TEXT, "tenant_id" TEXT, …`: the record definition of execution rows in JSON. */
 export const EXECUTION_RECORD_TYPES = COLUMNS.map(([c]) => `"${c}" ${PG_TYPES[c] ?? 'TEXT'}`).join(', ')
@@ -129,15 +138,20 @@ const refusalRowWriters = new WeakMap<object, Coalescer<ExecutionRow, void>>()
  * On sqliteFastPath the insert is synchronous, so nothing waits and nothing is batched.
  */
 export function insertRefusalRow(client: RawRunner, provider: SqlProvider, row: ExecutionRow): Promise<void> {
-  const writer = coalescerFor(refusalRowWriters, client, () => new Coalescer<ExecutionRow, void>(
-    async (one) => void (await insertExecutionRowsStandalone(client, provider, [one], one.startedAt)),
-    async (rows) => {
-      await insertExecutionRowsStandalone(client, provider, rows, rows[rows.length - 1].startedAt)
-      return rows.map(() => undefined)
-    },
-    1,
-    ROWS_PER_STATEMENT,
-  ))
+  const writer = coalescerFor(
+    refusalRowWriters,
+    client,
+    () =>
+      new Coalescer<ExecutionRow, void>(
+        async (one) => void (await insertExecutionRowsStandalone(client, provider, [one], one.startedAt)),
+        async (rows) => {
+          await insertExecutionRowsStandalone(client, provider, rows, rows[rows.length - 1].startedAt)
+          return rows.map(() => undefined)
+        },
+        1,
+        ROWS_PER_STATEMENT,
+      ),
+  )
   return writer.run(row)
 }
 

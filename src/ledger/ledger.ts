@@ -14,16 +14,9 @@ import { applyDeltas, ensureCounterRows } from './counters/statements.js'
 import { recordedRowDeltas } from './counters/spend.js'
 import { toExecutionRecord, toExecutionRow, type ExecutionRow } from './record.js'
 import { resolveScope, scopeWhere, type PeriodQuery, type TenantScope } from './scope.js'
-import {
-  FAILED_STATUSES,
-  type ExecutionRecord,
-  type RecordExecutionInput,
-  type TenantSpend,
-  type UsageFigures,
-  type UsageSummary,
-} from './types.js'
+import { FAILED_STATUSES, type ExecutionRecord, type RecordExecutionInput, type TenantSpend, type UsageFigures, type UsageSummary } from './types.js'
 import { assertLimit, assertQuery } from '../foundation/validation.js'
-import { type RawRunner } from '../db/client.js'
+import type { RawRunner } from '../db/client.js'
 
 type Aggregate = { _sum: { totalCostNanos?: unknown; totalTokens?: unknown }; _count: { _all: number } }
 type Grouped = Aggregate & Record<string, unknown>
@@ -84,7 +77,8 @@ export class LlmLedger {
     // refused as bad input before anything is written, not as a driver error after.
     const overflowAllowed = `executions whose costs add up to at most $${nanosToUsd(MAX_NANOS).toFixed()} per tenant and day or month`
     const over = deltas.find((d) => (d.spentCost ?? 0n) > MAX_NANOS)
-    if (over) throw new InvalidArgumentError('executions', overflowAllowed, `a total of $${nanosToUsd(over.spentCost).toFixed()} in ${over.key[3]} ${over.key[4]}`)
+    if (over)
+      throw new InvalidArgumentError('executions', overflowAllowed, `a total of $${nanosToUsd(over.spentCost).toFixed()} in ${over.key[3]} ${over.key[4]}`)
     try {
       return await this.writeInTransaction(rows, deltas, now)
     } catch (err) {

@@ -8,7 +8,7 @@ import { MAX_NANOS, nanosToUsd, usdToNanos } from '../foundation/money.js'
 import { redactText } from '../foundation/redact.js'
 import { assertDate, assertIdentifier, assertTenantId, assertTokenCount, MAX_TOKENS, toMetadataJson } from '../foundation/validation.js'
 import { EXECUTION_STATUSES, type ExecutionFields, type ExecutionRecord, type ExecutionStatus, type RecordExecutionInput } from './types.js'
-import { type JsonValue } from '../foundation/validation.js'
+import type { JsonValue } from '../foundation/validation.js'
 
 const MAX_TEXT = 10_000
 const MAX_ERROR_MESSAGE = 4_000
@@ -20,9 +20,27 @@ function optionalText(value: unknown, field: string, max = MAX_TEXT): string | n
 }
 
 const RECORD_KEYS = new Set<string>([
-  'id', 'tenantId', 'agentType', 'provider', 'model', 'status', 'inputTokens', 'outputTokens',
-  'cachedInputTokens', 'totalTokens', 'inputCost', 'outputCost', 'totalCost', 'durationMs', 'startedAt',
-  'completedAt', 'errorClass', 'errorMessage', 'traceId', 'parentId', 'metadata',
+  'id',
+  'tenantId',
+  'agentType',
+  'provider',
+  'model',
+  'status',
+  'inputTokens',
+  'outputTokens',
+  'cachedInputTokens',
+  'totalTokens',
+  'inputCost',
+  'outputCost',
+  'totalCost',
+  'durationMs',
+  'startedAt',
+  'completedAt',
+  'errorClass',
+  'errorMessage',
+  'traceId',
+  'parentId',
+  'metadata',
 ])
 
 /** The usage columns of a ledger row: token counts and integer nano-USD costs. */
@@ -67,8 +85,7 @@ export function toExecutionRow(input: RecordExecutionInput, now: Date, path = 'e
   const totalTokens = assertTokenCount(input.totalTokens ?? inputTokens + outputTokens, 'totalTokens')
   const inputCostNanos = usdToNanos(input.inputCost ?? 0, 'inputCost')
   const outputCostNanos = usdToNanos(input.outputCost ?? 0, 'outputCost')
-  const totalCostNanos =
-    input.totalCost === undefined ? inputCostNanos + outputCostNanos : usdToNanos(input.totalCost, 'totalCost')
+  const totalCostNanos = input.totalCost === undefined ? inputCostNanos + outputCostNanos : usdToNanos(input.totalCost, 'totalCost')
   if (totalCostNanos > MAX_NANOS) throw new InvalidArgumentError('totalCost', `at most $${nanosToUsd(MAX_NANOS).toFixed()}`, totalCostNanos)
 
   let durationMs: number | null = null

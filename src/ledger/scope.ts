@@ -36,8 +36,12 @@ function assertIncludeRefused(value: unknown, field = 'includeRefused'): boolean
   return value
 }
 
-
-export function resolveScope(query: PeriodQuery | undefined, config: LlmConfig, defaultPeriod: PeriodInput = 'this_month', keys: readonly string[] = PERIOD_QUERY_KEYS): Scope {
+export function resolveScope(
+  query: PeriodQuery | undefined,
+  config: LlmConfig,
+  defaultPeriod: PeriodInput = 'this_month',
+  keys: readonly string[] = PERIOD_QUERY_KEYS,
+): Scope {
   if (query !== undefined) assertQuery(query, keys)
   const tenantId = query?.tenantId
   if (tenantId !== undefined && tenantId !== null) assertIdentifier(tenantId, 'tenantId')
@@ -56,4 +60,3 @@ export function scopeWhere(scope: { tenantId: TenantScope; period?: ResolvedPeri
   if (!scope.includeRefused && !('status' in where)) where.status = { not: 'refused' }
   return where
 }
-

@@ -26,8 +26,7 @@ export async function topTenantsBySpendSqlite(client: LlmPrismaClient, period: R
   // rows (zero cost, no execution) are filtered on the index, which carries the status.
   const range = ` AND e."started_at" >= ? AND e."started_at" < ?${includeRefused ? '' : ` AND e."status" <> 'refused'`}`
   const rangeValues = [period.from, period.to]
-  const ofTenant = (alias: string, aggregate: string) =>
-    `(SELECT ${aggregate} FROM "llm_executions" AS e WHERE e."tenant_id" = ${alias}.id${range})`
+  const ofTenant = (alias: string, aggregate: string) => `(SELECT ${aggregate} FROM "llm_executions" AS e WHERE e."tenant_id" = ${alias}.id${range})`
   // A tenant without rows in the period has a NULL sum (not 0) and is left out, as groupBy leaves it out.
   const sql = `${DISTINCT_TENANTS},
     top AS (SELECT ten.id, ${ofTenant('ten', 'SUM(e."total_cost_nanos")')} AS nanos FROM ten

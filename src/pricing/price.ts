@@ -92,7 +92,12 @@ function assertUsage(usage: unknown): NormalizedUsage {
   return usage as NormalizedUsage
 }
 
-export function findPrice(provider: string, model: string, at: Date, options: PricingOptions = {}): { price: ModelPrice; source: PricedUsage['source'] } | null {
+export function findPrice(
+  provider: string,
+  model: string,
+  at: Date,
+  options: PricingOptions = {},
+): { price: ModelPrice; source: PricedUsage['source'] } | null {
   assertPricingArgs(provider, model, at, options)
   const day = at.toISOString().slice(0, 10)
   const pick = (list: readonly ModelPrice[]) => {
@@ -116,7 +121,8 @@ const nanos = (d: Decimal) => BigInt(d.toDecimalPlaces(0, Decimal.ROUND_HALF_UP)
 /** Exact cost of normalised usage at a price. */
 export function costOf(usage: NormalizedUsage, price: ModelPrice): { inputCostNanos: bigint; outputCostNanos: bigint } {
   const uncached = Math.max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteTokens)
-  const input = perToken(price.input).times(uncached)
+  const input = perToken(price.input)
+    .times(uncached)
     .plus(perToken(price.cachedInput).times(usage.cachedInputTokens))
     .plus(perToken(price.cacheWrite).times(usage.cacheWriteTokens))
   return { inputCostNanos: nanos(input), outputCostNanos: nanos(perToken(price.output).times(usage.outputTokens)) }

@@ -28,12 +28,23 @@ export interface ModelPrice {
 }
 
 const openai = (model: string, effectiveFrom: string, input: string, cachedInput: string, output: string): ModelPrice => ({
-  provider: 'openai', model, effectiveFrom, input, output, cachedInput, cacheWrite: '0',
+  provider: 'openai',
+  model,
+  effectiveFrom,
+  input,
+  output,
+  cachedInput,
+  cacheWrite: '0',
 })
 // Anthropic: cache writes (5-minute TTL) cost 1.25× input, cache reads 0.1× input.
 const anthropic = (model: string, effectiveFrom: string, input: string, output: string): ModelPrice => ({
-  provider: 'anthropic', model, effectiveFrom, input, output,
-  cachedInput: new Decimal(input).times('0.1').toFixed(), cacheWrite: new Decimal(input).times('1.25').toFixed(),
+  provider: 'anthropic',
+  model,
+  effectiveFrom,
+  input,
+  output,
+  cachedInput: new Decimal(input).times('0.1').toFixed(),
+  cacheWrite: new Decimal(input).times('1.25').toFixed(),
 })
 
 export const DEFAULT_PRICES: readonly ModelPrice[] = [

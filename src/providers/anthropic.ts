@@ -7,7 +7,8 @@ import type { ChatMessage, ProviderAdapter, ProviderRequest, StreamEvent, ToolCa
 import type { NormalizedUsage } from '../pricing/price.js'
 import { usageCount } from './errors.js'
 
-type Any = any // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the SDK response shapes are read defensively field by field
+type Any = any
 
 function normalise(u: Any, outputTokens?: number): NormalizedUsage | null {
   if (!u || typeof u !== 'object') return null
@@ -71,7 +72,10 @@ export const anthropicMessages: ProviderAdapter = {
   async complete(client: Any, req) {
     const res = await client.messages.create(body(req), options(req))
     if (!res || !Array.isArray(res.content)) throw Object.assign(new Error('Malformed response: no content'), { name: 'MalformedResponseError' })
-    const text = res.content.filter((b: Any) => b.type === 'text').map((b: Any) => b.text).join('')
+    const text = res.content
+      .filter((b: Any) => b.type === 'text')
+      .map((b: Any) => b.text)
+      .join('')
     const toolCalls: ToolCall[] = res.content
       .filter((b: Any) => b.type === 'tool_use')
       .map((b: Any) => ({ id: b.id, name: b.name, arguments: (b.input as Record<string, unknown>) ?? {} }))

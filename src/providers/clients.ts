@@ -22,7 +22,9 @@ export class SdkClientCache {
   }
 
   async get(provider: ProviderName, apiKey: string, endpoint: ProviderEndpoint = {}): Promise<unknown> {
-    const id = createHash('sha256').update(`${provider}\0${endpoint.baseURL ?? ''}\0${apiKey}`).digest('hex')
+    const id = createHash('sha256')
+      .update(`${provider}\0${endpoint.baseURL ?? ''}\0${apiKey}`)
+      .digest('hex')
     const hit = this.clients.get(id)
     if (hit) {
       this.clients.delete(id) // refresh LRU position

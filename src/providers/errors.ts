@@ -18,7 +18,15 @@ export class ProviderError extends LlmTenantError {
   /** Milliseconds the provider asked us to wait (retry-after), if any. */
   readonly retryAfterMs: number | null
 
-  constructor(details: { provider: string; model: string; status: number | null; errorClass: string; message: string; retryable: boolean; retryAfterMs: number | null }) {
+  constructor(details: {
+    provider: string
+    model: string
+    status: number | null
+    errorClass: string
+    message: string
+    retryable: boolean
+    retryAfterMs: number | null
+  }) {
     super('PROVIDER_ERROR', `${details.provider} ${details.model}: ${details.message}`)
     // The ledger's error class and `err.name` say what failed (RateLimitError, TimeoutError, …).
     this.name = details.errorClass
@@ -40,7 +48,10 @@ export class MissingProviderSdkError extends LlmTenantError {
   readonly installCommand: string
   constructor(provider: string, packageName: string) {
     const installCommand = `npm install ${packageName}`
-    super('MISSING_PROVIDER_SDK', `The ${provider} SDK is not installed: agents with provider '${provider}' need the package ${packageName} (run \`${installCommand}\`)`)
+    super(
+      'MISSING_PROVIDER_SDK',
+      `The ${provider} SDK is not installed: agents with provider '${provider}' need the package ${packageName} (run \`${installCommand}\`)`,
+    )
     this.provider = provider
     this.packageName = packageName
     this.installCommand = installCommand

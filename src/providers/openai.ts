@@ -7,7 +7,8 @@ import type { ChatMessage, ProviderAdapter, ProviderRequest, ProviderResponse, S
 import type { NormalizedUsage } from '../pricing/price.js'
 import { usageCount } from './errors.js'
 
-type Any = any // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the SDK response shapes are read defensively field by field
+type Any = any
 
 function parseArgs(text: unknown): Record<string, unknown> {
   if (typeof text !== 'string' || text === '') return {}
@@ -53,7 +54,9 @@ function chatBody(req: ProviderRequest): Any {
     messages: chatMessages(req),
     max_completion_tokens: req.maxOutputTokens,
     ...(req.temperature === undefined ? {} : { temperature: req.temperature }),
-    ...(req.tools?.length ? { tools: req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } })) } : {}),
+    ...(req.tools?.length
+      ? { tools: req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } })) }
+      : {}),
   }
 }
 

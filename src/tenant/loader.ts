@@ -28,7 +28,10 @@ export interface TenantRowLimits {
 export class TenantRowCache {
   private readonly entries = new Map<string, { row: TenantRow | null; version: number; at: number }>()
   private readonly loading = new Map<string, { version: number; row: Promise<TenantRow | null> }>()
-  constructor(private readonly ttlMs: number, private readonly maxEntries = 10_000) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries = 10_000,
+  ) {}
 
   async get(tenantId: string, load: () => Promise<TenantRow | null>): Promise<TenantRow | null> {
     const now = Date.now()

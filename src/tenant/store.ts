@@ -10,7 +10,7 @@ import { redactMetadata } from '../foundation/redact.js'
 import { nanosToUsd, type Decimal } from '../foundation/money.js'
 import { assertEnforcement, limitsFromRow, limitsToColumns, type Enforcement, type Limits, type LimitsInput } from '../config/limits.js'
 import { assertIdentifier, assertTenantId } from '../foundation/validation.js'
-import { type JsonValue } from '../foundation/validation.js'
+import type { JsonValue } from '../foundation/validation.js'
 import { parseAgentLimits, parseMaxConcurrent, type AgentLimitsInput } from '../config/limits.js'
 
 export interface TenantInput {
@@ -120,10 +120,7 @@ export function toTenantRecord(row: Record<string, unknown>): TenantRecord {
     id: row.id as string,
     tenantId: row.tenantId as string,
     name: (row.name as string | null) ?? null,
-    record:
-      row.tenantRecordType && row.tenantRecordId
-        ? { type: row.tenantRecordType as string, id: row.tenantRecordId as string }
-        : null,
+    record: row.tenantRecordType && row.tenantRecordId ? { type: row.tenantRecordType as string, id: row.tenantRecordId as string } : null,
     limits: limitsFromRow(row),
     maxConcurrent: row.maxConcurrent === null || row.maxConcurrent === undefined ? null : Number(row.maxConcurrent),
     agentLimits: Object.fromEntries(

@@ -10,4 +10,3 @@ export function bumpTenantVersion(tenantId: string): void {
 export function tenantVersion(tenantId: string): number {
   return versions.get(tenantId) ?? 0
 }
-

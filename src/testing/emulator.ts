@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { InvalidArgumentError } from '../foundation/errors.js'
 
 export type Scenario =
-  | { kind: 'ok'; text?: string; usage?: Partial<EmulatedUsage> | null; /** Streaming: pause between deltas. */ deltaDelayMs?: number }
+  | { kind: 'ok'; text?: string; usage?: Partial<EmulatedUsage> | null /** Streaming: pause between deltas. */; deltaDelayMs?: number }
   | { kind: 'error'; status: number; message?: string; headers?: Record<string, string> }
   | { kind: 'hang'; ms: number }
   | { kind: 'malformed' }
@@ -30,10 +30,12 @@ export interface RecordedRequest {
   model: string
   apiKey: string
   stream: boolean
-  body: Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: the request body as the SDK sent it
+  body: Record<string, any>
 }
 
-type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: request and response bodies of three provider APIs
+type Json = any
 
 const tokens = (text: string) => Math.max(1, Math.ceil(text.length / 4))
 
@@ -54,7 +56,8 @@ export class ProviderEmulator {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', '{ latencyMs? }', options)
     for (const key of Object.keys(options)) if (key !== 'latencyMs') throw new InvalidArgumentError(`options.${key}`, 'latencyMs', key)
     const latencyMs = options.latencyMs === undefined ? 0 : options.latencyMs
-    if (typeof latencyMs !== 'number' || !Number.isFinite(latencyMs) || latencyMs < 0) throw new InvalidArgumentError('options.latencyMs', 'a non-negative number of milliseconds', latencyMs)
+    if (typeof latencyMs !== 'number' || !Number.isFinite(latencyMs) || latencyMs < 0)
+      throw new InvalidArgumentError('options.latencyMs', 'a non-negative number of milliseconds', latencyMs)
     this.latencyMs = latencyMs
   }
 
@@ -133,14 +136,26 @@ export class ProviderEmulator {
   }
 
   private reply(api: string, body: Json, scenario: Scenario) {
-    const list: Json[] = api === 'responses' ? body.input ?? [] : body.messages ?? []
+    const list: Json[] = api === 'responses' ? (body.input ?? []) : (body.messages ?? [])
     const last = list[list.length - 1]
     const lastText = typeof last?.content === 'string' ? last.content : JSON.stringify(last?.content ?? last?.output ?? '')
-    const toolResult = last?.role === 'tool' || last?.type === 'function_call_output' || (Array.isArray(last?.content) && last.content[0]?.type === 'tool_result')
-    const text = scenario.kind === 'ok' && scenario.text !== undefined ? scenario.text : toolResult ? `Tool said: ${last?.output ?? last?.content?.[0]?.content ?? last?.content}` : `Echo: ${lastText}`
+    const toolResult =
+      last?.role === 'tool' || last?.type === 'function_call_output' || (Array.isArray(last?.content) && last.content[0]?.type === 'tool_result')
+    const text =
+      scenario.kind === 'ok' && scenario.text !== undefined
+        ? scenario.text
+        : toolResult
+          ? `Tool said: ${last?.output ?? last?.content?.[0]?.content ?? last?.content}`
+          : `Echo: ${lastText}`
     const promptChars = JSON.stringify(list).length + String(body.system ?? body.instructions ?? '').length
-    const base: EmulatedUsage = { inputTokens: tokens('x'.repeat(promptChars)), outputTokens: tokens(text), cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }
-    const usage = scenario.kind === 'ok' && scenario.usage === null ? null : { ...base, ...(scenario.kind === 'ok' ? scenario.usage ?? {} : {}) }
+    const base: EmulatedUsage = {
+      inputTokens: tokens('x'.repeat(promptChars)),
+      outputTokens: tokens(text),
+      cachedInputTokens: 0,
+      cacheWriteTokens: 0,
+      reasoningTokens: 0,
+    }
+    const usage = scenario.kind === 'ok' && scenario.usage === null ? null : { ...base, ...(scenario.kind === 'ok' ? (scenario.usage ?? {}) : {}) }
     const tool = scenario.kind === 'tool' ? { id: `call_${this.requests.length}`, name: scenario.name, arguments: scenario.arguments } : null
     return { text: tool ? '' : text, usage, tool }
   }
@@ -149,18 +164,44 @@ export class ProviderEmulator {
     const u = r.usage
     if (api === 'chat') {
       return {
-        id: `chatcmpl-${this.requests.length}`, object: 'chat.completion', created: 1, model: body.model,
-        choices: [{ index: 0, finish_reason: r.tool ? 'tool_calls' : 'stop', message: {
-          role: 'assistant', content: r.tool ? null : r.text,
-          ...(r.tool ? { tool_calls: [{ id: r.tool.id, type: 'function', function: { name: r.tool.name, arguments: JSON.stringify(r.tool.arguments) } }] } : {}),
-        } }],
-        ...(u ? { usage: { prompt_tokens: u.inputTokens, completion_tokens: u.outputTokens, total_tokens: u.inputTokens + u.outputTokens,
-          prompt_tokens_details: { cached_tokens: u.cachedInputTokens }, completion_tokens_details: { reasoning_tokens: u.reasoningTokens } } } : {}),
+        id: `chatcmpl-${this.requests.length}`,
+        object: 'chat.completion',
+        created: 1,
+        model: body.model,
+        choices: [
+          {
+            index: 0,
+            finish_reason: r.tool ? 'tool_calls' : 'stop',
+            message: {
+              role: 'assistant',
+              content: r.tool ? null : r.text,
+              ...(r.tool
+                ? { tool_calls: [{ id: r.tool.id, type: 'function', function: { name: r.tool.name, arguments: JSON.stringify(r.tool.arguments) } }] }
+                : {}),
+            },
+          },
+        ],
+        ...(u
+          ? {
+              usage: {
+                prompt_tokens: u.inputTokens,
+                completion_tokens: u.outputTokens,
+                total_tokens: u.inputTokens + u.outputTokens,
+                prompt_tokens_details: { cached_tokens: u.cachedInputTokens },
+                completion_tokens_details: { reasoning_tokens: u.reasoningTokens },
+              },
+            }
+          : {}),
       }
     }
     if (api === 'responses') return this.responseObject(body, r)
     return {
-      id: `msg_${this.requests.length}`, type: 'message', role: 'assistant', model: body.model, stop_reason: r.tool ? 'tool_use' : 'end_turn', stop_sequence: null,
+      id: `msg_${this.requests.length}`,
+      type: 'message',
+      role: 'assistant',
+      model: body.model,
+      stop_reason: r.tool ? 'tool_use' : 'end_turn',
+      stop_sequence: null,
       content: r.tool ? [{ type: 'tool_use', id: r.tool.id, name: r.tool.name, input: r.tool.arguments }] : [{ type: 'text', text: r.text }],
       ...(u ? { usage: this.anthropicUsage(u) } : {}),
     }
@@ -168,19 +209,45 @@ export class ProviderEmulator {
 
   private anthropicUsage(u: EmulatedUsage) {
     // Anthropic's input_tokens exclude cache reads and writes.
-    return { input_tokens: u.inputTokens - u.cachedInputTokens - u.cacheWriteTokens, output_tokens: u.outputTokens,
-      cache_read_input_tokens: u.cachedInputTokens, cache_creation_input_tokens: u.cacheWriteTokens }
+    return {
+      input_tokens: u.inputTokens - u.cachedInputTokens - u.cacheWriteTokens,
+      output_tokens: u.outputTokens,
+      cache_read_input_tokens: u.cachedInputTokens,
+      cache_creation_input_tokens: u.cacheWriteTokens,
+    }
   }
 
   private responseObject(body: Json, r: ReturnType<ProviderEmulator['reply']>): Json {
     const u = r.usage
     return {
-      id: `resp_${this.requests.length}`, object: 'response', created_at: 1, model: body.model, status: 'completed',
+      id: `resp_${this.requests.length}`,
+      object: 'response',
+      created_at: 1,
+      model: body.model,
+      status: 'completed',
       output: r.tool
-        ? [{ type: 'function_call', id: `fc_${r.tool.id}`, call_id: r.tool.id, name: r.tool.name, arguments: JSON.stringify(r.tool.arguments), status: 'completed' }]
+        ? [
+            {
+              type: 'function_call',
+              id: `fc_${r.tool.id}`,
+              call_id: r.tool.id,
+              name: r.tool.name,
+              arguments: JSON.stringify(r.tool.arguments),
+              status: 'completed',
+            },
+          ]
         : [{ type: 'message', id: 'msg_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: r.text, annotations: [] }] }],
-      ...(u ? { usage: { input_tokens: u.inputTokens, input_tokens_details: { cached_tokens: u.cachedInputTokens }, output_tokens: u.outputTokens,
-        output_tokens_details: { reasoning_tokens: u.reasoningTokens }, total_tokens: u.inputTokens + u.outputTokens } } : {}),
+      ...(u
+        ? {
+            usage: {
+              input_tokens: u.inputTokens,
+              input_tokens_details: { cached_tokens: u.cachedInputTokens },
+              output_tokens: u.outputTokens,
+              output_tokens_details: { reasoning_tokens: u.reasoningTokens },
+              total_tokens: u.inputTokens + u.outputTokens,
+            },
+          }
+        : {}),
     }
   }
 
@@ -193,17 +260,43 @@ export class ProviderEmulator {
     const sse = (event: string | null, data: Json) => res.write(`${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`)
     const u = r.usage
     if (api === 'messages') {
-      sse('message_start', { type: 'message_start', message: { id: 'msg_s', type: 'message', role: 'assistant', model: body.model, content: [], stop_reason: null, stop_sequence: null,
-        usage: u ? { ...this.anthropicUsage(u), output_tokens: 1 } : { input_tokens: 0, output_tokens: 0 } } })
+      sse('message_start', {
+        type: 'message_start',
+        message: {
+          id: 'msg_s',
+          type: 'message',
+          role: 'assistant',
+          model: body.model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: u ? { ...this.anthropicUsage(u), output_tokens: 1 } : { input_tokens: 0, output_tokens: 0 },
+        },
+      })
       sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } })
     }
-    const pause = scenario.kind === 'ok' ? scenario.deltaDelayMs ?? 0 : scenario.kind === 'cut' ? 5 : 0
+    const pause = scenario.kind === 'ok' ? (scenario.deltaDelayMs ?? 0) : scenario.kind === 'cut' ? 5 : 0
     for (const [i, delta] of deltas.entries()) {
       if (i >= cutAt || res.destroyed) break
       if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause))
       if (res.destroyed) return
-      if (api === 'chat') sse(null, { id: 'c', object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: { content: delta }, finish_reason: null }] })
-      else if (api === 'responses') sse('response.output_text.delta', { type: 'response.output_text.delta', item_id: 'msg_1', output_index: 0, content_index: 0, delta, sequence_number: i })
+      if (api === 'chat')
+        sse(null, {
+          id: 'c',
+          object: 'chat.completion.chunk',
+          created: 1,
+          model: body.model,
+          choices: [{ index: 0, delta: { content: delta }, finish_reason: null }],
+        })
+      else if (api === 'responses')
+        sse('response.output_text.delta', {
+          type: 'response.output_text.delta',
+          item_id: 'msg_1',
+          output_index: 0,
+          content_index: 0,
+          delta,
+          sequence_number: i,
+        })
       else sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: delta } })
     }
     if (deltas.length > cutAt) {
@@ -215,8 +308,19 @@ export class ProviderEmulator {
     if (api === 'chat') {
       sse(null, { id: 'c', object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })
       if (u && body.stream_options?.include_usage) {
-        sse(null, { id: 'c', object: 'chat.completion.chunk', created: 1, model: body.model, choices: [],
-          usage: { prompt_tokens: u.inputTokens, completion_tokens: u.outputTokens, total_tokens: u.inputTokens + u.outputTokens, prompt_tokens_details: { cached_tokens: u.cachedInputTokens } } })
+        sse(null, {
+          id: 'c',
+          object: 'chat.completion.chunk',
+          created: 1,
+          model: body.model,
+          choices: [],
+          usage: {
+            prompt_tokens: u.inputTokens,
+            completion_tokens: u.outputTokens,
+            total_tokens: u.inputTokens + u.outputTokens,
+            prompt_tokens_details: { cached_tokens: u.cachedInputTokens },
+          },
+        })
       }
       res.write('data: [DONE]\n\n')
     } else if (api === 'responses') {

@@ -57,16 +57,27 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
     try {
       const prisma = db().client.$extends(
         llmTenant({
-          model: 'organization', id: 'slug', name: 'displayName', budget: true,
-          apiKeys: { openai: 'openaiApiKey', anthropic: (org: { slug: string }) => (sealed[org.slug] ? decryptSecret(sealed[org.slug], org.slug, keyring) : null) },
+          model: 'organization',
+          id: 'slug',
+          name: 'displayName',
+          budget: true,
+          apiKeys: {
+            openai: 'openaiApiKey',
+            anthropic: (org: { slug: string }) => (sealed[org.slug] ? decryptSecret(sealed[org.slug], org.slug, keyring) : null),
+          },
           providers: { openai: { baseURL: emulator.openaiBaseURL }, anthropic: { baseURL: emulator.anthropicBaseURL } },
           config: defineLlmConfig({}),
         }),
       )
       await prisma.organization.create({ data: { slug: 'acme', displayName: 'Acme', openaiApiKey: canaries.acme } })
       await prisma.organization.create({ data: { slug: 'globex', displayName: 'Globex', openaiApiKey: canaries.globex } })
-      const chat = prisma.$llm.defineAgent({ name: 'Canary', provider: 'openai', model: 'gpt-4o-mini', retries: 0,
-        tools: [{ name: 'lookup', description: 'x', parameters: { type: 'object' }, run: () => 'found' }] })
+      const chat = prisma.$llm.defineAgent({
+        name: 'Canary',
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+        retries: 0,
+        tools: [{ name: 'lookup', description: 'x', parameters: { type: 'object' }, run: () => 'found' }],
+      })
       const claude = prisma.$llm.defineAgent({ name: 'CanaryClaude', provider: 'anthropic', model: 'claude-haiku-4-5', retries: 0 })
 
       const attempt = async (fn: () => Promise<unknown>) => {
@@ -96,7 +107,14 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
       await attempt(() => claude.run('no key for globex', { tenant: 'globex' })) // MissingApiKeyError
       await prisma.organization.llmDeactivate('globex')
       await attempt(() => chat.run('inactive', { tenant: 'globex' }))
-      await attempt(() => prisma.$llm.ledger.recordExecution({ tenantId: 'acme', agentType: 'X', model: 'm', metadata: { openaiApiKey: canaries.acme, headers: { authorization: `Bearer ${canaries.globex}` } } }))
+      await attempt(() =>
+        prisma.$llm.ledger.recordExecution({
+          tenantId: 'acme',
+          agentType: 'X',
+          model: 'm',
+          metadata: { openaiApiKey: canaries.acme, headers: { authorization: `Bearer ${canaries.globex}` } },
+        }),
+      )
     } finally {
       methods.forEach((m, i) => (console[m] = saved[i]))
     }
@@ -110,7 +128,10 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
     // ...and appear nowhere else.
     const haystacks: Array<[string, string]> = []
     for (const table of ['llm_executions', 'llm_budget_holds', 'llm_budget_counters', 'llm_tenants']) {
-      haystacks.push([table, JSON.stringify(await (db() as TestDatabase).rawQuery(`SELECT * FROM ${table}`), (_k, v) => (typeof v === 'bigint' ? String(v) : v))])
+      haystacks.push([
+        table,
+        JSON.stringify(await (db() as TestDatabase).rawQuery(`SELECT * FROM ${table}`), (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
+      ])
     }
     haystacks.push(['console', logged.join('\n')])
     errors.forEach((e, i) => haystacks.push([`error ${i}`, `${String(e)}\n${JSON.stringify(e)}\n${inspect(e, { depth: 10, showHidden: true })}`]))
@@ -119,7 +140,8 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
     for (const canary of [...Object.values(canaries), antCanary]) {
       for (const [where, text] of haystacks) {
         searched++
-        if (text.includes(canary) && process.env.DEBUG_CANARY) console.error(where, text.slice(Math.max(0, text.indexOf(canary) - 300), text.indexOf(canary) + 100))
+        if (text.includes(canary) && process.env.DEBUG_CANARY)
+          console.error(where, text.slice(Math.max(0, text.indexOf(canary) - 300), text.indexOf(canary) + 100))
         expect(text.includes(canary), `${where} contains a canary key`).toBe(false)
       }
     }

@@ -50,7 +50,7 @@ describe.each(DATABASES)('refusal rows on %s', (kind) => {
     const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => agent.run(`loop ${i}`, { tenant: 'looping' })))
     expect(results.every((r) => r.status === 'rejected' && r.reason instanceof BudgetExceededError)).toBe(true)
     expect(emulator.requests.filter((r) => r.apiKey === 'sk-looping-0001')).toHaveLength(0)
-    const rows = (await createLedger(database().client).refusedExecutions({ tenantId: 'looping', limit: 500 }))
+    const rows = await createLedger(database().client).refusedExecutions({ tenantId: 'looping', limit: 500 })
     expect(rows).toHaveLength(200)
     expect(rows.every((r) => r.status === 'refused' && r.errorClass === 'BudgetExceededError' && r.totalCost.isZero() && r.totalTokens === 0)).toBe(true)
     expect(seen.maxInFlight).toBe(1)

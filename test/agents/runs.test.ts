@@ -2,8 +2,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import {
-  AllModelsExhaustedError, BudgetExceededError, CircuitBreakerOpenError, MissingApiKeyError, TenantStore, UnknownModelError,
-  createLedger, createLlmRuntime, type RuntimeOptions,
+  AllModelsExhaustedError,
+  BudgetExceededError,
+  CircuitBreakerOpenError,
+  MissingApiKeyError,
+  TenantStore,
+  UnknownModelError,
+  createLedger,
+  createLlmRuntime,
+  type RuntimeOptions,
 } from '../../src/index.ts'
 import { ProviderEmulator } from '../../src/testing/index.ts'
 
@@ -24,11 +31,18 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
       tenantApiKeys: async (t) => KEYS[t.tenantId] ?? {},
       ...extra,
     })
-  const rows = (traceId: string) => createLedger(db().client).executions({ limit: 100 }).then((r) => r.filter((x) => x.traceId === traceId).reverse())
+  const rows = (traceId: string) =>
+    createLedger(db().client)
+      .executions({ limit: 100 })
+      .then((r) => r.filter((x) => x.traceId === traceId).reverse())
 
   it('OpenAI Chat Completions: the tenant key is used, cost is exact with cached input counted once', async () => {
     const agent = runtime().defineAgent({ name: 'Support', provider: 'openai', model: 'gpt-4o-mini', instructions: 'Be brief.' })
-    emulator.script('gpt-4o-mini', { kind: 'ok', text: 'Hi there', usage: { inputTokens: 1000, cachedInputTokens: 200, outputTokens: 500, reasoningTokens: 0 } })
+    emulator.script('gpt-4o-mini', {
+      kind: 'ok',
+      text: 'Hi there',
+      usage: { inputTokens: 1000, cachedInputTokens: 200, outputTokens: 500, reasoningTokens: 0 },
+    })
     const result = await agent.run('hello', { tenant: 'acme' })
     expect(result.text).toBe('Hi there')
     // 800 × $0.15/M + 200 × $0.075/M + 500 × $0.60/M
@@ -37,14 +51,26 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
     expect(emulator.requests.at(-1)).toMatchObject({ api: 'chat', apiKey: 'sk-acme-openai-0001' })
     expect(emulator.requests.at(-1)?.body.messages[0]).toEqual({ role: 'system', content: 'Be brief.' })
     const [row] = await rows(result.traceId)
-    expect(row).toMatchObject({ id: result.executionId, tenantId: 'acme', agentType: 'Support', provider: 'openai', status: 'success', inputTokens: 1000, cachedInputTokens: 200 })
+    expect(row).toMatchObject({
+      id: result.executionId,
+      tenantId: 'acme',
+      agentType: 'Support',
+      provider: 'openai',
+      status: 'success',
+      inputTokens: 1000,
+      cachedInputTokens: 200,
+    })
     expect(row.totalCost.toFixed()).toBe('0.000435')
     expect(row.metadata).toMatchObject({ pricing: 'table', priceEffectiveFrom: '2024-07-18' })
   })
 
   it('Anthropic Messages: cache reads and writes are priced separately and never double-counted', async () => {
     const agent = runtime().defineAgent({ name: 'Writer', provider: 'anthropic', model: 'claude-haiku-4-5' })
-    emulator.script('claude-haiku-4-5', { kind: 'ok', text: 'Done', usage: { inputTokens: 1000, cachedInputTokens: 300, cacheWriteTokens: 200, outputTokens: 100 } })
+    emulator.script('claude-haiku-4-5', {
+      kind: 'ok',
+      text: 'Done',
+      usage: { inputTokens: 1000, cachedInputTokens: 300, cacheWriteTokens: 200, outputTokens: 100 },
+    })
     const result = await agent.run('write', { tenant: 'acme' })
     // 500 × $1 + 300 × $0.10 + 200 × $1.25 (per M) + 100 × $5/M
     expect(result.cost.toFixed()).toBe('0.00128')
@@ -55,9 +81,18 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
   it('OpenAI Responses API with a tool-call round trip: each provider call is its own row, linked by trace and parent', async () => {
     const seen: unknown[] = []
     const agent = runtime().defineAgent({
-      name: 'Weather', provider: 'openai', model: 'gpt-4.1-mini', api: 'responses',
-      tools: [{ name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } } },
-        run: (args) => (seen.push(args), { city: args.city, celsius: 21 }) }],
+      name: 'Weather',
+      provider: 'openai',
+      model: 'gpt-4.1-mini',
+      api: 'responses',
+      tools: [
+        {
+          name: 'get_weather',
+          description: 'Weather for a city',
+          parameters: { type: 'object', properties: { city: { type: 'string' } } },
+          run: (args) => (seen.push(args), { city: args.city, celsius: 21 }),
+        },
+      ],
     })
     emulator.script('gpt-4.1-mini', { kind: 'tool', name: 'get_weather', arguments: { city: 'Berlin' } })
     const result = await agent.run('Weather in Berlin?', { tenant: 'acme' })
@@ -75,8 +110,20 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
     ['anthropic', 'claude-sonnet-4', undefined],
     ['openai', 'gpt-4o', 'chat'],
   ] as const)('%s tool round trip (%s): the tool result goes back and the model answers', async (provider, model, api) => {
-    const agent = runtime().defineAgent({ name: `Tools-${provider}`, provider, model, ...(api ? { api } : {}),
-      tools: [{ name: 'add', description: 'Adds', parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } } }, run: (x) => String(Number(x.a) + Number(x.b)) }] })
+    const agent = runtime().defineAgent({
+      name: `Tools-${provider}`,
+      provider,
+      model,
+      ...(api ? { api } : {}),
+      tools: [
+        {
+          name: 'add',
+          description: 'Adds',
+          parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } } },
+          run: (x) => String(Number(x.a) + Number(x.b)),
+        },
+      ],
+    })
     emulator.script(model, { kind: 'tool', name: 'add', arguments: { a: 2, b: 3 } })
     const r = await agent.run('2+3?', { tenant: 'acme' })
     expect(r.text).toBe('Tool said: 5')
@@ -88,11 +135,23 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
 
   it('a multi-turn conversation is sent whole; maxSteps guards tool loops', async () => {
     const agent = runtime().defineAgent({ name: 'Chat', provider: 'anthropic', model: 'claude-sonnet-4-5' })
-    const r = await agent.run([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello!' }, { role: 'user', content: 'again' }], { tenant: 'acme' })
+    const r = await agent.run(
+      [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'hello!' },
+        { role: 'user', content: 'again' },
+      ],
+      { tenant: 'acme' },
+    )
     expect(r.text).toBe('Echo: again')
     expect(emulator.requests.at(-1)?.body.messages).toHaveLength(3)
-    const looping = runtime().defineAgent({ name: 'Loop', provider: 'openai', model: 'gpt-4o', maxSteps: 2,
-      tools: [{ name: 'again', description: 'x', parameters: { type: 'object' }, run: () => 'more' }] })
+    const looping = runtime().defineAgent({
+      name: 'Loop',
+      provider: 'openai',
+      model: 'gpt-4o',
+      maxSteps: 2,
+      tools: [{ name: 'again', description: 'x', parameters: { type: 'object' }, run: () => 'more' }],
+    })
     emulator.script('gpt-4o', { kind: 'tool', name: 'again', arguments: {} }, { kind: 'tool', name: 'again', arguments: {} })
     await expect(looping.run('go', { tenant: 'acme' })).rejects.toThrow(/maxSteps = 2/)
   })
@@ -103,9 +162,17 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
     const started = Date.now()
     const result = await agent.run('hi', { tenant: 'globex' })
     expect(Date.now() - started).toBeGreaterThanOrEqual(45)
-    expect(result.attempts.map((a) => [a.status, a.errorClass])).toEqual([['error', 'RateLimitError'], ['error', 'InternalServerError'], ['success', null]])
+    expect(result.attempts.map((a) => [a.status, a.errorClass])).toEqual([
+      ['error', 'RateLimitError'],
+      ['error', 'InternalServerError'],
+      ['success', null],
+    ])
     const trace = await rows(result.traceId)
-    expect(trace.map((r) => [r.status, r.errorClass])).toEqual([['error', 'RateLimitError'], ['error', 'InternalServerError'], ['success', null]])
+    expect(trace.map((r) => [r.status, r.errorClass])).toEqual([
+      ['error', 'RateLimitError'],
+      ['error', 'InternalServerError'],
+      ['success', null],
+    ])
     expect(trace.filter((r) => r.status === 'success')).toHaveLength(1)
   })
 
@@ -122,13 +189,21 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
     const err = await agent.run('hi', { tenant: 'acme' }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(AllModelsExhaustedError)
     expect((err as AllModelsExhaustedError).attempts.map((a) => [a.model, a.errorClass])).toEqual([
-      ['gpt-5', 'InternalServerError'], ['gpt-5-mini', 'InternalServerError'], ['gpt-5-nano', 'BadRequestError'],
+      ['gpt-5', 'InternalServerError'],
+      ['gpt-5-mini', 'InternalServerError'],
+      ['gpt-5-nano', 'BadRequestError'],
     ])
   })
 
   it('circuit breaker per (tenant, agent, model): opens, fails fast without calling, half-opens after cooldown', async () => {
     const rt = runtime()
-    const agent = rt.defineAgent({ name: 'Breaker', provider: 'openai', model: 'o4-mini', retries: 0, circuitBreaker: { errors: 2, withinSeconds: 60, cooldownSeconds: 1 } })
+    const agent = rt.defineAgent({
+      name: 'Breaker',
+      provider: 'openai',
+      model: 'o4-mini',
+      retries: 0,
+      circuitBreaker: { errors: 2, withinSeconds: 60, cooldownSeconds: 1 },
+    })
     emulator.script('o4-mini', { kind: 'error', status: 500 }, { kind: 'error', status: 500 })
     await expect(agent.run('1', { tenant: 'acme' })).rejects.toBeInstanceOf(AllModelsExhaustedError)
     await expect(agent.run('2', { tenant: 'acme' })).rejects.toBeInstanceOf(AllModelsExhaustedError)
@@ -140,7 +215,9 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
     await new Promise((r) => setTimeout(r, 1100))
     expect((await agent.run('probe', { tenant: 'acme' })).text).toBe('Echo: probe') // half-open probe closes it
     expect((await agent.run('closed', { tenant: 'acme' })).text).toBe('Echo: closed')
-    const refused = (await createLedger(db().client).refusedExecutions({ tenantId: 'acme', limit: 50 })).filter((r) => r.errorClass === 'CircuitBreakerOpenError')
+    const refused = (await createLedger(db().client).refusedExecutions({ tenantId: 'acme', limit: 50 })).filter(
+      (r) => r.errorClass === 'CircuitBreakerOpenError',
+    )
     expect(refused.length).toBeGreaterThanOrEqual(1)
     expect(refused.every((r) => r.status === 'refused' && r.totalCost.isZero())).toBe(true)
   })
@@ -189,7 +266,11 @@ describe.each(DATABASES)('agent runs on %s', (kind) => {
 
     const unknown = runtime().defineAgent({ name: 'Mystery', provider: 'openai', model: 'gpt-99-ultra' })
     await expect(unknown.run('hi', { tenant: 'acme' })).rejects.toBeInstanceOf(UnknownModelError)
-    const fallback = runtime({ pricing: { fallback: { input: '10', output: '30', cachedInput: '5', cacheWrite: '0' } } }).defineAgent({ name: 'Mystery', provider: 'openai', model: 'gpt-99-ultra' })
+    const fallback = runtime({ pricing: { fallback: { input: '10', output: '30', cachedInput: '5', cacheWrite: '0' } } }).defineAgent({
+      name: 'Mystery',
+      provider: 'openai',
+      model: 'gpt-99-ultra',
+    })
     emulator.script('gpt-99-ultra', { kind: 'ok', usage: { inputTokens: 100, outputTokens: 100 } })
     const r = await fallback.run('hi', { tenant: 'acme' })
     expect(r.cost.toFixed()).toBe('0.004')

@@ -9,7 +9,15 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { ledgerRowsOf, openHolds, tenantFigures, type LedgerRow } from '../support/fault-kit.ts'
-import { AllModelsExhaustedError, BudgetExceededError, CircuitBreakerOpenError, createLlmRuntime, type AgentOptions, type AgentStream, type RunOptions } from '../../src/index.ts'
+import {
+  AllModelsExhaustedError,
+  BudgetExceededError,
+  CircuitBreakerOpenError,
+  createLlmRuntime,
+  type AgentOptions,
+  type AgentStream,
+  type RunOptions,
+} from '../../src/index.ts'
 import { ProviderEmulator, type Scenario } from '../../src/testing/index.ts'
 
 const emulator = new ProviderEmulator()
@@ -35,11 +43,19 @@ async function drain(stream: AgentStream): Promise<{ deltas: string[]; error: un
 // consumed nothing; a timeout or a cut connection is charged the estimated input (the provider may
 // have read it), with no output.
 const BEFORE_FIRST_DELTA: Array<{ fault: string; scenario: Scenario; row: { status: string; errorClass: RegExp; charged: boolean }; minElapsedMs?: number }> = [
-  { fault: '429 with retry-after', scenario: { kind: 'error', status: 429, headers: { 'retry-after': '0.15' } }, minElapsedMs: 150,
-    row: { status: 'error', errorClass: /^RateLimitError$/, charged: false } },
+  {
+    fault: '429 with retry-after',
+    scenario: { kind: 'error', status: 429, headers: { 'retry-after': '0.15' } },
+    minElapsedMs: 150,
+    row: { status: 'error', errorClass: /^RateLimitError$/, charged: false },
+  },
   { fault: '500', scenario: { kind: 'error', status: 500 }, row: { status: 'error', errorClass: /^InternalServerError$/, charged: false } },
   // The emulator sends the 200 and the stream's opening events, then drops the socket.
-  { fault: 'connection reset', scenario: { kind: 'cut', afterDeltas: 0 }, row: { status: 'error', errorClass: /^(TypeError|APIConnectionError)$/, charged: true } },
+  {
+    fault: 'connection reset',
+    scenario: { kind: 'cut', afterDeltas: 0 },
+    row: { status: 'error', errorClass: /^(TypeError|APIConnectionError)$/, charged: true },
+  },
   { fault: 'timeout', scenario: { kind: 'hang', ms: 800 }, row: { status: 'timeout', errorClass: /^TimeoutError$/, charged: true } },
 ]
 
@@ -47,7 +63,10 @@ describe.each(DATABASES)('stream retries and fallbacks on %s', (kind) => {
   const db = useDatabase(kind)
   const runtime = () =>
     createLlmRuntime(db().client, {
-      providers: { openai: { baseURL: emulator.openaiBaseURL, apiKey: 'sk-sr-openai' }, anthropic: { baseURL: emulator.anthropicBaseURL, apiKey: 'sk-ant-sr' } },
+      providers: {
+        openai: { baseURL: emulator.openaiBaseURL, apiKey: 'sk-sr-openai' },
+        anthropic: { baseURL: emulator.anthropicBaseURL, apiKey: 'sk-ant-sr' },
+      },
       // Made-up model ids per test: priced by one round fallback price.
       pricing: { fallback: { input: '1', output: '2', cachedInput: '0.5', cacheWrite: '1.25' } },
     })
@@ -59,7 +78,11 @@ describe.each(DATABASES)('stream retries and fallbacks on %s', (kind) => {
     const models = [id, ...Array.from({ length: fallbacks }, (_, i) => `${id}-fb${i + 1}`)]
     const rt = runtime()
     return {
-      rt, models, tenant: `t-${id}`, traceId: randomUUID(), requestsBefore: emulator.requests.length,
+      rt,
+      models,
+      tenant: `t-${id}`,
+      traceId: randomUUID(),
+      requestsBefore: emulator.requests.length,
       agent: rt.defineAgent({ name: `Sr${n}`, provider, model: models[0], fallbackModels: models.slice(1), retryBaseMs: 1, ...agent }),
     }
   }
@@ -81,39 +104,46 @@ describe.each(DATABASES)('stream retries and fallbacks on %s', (kind) => {
   }
 
   describe.each(PROVIDERS)('%s', (provider) => {
-    for (const c of BEFORE_FIRST_DELTA) it(`a stream that fails before its first delta (${c.fault}) retries, each attempt admitted and recorded (${provider})`, async () => {
-      const s = setup(provider, { retries: 2, timeoutMs: c.fault === 'timeout' ? 250 : 60_000 })
-      const text = 'A complete answer, streamed in several deltas.'
-      const prompt = `retry after ${c.fault}`
-      emulator.script(s.models[0], c.scenario, { kind: 'ok', text, usage: { inputTokens: 30, outputTokens: 11 } })
-      const started = Date.now()
-      const stream = s.agent.stream(prompt, { tenant: s.tenant, traceId: s.traceId })
-      const { deltas, error } = await drain(stream)
-      expect(error).toBeUndefined()
-      const result = await stream.result
-      if (c.minElapsedMs) expect(Date.now() - started).toBeGreaterThanOrEqual(c.minElapsedMs) // retry-after honoured, not the 1 ms backoff
+    for (const c of BEFORE_FIRST_DELTA)
+      it(`a stream that fails before its first delta (${c.fault}) retries, each attempt admitted and recorded (${provider})`, async () => {
+        const s = setup(provider, { retries: 2, timeoutMs: c.fault === 'timeout' ? 250 : 60_000 })
+        const text = 'A complete answer, streamed in several deltas.'
+        const prompt = `retry after ${c.fault}`
+        emulator.script(s.models[0], c.scenario, { kind: 'ok', text, usage: { inputTokens: 30, outputTokens: 11 } })
+        const started = Date.now()
+        const stream = s.agent.stream(prompt, { tenant: s.tenant, traceId: s.traceId })
+        const { deltas, error } = await drain(stream)
+        expect(error).toBeUndefined()
+        const result = await stream.result
+        if (c.minElapsedMs) expect(Date.now() - started).toBeGreaterThanOrEqual(c.minElapsedMs) // retry-after honoured, not the 1 ms backoff
 
-      // One continuous stream: only the deltas of the attempt that answered.
-      expect(deltas.length).toBeGreaterThan(3)
-      expect(deltas.join('')).toBe(text)
-      expect(result).toMatchObject({ text, model: s.models[0], traceId: s.traceId, usage: { inputTokens: 30, outputTokens: 11 } })
-      expect(result.attempts.map((a) => [a.model, a.status])).toEqual([[s.models[0], c.row.status], [s.models[0], 'success']])
-      expect(result.attempts[0].errorClass).toMatch(c.row.errorClass)
-      expect(requestsOf(s).map((r) => [r.model, r.stream])).toEqual([[s.models[0], true], [s.models[0], true]])
+        // One continuous stream: only the deltas of the attempt that answered.
+        expect(deltas.length).toBeGreaterThan(3)
+        expect(deltas.join('')).toBe(text)
+        expect(result).toMatchObject({ text, model: s.models[0], traceId: s.traceId, usage: { inputTokens: 30, outputTokens: 11 } })
+        expect(result.attempts.map((a) => [a.model, a.status])).toEqual([
+          [s.models[0], c.row.status],
+          [s.models[0], 'success'],
+        ])
+        expect(result.attempts[0].errorClass).toMatch(c.row.errorClass)
+        expect(requestsOf(s).map((r) => [r.model, r.stream])).toEqual([
+          [s.models[0], true],
+          [s.models[0], true],
+        ])
 
-      const [failed, answered] = await rowsOf(s)
-      expect(await ledgerRowsOf(db(), 'trace_id', s.traceId)).toHaveLength(2)
-      expect([failed.id, answered.id]).toEqual(result.attempts.map((a) => a.executionId))
-      expect(answered.id).toBe(result.executionId)
-      expect(failed).toMatchObject({ status: c.row.status, outputTokens: 0, metadata: { streamed: true, attempt: 1 } })
-      expect(failed.errorClass).toMatch(c.row.errorClass)
-      if (c.row.charged) expect(failed.inputTokens).toBe(estimatedInput(prompt))
-      else expect(failed).toMatchObject({ inputTokens: 0, totalCostNanos: 0n })
-      expect(answered).toMatchObject({ status: 'success', errorClass: null, inputTokens: 30, outputTokens: 11, metadata: { streamed: true, attempt: 2 } })
-      // result.cost is what the whole stream cost: every attempt's row.
-      expect(BigInt(result.cost.mul(1e9).toFixed(0))).toBe(failed.totalCostNanos + answered.totalCostNanos)
-      await expectSettled(s)
-    })
+        const [failed, answered] = await rowsOf(s)
+        expect(await ledgerRowsOf(db(), 'trace_id', s.traceId)).toHaveLength(2)
+        expect([failed.id, answered.id]).toEqual(result.attempts.map((a) => a.executionId))
+        expect(answered.id).toBe(result.executionId)
+        expect(failed).toMatchObject({ status: c.row.status, outputTokens: 0, metadata: { streamed: true, attempt: 1 } })
+        expect(failed.errorClass).toMatch(c.row.errorClass)
+        if (c.row.charged) expect(failed.inputTokens).toBe(estimatedInput(prompt))
+        else expect(failed).toMatchObject({ inputTokens: 0, totalCostNanos: 0n })
+        expect(answered).toMatchObject({ status: 'success', errorClass: null, inputTokens: 30, outputTokens: 11, metadata: { streamed: true, attempt: 2 } })
+        // result.cost is what the whole stream cost: every attempt's row.
+        expect(BigInt(result.cost.mul(1e9).toFixed(0))).toBe(failed.totalCostNanos + answered.totalCostNanos)
+        await expectSettled(s)
+      })
 
     it(`a stream whose primary model is exhausted before its first delta falls back to the next model, which streams (${provider})`, async () => {
       const s = setup(provider, { retries: 1, fallbacks: 1 })
@@ -126,12 +156,18 @@ describe.each(DATABASES)('stream retries and fallbacks on %s', (kind) => {
       expect(deltas.join('')).toBe('Answered by the fallback model.')
       expect(result.model).toBe(s.models[1])
       expect(result.attempts.map((a) => [a.model, a.status, a.errorClass])).toEqual([
-        [s.models[0], 'error', 'InternalServerError'], [s.models[0], 'error', 'InternalServerError'], [s.models[1], 'success', null],
+        [s.models[0], 'error', 'InternalServerError'],
+        [s.models[0], 'error', 'InternalServerError'],
+        [s.models[1], 'success', null],
       ])
       expect(requestsOf(s).map((r) => r.model)).toEqual([s.models[0], s.models[0], s.models[1]])
       const rows = await rowsOf(s)
       expect(rows.map((r) => r.id)).toEqual(result.attempts.map((a) => a.executionId))
-      expect(rows.map((r) => [r.status, r.totalCostNanos > 0n])).toEqual([['error', false], ['error', false], ['success', true]])
+      expect(rows.map((r) => [r.status, r.totalCostNanos > 0n])).toEqual([
+        ['error', false],
+        ['error', false],
+        ['success', true],
+      ])
       await expectSettled(s)
     })
 
@@ -146,13 +182,17 @@ describe.each(DATABASES)('stream retries and fallbacks on %s', (kind) => {
       expect(await stream.result.catch((e: unknown) => e)).toBe(error)
       const { attempts } = error as AllModelsExhaustedError
       expect(attempts.map((a) => [a.model, a.status, a.errorClass])).toEqual([
-        [s.models[0], 'error', 'InternalServerError'], [s.models[0], 'error', 'RateLimitError'], [s.models[1], 'error', 'BadRequestError'],
+        [s.models[0], 'error', 'InternalServerError'],
+        [s.models[0], 'error', 'RateLimitError'],
+        [s.models[1], 'error', 'BadRequestError'],
       ])
       expect(requestsOf(s)).toHaveLength(3)
       const rows = await rowsOf(s)
       expect(rows.map((r) => r.id)).toEqual(attempts.map((a) => a.executionId))
       expect(rows.map((r) => [r.status, r.errorClass, r.totalCostNanos])).toEqual([
-        ['error', 'InternalServerError', 0n], ['error', 'RateLimitError', 0n], ['error', 'BadRequestError', 0n],
+        ['error', 'InternalServerError', 0n],
+        ['error', 'RateLimitError', 0n],
+        ['error', 'BadRequestError', 0n],
       ])
       await expectSettled(s)
     })
@@ -170,7 +210,10 @@ describe.each(DATABASES)('stream retries and fallbacks on %s', (kind) => {
       expect(await stream.result.catch((e: unknown) => e)).toBe(error)
       expect(requestsOf(s).map((r) => r.model)).toEqual([s.models[0], s.models[0]]) // no third try, no fallback
       const rows = await rowsOf(s)
-      expect(rows.map((r) => [r.status, r.metadata?.attempt])).toEqual([['error', 1], ['error', 2]])
+      expect(rows.map((r) => [r.status, r.metadata?.attempt])).toEqual([
+        ['error', 1],
+        ['error', 2],
+      ])
       expect(rows[0]).toMatchObject({ errorClass: 'InternalServerError', totalCostNanos: 0n })
       expect(rows[1]).toMatchObject({ inputTokens: estimatedInput(prompt), outputTokens: Math.ceil(deltas.join('').length / 4), metadata: { partial: true } })
       expect(rows[1].totalCostNanos > 0n).toBe(true)
@@ -188,7 +231,10 @@ describe.each(DATABASES)('stream retries and fallbacks on %s', (kind) => {
       expect(error).toBeInstanceOf(BudgetExceededError)
       expect(requestsOf(s)).toHaveLength(1)
       const rows = await rowsOf(s)
-      expect(rows.map((r) => [r.status, r.errorClass, r.totalCostNanos])).toEqual([['error', 'InternalServerError', 0n], ['refused', 'BudgetExceededError', 0n]])
+      expect(rows.map((r) => [r.status, r.errorClass, r.totalCostNanos])).toEqual([
+        ['error', 'InternalServerError', 0n],
+        ['refused', 'BudgetExceededError', 0n],
+      ])
       await expectSettled(s)
     })
 
@@ -237,7 +283,8 @@ describe.each(DATABASES)('stream retries and fallbacks on %s', (kind) => {
       expect(emulator.requests.length).toBe(before) // the provider was not contacted
       const refusals = await ledgerRowsOf(db(), 'trace_id', traceId)
       expect(refusals.map((r) => [r.status, r.errorClass, r.totalCostNanos])).toEqual([
-        ['refused', 'CircuitBreakerOpenError', 0n], ['refused', 'CircuitBreakerOpenError', 0n],
+        ['refused', 'CircuitBreakerOpenError', 0n],
+        ['refused', 'CircuitBreakerOpenError', 0n],
       ])
       await expectSettled(s)
     })

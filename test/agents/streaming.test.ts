@@ -12,7 +12,10 @@ describe.each(DATABASES)('streaming on %s', (kind) => {
   const db = useDatabase(kind)
   const rt = () =>
     createLlmRuntime(db().client, {
-      providers: { openai: { baseURL: emulator.openaiBaseURL, apiKey: 'sk-stream-openai' }, anthropic: { baseURL: emulator.anthropicBaseURL, apiKey: 'sk-stream-ant' } },
+      providers: {
+        openai: { baseURL: emulator.openaiBaseURL, apiKey: 'sk-stream-openai' },
+        anthropic: { baseURL: emulator.anthropicBaseURL, apiKey: 'sk-stream-ant' },
+      },
     })
   const row = async (id: string) => (await createLedger(db().client).executions({ limit: 200 })).find((r) => r.id === id)!
   const holds = async () => Number((await db().rawQuery<{ n: number | string }>('SELECT COUNT(*) AS n FROM llm_budget_holds'))[0].n)

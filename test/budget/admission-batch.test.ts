@@ -15,16 +15,20 @@ import { admissionBatcherFor } from '../../src/budget/perf/admission-batch.ts'
 async function burst(budgets: LlmBudgets, n: number, callOf: (i: number) => { tenant: string; agentType: string; cost: string }) {
   const admitted: string[] = []
   const refused: BudgetExceededError[] = []
-  await Promise.all(Array.from({ length: n }, async (_, i) => {
-    const c = callOf(i)
-    await budgets.track(c.tenant, { agentType: c.agentType, model: 'm', estimate: { cost: c.cost, tokens: 10 } }, async (ctx) => {
-      admitted.push(ctx.executionId)
-      ctx.reportUsage({ inputCost: c.cost, inputTokens: 10 })
-    }).catch((e: unknown) => {
-      if (!(e instanceof BudgetExceededError)) throw e
-      refused.push(e)
-    })
-  }))
+  await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const c = callOf(i)
+      await budgets
+        .track(c.tenant, { agentType: c.agentType, model: 'm', estimate: { cost: c.cost, tokens: 10 } }, async (ctx) => {
+          admitted.push(ctx.executionId)
+          ctx.reportUsage({ inputCost: c.cost, inputTokens: 10 })
+        })
+        .catch((e: unknown) => {
+          if (!(e instanceof BudgetExceededError)) throw e
+          refused.push(e)
+        })
+    }),
+  )
   return { admitted, refused }
 }
 
@@ -68,24 +72,53 @@ describe.runIf(DATABASES.includes('postgresql'))('batched admission on postgresq
     const gate = new Promise<void>((r) => (release = r))
     const ids: string[] = []
     const calls = Array.from({ length: 24 }, (_, i) =>
-      budgets.track('ab-rows', { agentType: 'R', model: `m${i % 2}`, provider: 'openai', traceId: `t${i}`, parentId: i % 3 ? null : 'p', metadata: { i, s: 'x\u00e9' },
-        estimate: { cost: '0.123456789', tokens: 77 } }, async (c) => {
-        ids[i] = c.executionId
-        await gate
-      }))
+      budgets.track(
+        'ab-rows',
+        {
+          agentType: 'R',
+          model: `m${i % 2}`,
+          provider: 'openai',
+          traceId: `t${i}`,
+          parentId: i % 3 ? null : 'p',
+          metadata: { i, s: 'x\u00e9' },
+          estimate: { cost: '0.123456789', tokens: 77 },
+        },
+        async (c) => {
+          ids[i] = c.executionId
+          await gate
+        },
+      ),
+    )
     while (ids.filter(Boolean).length < 24) await new Promise((r) => setTimeout(r, 5))
     expect(stats().batched - before.batched).toBeGreaterThan(0)
-    const rows = await q<Record<string, unknown>>(db(),
+    const rows = await q<Record<string, unknown>>(
+      db(),
       `SELECT e."tenant_id", e."agent_type", e."provider", e."model", e."status", e."input_tokens", e."total_cost_nanos", e."trace_id", e."parent_id",
               e."metadata", e."started_at", e."completed_at", h."counters", h."cost_nanos", h."tokens", h."state", h."expires_at" - e."started_at" AS ttl
-       FROM "llm_executions" e JOIN "llm_budget_holds" h ON h."id" = e."id" WHERE e."id" = ANY($1) ORDER BY e."trace_id"`, [ids])
+       FROM "llm_executions" e JOIN "llm_budget_holds" h ON h."id" = e."id" WHERE e."id" = ANY($1) ORDER BY e."trace_id"`,
+      [ids],
+    )
     expect(rows).toHaveLength(24)
     for (const r of rows) {
       const i = Number(String(r.trace_id).slice(1))
       expect({ ...r, started_at: undefined }).toEqual({
-        tenant_id: 'ab-rows', agent_type: 'R', provider: 'openai', model: `m${i % 2}`, status: 'running', input_tokens: 0, total_cost_nanos: '0',
-        trace_id: `t${i}`, parent_id: i % 3 ? null : 'p', metadata: { i, s: 'x\u00e9' }, completed_at: null,
-        counters: rows[0].counters, cost_nanos: '123456789', tokens: '77', state: 'open', ttl: rows[0].ttl, started_at: undefined,
+        tenant_id: 'ab-rows',
+        agent_type: 'R',
+        provider: 'openai',
+        model: `m${i % 2}`,
+        status: 'running',
+        input_tokens: 0,
+        total_cost_nanos: '0',
+        trace_id: `t${i}`,
+        parent_id: i % 3 ? null : 'p',
+        metadata: { i, s: 'x\u00e9' },
+        completed_at: null,
+        counters: rows[0].counters,
+        cost_nanos: '123456789',
+        tokens: '77',
+        state: 'open',
+        ttl: rows[0].ttl,
+        started_at: undefined,
       })
       expect(Math.abs((r.started_at as Date).getTime() - Date.now())).toBeLessThan(60_000) // UTC, as the single path writes it
     }
@@ -97,7 +130,11 @@ describe.runIf(DATABASES.includes('postgresql'))('batched admission on postgresq
 
   it('a batch statement that fails is retried one admission at a time', async () => {
     await new TenantStore(db().client).upsert({ tenantId: 'ab-fail', limits: { dailyExecutions: 30 }, enforcement: 'hard' })
-    const { client, failures } = pgClientFailingOnce(db().location, (sql) => sql.includes('INSERT INTO "llm_executions"') && sql.includes('jsonb_to_recordset'), new Error('could not serialize access'))
+    const { client, failures } = pgClientFailingOnce(
+      db().location,
+      (sql) => sql.includes('INSERT INTO "llm_executions"') && sql.includes('jsonb_to_recordset'),
+      new Error('could not serialize access'),
+    )
     onTestFinished(() => client.$disconnect())
     const budgets = new LlmBudgets(client, { refusalBackoffMs: 0 })
     await budgets.track('ab-fail', { agentType: 'F', model: 'm' }, async () => undefined)
@@ -118,11 +155,16 @@ describe.runIf(DATABASES.includes('postgresql'))('batched admission with global 
     const store = new TenantStore(db().client)
     for (let t = 0; t < 20; t++) await store.upsert({ tenantId: `ab-m${t}`, limits: { dailyExecutions: 6 }, enforcement: 'hard' })
     // Per agent: 'Scarce' may spend $2.5 a day across all tenants (25 calls of $0.1); globally $9 (90 calls).
-    const budgets = new LlmBudgets(db().client, { refusalBackoffMs: 0, budgets: { globalDaily: '9', perAgent: { Scarce: { dailyCost: '2.5' } }, enforcement: 'hard' } })
+    const budgets = new LlmBudgets(db().client, {
+      refusalBackoffMs: 0,
+      budgets: { globalDaily: '9', perAgent: { Scarce: { dailyCost: '2.5' } }, enforcement: 'hard' },
+    })
     const agents = ['Plenty', 'Scarce', 'Other']
     const { admitted, refused } = await burst(budgets, 240, (i) => ({ tenant: `ab-m${i % 20}`, agentType: agents[Math.floor(i / 20) % 3], cost: '0.1' }))
-    const rows = await q<{ tenant_id: string; agent_type: string; n: string }>(db(),
-      `SELECT "tenant_id", "agent_type", COUNT(*) AS n FROM "llm_executions" WHERE "status" = 'success' AND "tenant_id" LIKE 'ab-m%' GROUP BY 1, 2`)
+    const rows = await q<{ tenant_id: string; agent_type: string; n: string }>(
+      db(),
+      `SELECT "tenant_id", "agent_type", COUNT(*) AS n FROM "llm_executions" WHERE "status" = 'success' AND "tenant_id" LIKE 'ab-m%' GROUP BY 1, 2`,
+    )
     const perTenant = new Map<string, number>()
     let scarce = 0
     for (const r of rows) {

@@ -2,7 +2,16 @@
 import { describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import {
-  AdmissionError, BudgetExceededError, InvalidArgumentError, LlmBudgets, TenantStore, createLedger, withTenant, type BudgetEvent, Decimal } from '../../src/index.ts'
+  AdmissionError,
+  BudgetExceededError,
+  InvalidArgumentError,
+  LlmBudgets,
+  TenantStore,
+  createLedger,
+  withTenant,
+  type BudgetEvent,
+  Decimal,
+} from '../../src/index.ts'
 
 const call = { agentType: 'Writer', model: 'gpt-4o' }
 const charge = (cost: string) => async (c: { reportUsage(u: object): void }) => c.reportUsage({ inputCost: cost, inputTokens: 10 })
@@ -40,14 +49,22 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
     await store().upsert({ tenantId: 'hard', limits: { dailyCost: '1.5', dailyTokens: 25 }, enforcement: 'hard' })
     const b = new LlmBudgets(db().client)
     let providerCalls = 0
-    const tracked = (est: object) => b.track('hard', { ...call, estimate: est }, async (c) => {
-      providerCalls++
-      c.reportUsage({ inputCost: '1', inputTokens: 10 })
-    })
+    const tracked = (est: object) =>
+      b.track('hard', { ...call, estimate: est }, async (c) => {
+        providerCalls++
+        c.reportUsage({ inputCost: '1', inputTokens: 10 })
+      })
     await tracked({ cost: '1', tokens: 10 })
     const err = await tracked({ cost: '1', tokens: 10 }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(BudgetExceededError)
-    expect(err).toMatchObject({ scope: 'tenant', limitType: 'dailyCost', limit: new Decimal('1.5'), current: new Decimal(1), tenantId: 'hard', agentType: 'Writer' })
+    expect(err).toMatchObject({
+      scope: 'tenant',
+      limitType: 'dailyCost',
+      limit: new Decimal('1.5'),
+      current: new Decimal(1),
+      tenantId: 'hard',
+      agentType: 'Writer',
+    })
     expect((err as Error).message).toMatch(/dailyCost limit \$1\.5/)
     const tokens = await tracked({ cost: '0', tokens: 20 }).catch((e: unknown) => e)
     expect(tokens).toMatchObject({ limitType: 'dailyTokens', limit: 25, current: 10 })
@@ -104,11 +121,17 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
     await store().upsert({ tenantId: 'agents', agentLimits: { Writer: { dailyCost: '1' } }, enforcement: 'hard' })
     const b = new LlmBudgets(db().client, { budgets: { perAgent: { Translator: { dailyCost: '0.5' } }, enforcement: 'hard' } })
     await b.track('agents', { ...call, estimate: { cost: '1' } }, charge('1'))
-    await expect(b.track('agents', { ...call, estimate: { cost: '0.1' } }, charge('0.1'))).rejects.toMatchObject({ scope: 'agent', agentType: 'Writer', tenantId: 'agents' })
+    await expect(b.track('agents', { ...call, estimate: { cost: '0.1' } }, charge('0.1'))).rejects.toMatchObject({
+      scope: 'agent',
+      agentType: 'Writer',
+      tenantId: 'agents',
+    })
     await b.track('agents', { agentType: 'Reader', model: 'm', estimate: { cost: '0.1' } }, charge('0.1'))
     await b.track('agents', { agentType: 'Translator', model: 'm', estimate: { cost: '0.5' } }, charge('0.5'))
     await expect(b.track('agents-2', { agentType: 'Translator', model: 'm', estimate: { cost: '0.1' } }, charge('0.1'))).rejects.toMatchObject({
-      scope: 'agent', agentType: 'Translator', limitType: 'dailyCost',
+      scope: 'agent',
+      agentType: 'Translator',
+      limitType: 'dailyCost',
     })
   })
 
@@ -122,7 +145,11 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
     await expect(b.track('conc', call, async () => 1)).rejects.toMatchObject({ limitType: 'maxConcurrent', limit: 2 })
     release()
     await Promise.all(running)
-    await expect(b.track('conc', call, async () => { throw new Error('provider down') })).rejects.toThrow('provider down')
+    await expect(
+      b.track('conc', call, async () => {
+        throw new Error('provider down')
+      }),
+    ).rejects.toThrow('provider down')
     expect(await b.track('conc', call, async () => 'ok')).toBe('ok')
     expect((await b.status('conc')).limits.maxConcurrent.used).toBe(0)
   })
@@ -142,7 +169,10 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
     for (let i = 0; i < 3; i++) await before.track(`late-${i}`, { agentType: 'Late', model: 'm' }, charge('1'))
     const after = new LlmBudgets(db().client, { budgets: { perAgent: { Late: { dailyCost: '3.5' } }, enforcement: 'hard' } })
     await expect(after.track('late-x', { agentType: 'Late', model: 'm', estimate: { cost: '1' } }, charge('1'))).rejects.toMatchObject({
-      scope: 'agent', agentType: 'Late', limitType: 'dailyCost', current: new Decimal(3),
+      scope: 'agent',
+      agentType: 'Late',
+      limitType: 'dailyCost',
+      current: new Decimal(3),
     })
     await after.track('late-x', { agentType: 'Late', model: 'm', estimate: { cost: '0.5' } }, charge('0.5'))
     const [row] = await db().rawQuery<{ spent_cost_nanos: number | string; spent_executions: number | string }>(
@@ -162,7 +192,9 @@ describe.each(DATABASES)('enforcement on %s', (kind) => {
   })
 
   it('fail closed: a resolver that throws refuses with AdmissionError; fail open lets the call run', async () => {
-    const boom = () => { throw new Error('tenant service down') }
+    const boom = () => {
+      throw new Error('tenant service down')
+    }
     const closed = new LlmBudgets(db().client, { tenantResolver: boom })
     await expect(closed.track(undefined, call, async () => 1)).rejects.toBeInstanceOf(AdmissionError)
     const open = new LlmBudgets(db().client, { tenantResolver: boom, failMode: 'open' })

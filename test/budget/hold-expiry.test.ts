@@ -33,28 +33,32 @@ describe.each(DATABASES)('expired holds on %s', (kind) => {
   it.each([
     { mode: 'release' as const, cost: '0', tokens: 0 },
     { mode: 'charge' as const, cost: '1', tokens: 100 },
-  ])('holdExpiry: $mode — a SIGKILLed holder’s hold expires into one timeout costing $cost', async ({ mode, cost, tokens }) => {
-    const tenant = `crash-${mode}`
-    await new TenantStore(db().client).upsert({ tenantId: tenant, limits: { dailyCost: '10' }, enforcement: 'hard' })
-    const holder = crashHolder(kind, db().location, tenant)
-    await holder.admitted
-    holder.child.kill('SIGKILL')
-    const sweeper = new LlmBudgets(db().client, { holdExpiry: mode })
-    expect((await sweeper.status(tenant)).limits.dailyCost.reserved.toString()).toBe('1')
-    await new Promise((r) => setTimeout(r, TTL + 300))
-    expect(await sweeper.releaseExpiredHolds()).toBe(1)
-    expect(await sweeper.releaseExpiredHolds()).toBe(0)
-    const [row] = await createLedger(db().client).recentExecutions({ tenantId: tenant, limit: 5 })
-    expect(row).toMatchObject({ status: 'timeout', errorClass: 'HoldExpiredError', totalTokens: tokens })
-    expect(row.totalCost.toFixed()).toBe(cost)
-    const status = await sweeper.status(tenant)
-    expect(status.limits.dailyCost.used.toString()).toBe(cost)
-    expect(status.limits.dailyCost.reserved.toString()).toBe('0')
-    expect(status.limits.dailyTokens.used).toBe(tokens)
-    expect(status.limits.dailyExecutions.used).toBe(1)
-    expect(status.limits.maxConcurrent.used).toBe(0)
-    expect(await sweeper.refreshCounters()).toMatchObject({ changed: 0 })
-  }, 60_000)
+  ])(
+    'holdExpiry: $mode — a SIGKILLed holder’s hold expires into one timeout costing $cost',
+    async ({ mode, cost, tokens }) => {
+      const tenant = `crash-${mode}`
+      await new TenantStore(db().client).upsert({ tenantId: tenant, limits: { dailyCost: '10' }, enforcement: 'hard' })
+      const holder = crashHolder(kind, db().location, tenant)
+      await holder.admitted
+      holder.child.kill('SIGKILL')
+      const sweeper = new LlmBudgets(db().client, { holdExpiry: mode })
+      expect((await sweeper.status(tenant)).limits.dailyCost.reserved.toString()).toBe('1')
+      await new Promise((r) => setTimeout(r, TTL + 300))
+      expect(await sweeper.releaseExpiredHolds()).toBe(1)
+      expect(await sweeper.releaseExpiredHolds()).toBe(0)
+      const [row] = await createLedger(db().client).recentExecutions({ tenantId: tenant, limit: 5 })
+      expect(row).toMatchObject({ status: 'timeout', errorClass: 'HoldExpiredError', totalTokens: tokens })
+      expect(row.totalCost.toFixed()).toBe(cost)
+      const status = await sweeper.status(tenant)
+      expect(status.limits.dailyCost.used.toString()).toBe(cost)
+      expect(status.limits.dailyCost.reserved.toString()).toBe('0')
+      expect(status.limits.dailyTokens.used).toBe(tokens)
+      expect(status.limits.dailyExecutions.used).toBe(1)
+      expect(status.limits.maxConcurrent.used).toBe(0)
+      expect(await sweeper.refreshCounters()).toMatchObject({ changed: 0 })
+    },
+    60_000,
+  )
 
   it.each(['release', 'charge'] as const)('holdExpiry: %s — a settle after expiry records the real outcome once', async (mode) => {
     const tenant = `late-${mode}`

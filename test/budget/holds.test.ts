@@ -49,8 +49,20 @@ describe.each(DATABASES)('holds on %s', (kind) => {
       c.reportUsage({ inputCost: '0.25' })
     })
     const outcome = {
-      status: 'success' as const, model: 'm', inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, totalTokens: 0,
-      inputCostNanos: 1n, outputCostNanos: 0n, totalCostNanos: 1n, completedAt: new Date(), durationMs: 1, errorClass: null, errorMessage: null, metadata: null,
+      status: 'success' as const,
+      model: 'm',
+      inputTokens: 0,
+      outputTokens: 0,
+      cachedInputTokens: 0,
+      totalTokens: 0,
+      inputCostNanos: 1n,
+      outputCostNanos: 0n,
+      totalCostNanos: 1n,
+      completedAt: new Date(),
+      durationMs: 1,
+      errorClass: null,
+      errorMessage: null,
+      metadata: null,
     }
     const again = await settle(db().client as never, b.provider, id, outcome, 'UTC', new Date())
     expect(again.settled).toBe(false)
@@ -74,20 +86,26 @@ describe.each(DATABASES)('holds on %s', (kind) => {
 
   it('errors, timeouts and cancellations release the hold and record what was consumed', async () => {
     const b = new LlmBudgets(db().client)
-    await expect(b.track('rel', { agentType: 'A', model: 'm', estimate: { cost: '2' } }, async (c) => {
-      c.reportUsage({ inputTokens: 100, outputTokens: 7, inputCost: '0.01', outputCost: '0.002' }) // a stream cut mid-way
-      const e = new Error('socket hang up')
-      e.name = 'APIConnectionError'
-      throw e
-    })).rejects.toThrow('socket hang up')
+    await expect(
+      b.track('rel', { agentType: 'A', model: 'm', estimate: { cost: '2' } }, async (c) => {
+        c.reportUsage({ inputTokens: 100, outputTokens: 7, inputCost: '0.01', outputCost: '0.002' }) // a stream cut mid-way
+        const e = new Error('socket hang up')
+        e.name = 'APIConnectionError'
+        throw e
+      }),
+    ).rejects.toThrow('socket hang up')
     const ctrl = new AbortController()
-    await expect(b.track('rel', { agentType: 'A', model: 'm', estimate: { cost: '2' }, signal: ctrl.signal }, async () => {
-      ctrl.abort()
-      throw new DOMException('This operation was aborted', 'AbortError')
-    })).rejects.toThrow(/aborted/)
-    await expect(b.track('rel', { agentType: 'A', model: 'm', estimate: { cost: '2' } }, async () => {
-      throw Object.assign(new Error('timed out'), { name: 'TimeoutError' })
-    })).rejects.toThrow('timed out')
+    await expect(
+      b.track('rel', { agentType: 'A', model: 'm', estimate: { cost: '2' }, signal: ctrl.signal }, async () => {
+        ctrl.abort()
+        throw new DOMException('This operation was aborted', 'AbortError')
+      }),
+    ).rejects.toThrow(/aborted/)
+    await expect(
+      b.track('rel', { agentType: 'A', model: 'm', estimate: { cost: '2' } }, async () => {
+        throw Object.assign(new Error('timed out'), { name: 'TimeoutError' })
+      }),
+    ).rejects.toThrow('timed out')
     const rows = await createLedger(db().client).recentExecutions({ tenantId: 'rel', limit: 5 })
     expect(rows.map((r) => r.status).sort()).toEqual(['cancelled', 'error', 'timeout'])
     const failed = rows.find((r) => r.status === 'error')!

@@ -24,14 +24,16 @@ function holder() {
 function burst(budgets: LlmBudgets, tenant: string, n: number, wait: Promise<void>) {
   return Promise.all(
     Array.from({ length: n }, () =>
-      budgets.track(tenant, call, async (c) => {
-        await wait
-        usage(c)
-        return 'ok' as const
-      }).catch((err: unknown) => {
-        if (err instanceof BudgetExceededError) return err
-        throw err
-      }),
+      budgets
+        .track(tenant, call, async (c) => {
+          await wait
+          usage(c)
+          return 'ok' as const
+        })
+        .catch((err: unknown) => {
+          if (err instanceof BudgetExceededError) return err
+          throw err
+        }),
     ),
   )
 }
@@ -52,13 +54,19 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
     const ledgerBefore = await q(database(), `SELECT COUNT(*) AS n FROM llm_executions`)
     for (let i = 0; i < 20; i++) {
       await expect(budgets.track('full', call, async () => undefined)).rejects.toMatchObject({
-        limitType: 'maxConcurrent', scope: 'tenant', tenantId: 'full', limit: 3, current: 3,
+        limitType: 'maxConcurrent',
+        scope: 'tenant',
+        tenantId: 'full',
+        limit: 3,
+        current: 3,
       })
     }
     expect(sent.n - before).toBe(0)
     const [after] = await q<{ n: unknown }>(database(), `SELECT COUNT(*) AS n FROM llm_executions`)
     expect(Number(after.n)).toBe(Number((ledgerBefore as Array<{ n: unknown }>)[0].n) + 20)
-    expect((await createLedger(database().client).refusedExecutions({ tenantId: 'full', limit: 100 })).map((r) => [r.errorClass, r.totalCost.toFixed()])).toEqual(Array(20).fill(['BudgetExceededError', '0']))
+    expect(
+      (await createLedger(database().client).refusedExecutions({ tenantId: 'full', limit: 100 })).map((r) => [r.errorClass, r.totalCost.toFixed()]),
+    ).toEqual(Array(20).fill(['BudgetExceededError', '0']))
     release()
     expect(await held).toEqual(['ok', 'ok', 'ok'])
     // The slots are free again: the next call is admitted (by the database).
@@ -138,7 +146,10 @@ describe.each(DATABASES)('maxConcurrent in process on %s', (kind) => {
     expect((await budgets.refreshCounters()).changed).toBe(0)
     const [row] = await q<{ n: string | number }>(database(), `SELECT COUNT(*) AS n FROM llm_executions WHERE tenant_id = 'expiring' AND status <> 'refused'`)
     expect(Number(row.n)).toBe(3)
-    const [refused] = await q<{ n: string | number }>(database(), `SELECT COUNT(*) AS n FROM llm_executions WHERE tenant_id = 'expiring' AND status = 'refused'`)
+    const [refused] = await q<{ n: string | number }>(
+      database(),
+      `SELECT COUNT(*) AS n FROM llm_executions WHERE tenant_id = 'expiring' AND status = 'refused'`,
+    )
     expect(Number(refused.n)).toBe(1)
   })
 })

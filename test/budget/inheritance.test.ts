@@ -3,9 +3,21 @@ import { describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { LlmBudgets, TenantStore, LIMIT_TYPES, type LimitType, Decimal } from '../../src/index.ts'
 
-const GLOBAL = { globalDaily: 10, globalMonthly: 100, globalDailyTokens: 1000, globalMonthlyTokens: 10000, globalDailyExecutions: 5, globalMonthlyExecutions: 50 }
+const GLOBAL = {
+  globalDaily: 10,
+  globalMonthly: 100,
+  globalDailyTokens: 1000,
+  globalMonthlyTokens: 10000,
+  globalDailyExecutions: 5,
+  globalMonthlyExecutions: 50,
+}
 const GLOBAL_BY_TYPE: Record<LimitType, string> = {
-  dailyCost: '10', monthlyCost: '100', dailyTokens: '1000', monthlyTokens: '10000', dailyExecutions: '5', monthlyExecutions: '50',
+  dailyCost: '10',
+  monthlyCost: '100',
+  dailyTokens: '1000',
+  monthlyTokens: '10000',
+  dailyExecutions: '5',
+  monthlyExecutions: '50',
 }
 
 describe.each(DATABASES)('limit and enforcement inheritance on %s', (kind) => {

@@ -32,7 +32,10 @@ describe.each(DATABASES)('one instant per call on %s', (kind) => {
     const counters = await db().rawQuery<{ period: string; bucket: string; spent_executions: unknown }>(
       `SELECT period, bucket, spent_executions FROM llm_budget_counters WHERE tenant_id = 'tokyo' AND scope = 'tenant' AND period <> 'inflight' ORDER BY period, bucket`,
     )
-    expect(counters.map((c) => [c.period, c.bucket, Number(c.spent_executions)])).toEqual([['day', '2026-01-31', 1], ['month', '2026-01', 1]])
+    expect(counters.map((c) => [c.period, c.bucket, Number(c.spent_executions)])).toEqual([
+      ['day', '2026-01-31', 1],
+      ['month', '2026-01', 1],
+    ])
 
     // The next morning's first call is not refused by a dailyExecutions: 1 it never used.
     now = new Date('2026-02-01T00:00:00.000Z') // 09:00 on 1 February in Tokyo

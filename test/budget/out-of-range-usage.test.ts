@@ -16,14 +16,16 @@ describe.each(DATABASES)('out-of-range usage on %s', (kind) => {
   it('reportUsage with input and output costs summing past the range throws InvalidArgumentError at once; the call still settles', async () => {
     const b = new LlmBudgets(db().client)
     let thrown: unknown
-    await expect(b.track('huge', { agentType: 'A', model: 'm' }, async (c) => {
-      try {
-        c.reportUsage({ inputCost: HALF, outputCost: HALF })
-      } catch (err) {
-        thrown = err
-        throw err
-      }
-    })).rejects.toBeInstanceOf(InvalidArgumentError)
+    await expect(
+      b.track('huge', { agentType: 'A', model: 'm' }, async (c) => {
+        try {
+          c.reportUsage({ inputCost: HALF, outputCost: HALF })
+        } catch (err) {
+          thrown = err
+          throw err
+        }
+      }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError)
     expect(thrown).toBeInstanceOf(InvalidArgumentError)
     expect((thrown as InvalidArgumentError).field).toBe('usage.outputCost')
     expect((thrown as Error).message).toMatch(/at most \$9223372036\.854775807/)
@@ -38,7 +40,10 @@ describe.each(DATABASES)('out-of-range usage on %s', (kind) => {
   it('recordExecutions rows whose day total passes the range: InvalidArgumentError, nothing written', async () => {
     const ledger = createLedger(db().client)
     const before = await tableCounts(db())
-    const rows = [{ tenantId: 'big', agentType: 'A', model: 'm', inputCost: HALF }, { tenantId: 'big', agentType: 'A', model: 'm', inputCost: HALF }]
+    const rows = [
+      { tenantId: 'big', agentType: 'A', model: 'm', inputCost: HALF },
+      { tenantId: 'big', agentType: 'A', model: 'm', inputCost: HALF },
+    ]
     const err = await ledger.recordExecutions(rows).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(InvalidArgumentError)
     expect((err as InvalidArgumentError).field).toBe('executions')

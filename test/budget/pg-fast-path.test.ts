@@ -10,7 +10,16 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PrismaClient } from '../../generated/postgresql/client.ts'
-import { BudgetExceededError, LlmBudgets, TenantStore, applyLlmTenantSchema, createLedger, createLlmRuntime, pgFastPath, preparedStatementName } from '../../src/index.ts'
+import {
+  BudgetExceededError,
+  LlmBudgets,
+  TenantStore,
+  applyLlmTenantSchema,
+  createLedger,
+  createLlmRuntime,
+  pgFastPath,
+  preparedStatementName,
+} from '../../src/index.ts'
 import { POSTGRES_URL } from '../support/databases.ts'
 
 const schemas: string[] = []
@@ -31,7 +40,10 @@ async function open(fast: boolean, limits: { dailyCost?: string; dailyExecutions
   const schema = `fast_${randomBytes(5).toString('hex')}`
   schemas.push(schema)
   await admin.query(`CREATE SCHEMA "${schema}"`)
-  const factory = new PrismaPg({ connectionString: POSTGRES_URL, options: `-c search_path="${schema}"`, max: 10 }, { schema, statementNameGenerator: preparedStatementName })
+  const factory = new PrismaPg(
+    { connectionString: POSTGRES_URL, options: `-c search_path="${schema}"`, max: 10 },
+    { schema, statementNameGenerator: preparedStatementName },
+  )
   const client = new PrismaClient({ adapter: fast ? pgFastPath(factory) : factory, log: [{ emit: 'event', level: 'query' }] })
   const queries: string[] = []
   client.$on('query', (e) => queries.push(e.query))
@@ -66,10 +78,12 @@ describe.skipIf(!POSTGRES_URL)('pgFastPath', () => {
     expect(queries).toEqual([])
     // An agent's refusal row goes to the same connection.
     const agent = createLlmRuntime(client).defineAgent({ name: 'Refused', provider: 'openai', model: 'gpt-4o' })
-    await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(BudgetExceededError)
+    await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(
+      BudgetExceededError,
+    )
     expect(queries.filter((q) => q.includes('INSERT'))).toEqual([])
     expect((await createLedger(client).usageSummary({ tenantId: 'acme', period: 'today' })).executions).toBe(30)
-    expect((await createLedger(client).refusedExecutions({ tenantId: 'acme' }))).toHaveLength(1)
+    expect(await createLedger(client).refusedExecutions({ tenantId: 'acme' })).toHaveLength(1)
     expect((await budgets.refreshCounters()).changed).toBe(0)
     await client.$disconnect()
   })
@@ -80,20 +94,32 @@ describe.skipIf(!POSTGRES_URL)('pgFastPath', () => {
       const { client, schema } = await open(fast)
       const budgets = new LlmBudgets(client)
       for (let i = 0; i < 3; i++) await budgets.track('acme', call, usage)
-      await expect(budgets.track('acme', call, async (c) => { c.reportUsage({ inputCost: '0.002' }); throw new Error('provider down') })).rejects.toThrow('provider down')
+      await expect(
+        budgets.track('acme', call, async (c) => {
+          c.reportUsage({ inputCost: '0.002' })
+          throw new Error('provider down')
+        }),
+      ).rejects.toThrow('provider down')
       await expect(budgets.track('acme', { ...call, estimate: { cost: '5' } }, usage)).rejects.toMatchObject({ limitType: 'dailyCost' })
       await budgets.track(null, call, usage)
       await budgets.track('acme', call, async (c) => c.reportUsage({ inputTokens: 2, metadata: { note: 'a\u0000b', n: 12345678901234567890n.toString() } }))
       // An agent's refusal is a ledger row written on its own (insertExecutionRowsStandalone).
       const agent = createLlmRuntime(client).defineAgent({ name: 'Refused', provider: 'openai', model: 'gpt-4o' })
-      await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(BudgetExceededError)
+      await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(
+        BudgetExceededError,
+      )
       results.push(await snapshot(schema))
       expect((await budgets.refreshCounters()).changed).toBe(0)
       await client.$disconnect()
     }
     expect(results[1]).toEqual(results[0])
     expect(results[0].executions.map((e) => [e.status, e.error_class])).toEqual([
-      ...Array(3).fill(['success', null]), ['error', 'Error'], ['refused', 'BudgetExceededError'], ['success', null], ['success', null], ['refused', 'BudgetExceededError'],
+      ...Array(3).fill(['success', null]),
+      ['error', 'Error'],
+      ['refused', 'BudgetExceededError'],
+      ['success', null],
+      ['success', null],
+      ['refused', 'BudgetExceededError'],
     ])
   })
 
@@ -106,9 +132,11 @@ describe.skipIf(!POSTGRES_URL)('pgFastPath', () => {
     try {
       const before = Date.now()
       await budgets.track('acme', { ...call, agentType: 'Zoned' }, usage)
-      const [row] = (await admin.query(
-        `SELECT EXTRACT(EPOCH FROM started_at) * 1000 AS started, EXTRACT(EPOCH FROM completed_at) * 1000 AS completed FROM "${schema}".llm_executions WHERE agent_type = 'Zoned'`,
-      )).rows
+      const [row] = (
+        await admin.query(
+          `SELECT EXTRACT(EPOCH FROM started_at) * 1000 AS started, EXTRACT(EPOCH FROM completed_at) * 1000 AS completed FROM "${schema}".llm_executions WHERE agent_type = 'Zoned'`,
+        )
+      ).rows
       for (const t of [row.started, row.completed]) expect(Math.abs(Number(t) - before)).toBeLessThan(60_000)
     } finally {
       if (zone === undefined) delete process.env.TZ

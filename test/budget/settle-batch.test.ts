@@ -21,20 +21,27 @@ describe.runIf(DATABASES.includes('postgresql'))('batched settle on postgresql',
   const batcher = () => settleBatcherFor(db().client as never, async () => null)
 
   /** n calls whose fns all return at the same moment (so their settles queue behind each other). */
-  async function simultaneous(budgets: LlmBudgets, tenant: string, n: number, opts: { fail?: (i: number) => boolean; before?: () => Promise<void>; budgetsFor?: (i: number) => LlmBudgets } = {}) {
+  async function simultaneous(
+    budgets: LlmBudgets,
+    tenant: string,
+    n: number,
+    opts: { fail?: (i: number) => boolean; before?: () => Promise<void>; budgetsFor?: (i: number) => LlmBudgets } = {},
+  ) {
     let release!: () => void
     const gate = new Promise<void>((r) => (release = r))
     const ids: string[] = []
     let started = 0
     const calls = Array.from({ length: n }, (_, i) =>
-      (opts.budgetsFor?.(i) ?? budgets).track(tenant, { agentType: `A${i % 3}`, model: 'm', estimate: { cost: '0.5', tokens: 100 } }, async (c) => {
-        ids[i] = c.executionId
-        started++
-        await gate
-        c.reportUsage({ inputTokens: 10 + i, outputTokens: i, inputCost: `0.00${i + 1}`, outputCost: '0.000000001', metadata: { i, note: `call ${i}` } })
-        if (opts.fail?.(i)) throw Object.assign(new Error(`provider said no to ${i}`), { name: 'RateLimitError' })
-        return i
-      }).catch((e: Error) => e),
+      (opts.budgetsFor?.(i) ?? budgets)
+        .track(tenant, { agentType: `A${i % 3}`, model: 'm', estimate: { cost: '0.5', tokens: 100 } }, async (c) => {
+          ids[i] = c.executionId
+          started++
+          await gate
+          c.reportUsage({ inputTokens: 10 + i, outputTokens: i, inputCost: `0.00${i + 1}`, outputCost: '0.000000001', metadata: { i, note: `call ${i}` } })
+          if (opts.fail?.(i)) throw Object.assign(new Error(`provider said no to ${i}`), { name: 'RateLimitError' })
+          return i
+        })
+        .catch((e: Error) => e),
     )
     while (started < n) await sleep(5)
     await opts.before?.()
@@ -70,18 +77,24 @@ describe.runIf(DATABASES.includes('postgresql'))('batched settle on postgresql',
     }
     for (const t of ['sb-batched', 'sb-single']) {
       const f = await tenantFigures(db(), t)
-      expect({ reserved: f.reservedAnywhere, running: f.running, spent: f.spentCost, n: f.spentExecutions })
-        .toEqual({ reserved: 0n, running: 0, spent: f.ledgerCost, n: 40n })
+      expect({ reserved: f.reservedAnywhere, running: f.running, spent: f.spentCost, n: f.spentExecutions }).toEqual({
+        reserved: 0n,
+        running: 0,
+        spent: f.ledgerCost,
+        n: 40n,
+      })
     }
     expect(await budgets.refreshCounters()).toMatchObject({ changed: 0 })
 
     async function simultaneousOne(b: LlmBudgets, tenant: string, i: number): Promise<string> {
       let id = ''
-      await b.track(tenant, { agentType: `A${i % 3}`, model: 'm', estimate: { cost: '0.5', tokens: 100 } }, async (c) => {
-        id = c.executionId
-        c.reportUsage({ inputTokens: 10 + i, outputTokens: i, inputCost: `0.00${i + 1}`, outputCost: '0.000000001', metadata: { i, note: `call ${i}` } })
-        if (i % 5 === 0) throw Object.assign(new Error(`provider said no to ${i}`), { name: 'RateLimitError' })
-      }).catch(() => undefined)
+      await b
+        .track(tenant, { agentType: `A${i % 3}`, model: 'm', estimate: { cost: '0.5', tokens: 100 } }, async (c) => {
+          id = c.executionId
+          c.reportUsage({ inputTokens: 10 + i, outputTokens: i, inputCost: `0.00${i + 1}`, outputCost: '0.000000001', metadata: { i, note: `call ${i}` } })
+          if (i % 5 === 0) throw Object.assign(new Error(`provider said no to ${i}`), { name: 'RateLimitError' })
+        })
+        .catch(() => undefined)
       return id
     }
   }, 60_000)
@@ -110,7 +123,11 @@ describe.runIf(DATABASES.includes('postgresql'))('batched settle on postgresql',
   it('a batch statement that fails is retried one settle at a time: every call recorded once', async () => {
     await new TenantStore(db().client).upsert({ tenantId: 'sb-fallback', limits: { dailyCost: '100' }, enforcement: 'hard' })
     // The database refuses the batched settle (not a batched admission) once, like a lost connection would.
-    const { client, failures } = pgClientFailingOnce(db().location, (sql) => sql.includes('UPDATE "llm_executions" AS e'), new Error('connection terminated unexpectedly'))
+    const { client, failures } = pgClientFailingOnce(
+      db().location,
+      (sql) => sql.includes('UPDATE "llm_executions" AS e'),
+      new Error('connection terminated unexpectedly'),
+    )
     onTestFinished(() => client.$disconnect())
     const budgets = new LlmBudgets(client)
     const fallbacks = settleBatcherFor(client as never, async () => null).stats.fallbacks
@@ -134,13 +151,19 @@ describe.runIf(DATABASES.includes('postgresql'))('batched settle on postgresql',
     const events: unknown[] = []
     budgets.config.events.on('settle_failed', (e) => events.push(e))
     let id = ''
-    await budgets.track('sb-nul', { agentType: 'A', model: 'm' }, async (c) => {
-      id = c.executionId
-      c.reportUsage({ inputCost: '0.01', metadata: { 'k\u0000': 'v\u0000w' } })
-      throw new Error('upstream said \u0000 no')
-    }).catch(() => undefined)
+    await budgets
+      .track('sb-nul', { agentType: 'A', model: 'm' }, async (c) => {
+        id = c.executionId
+        c.reportUsage({ inputCost: '0.01', metadata: { 'k\u0000': 'v\u0000w' } })
+        throw new Error('upstream said \u0000 no')
+      })
+      .catch(() => undefined)
     expect(events).toEqual([])
-    const [row] = await q<{ error_message: string; metadata: Record<string, string> }>(db(), `SELECT "error_message", "metadata" FROM "llm_executions" WHERE "id" = $1`, [id])
+    const [row] = await q<{ error_message: string; metadata: Record<string, string> }>(
+      db(),
+      `SELECT "error_message", "metadata" FROM "llm_executions" WHERE "id" = $1`,
+      [id],
+    )
     expect(row.error_message).toBe('upstream said \uFFFD no')
     expect(row.metadata['k\uFFFD']).toBe('v\uFFFDw')
   })
@@ -153,15 +176,19 @@ describe.runIf(DATABASES.includes('postgresql'))('batched settle on postgresql',
     const budgets = new LlmBudgets(db().client, { budgets: { globalDaily: 1000, enforcement: 'hard' } })
     let next = 0
     let admitted = 0
-    await Promise.all(Array.from({ length: 48 }, async () => {
-      while (next < 600) {
-        const i = next++
-        await budgets.track(`sb-mix-${i % 5}`, { agentType: `M${i % 2}`, model: 'm', estimate: { cost: '0.01' } }, async (c) => {
-          admitted++
-          c.reportUsage({ inputCost: '0.01' })
-        }).catch((e: Error) => expect(e.name).toBe('BudgetExceededError'))
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: 48 }, async () => {
+        while (next < 600) {
+          const i = next++
+          await budgets
+            .track(`sb-mix-${i % 5}`, { agentType: `M${i % 2}`, model: 'm', estimate: { cost: '0.01' } }, async (c) => {
+              admitted++
+              c.reportUsage({ inputCost: '0.01' })
+            })
+            .catch((e: Error) => expect(e.name).toBe('BudgetExceededError'))
+        }
+      }),
+    )
     expect(admitted).toBe(100) // 5 tenants × $0.2 at $0.01
     for (let t = 0; t < 5; t++) expect((await tenantFigures(db(), `sb-mix-${t}`)).ledgerCost).toBe(200_000_000n)
     expect(await budgets.refreshCounters()).toMatchObject({ changed: 0 })

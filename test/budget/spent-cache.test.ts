@@ -29,7 +29,13 @@ describe.each(DATABASES)('refusing a spent budget on %s', (kind) => {
     await expect(budgets.track('loop', call, spend)).rejects.toBeInstanceOf(BudgetExceededError)
     const before = sent.n
     for (let i = 0; i < 20; i++) {
-      await expect(budgets.track('loop', call, spend)).rejects.toMatchObject({ limitType: 'dailyCost', scope: 'tenant', tenantId: 'loop', current: new Decimal('0.8'), limit: new Decimal(1) })
+      await expect(budgets.track('loop', call, spend)).rejects.toMatchObject({
+        limitType: 'dailyCost',
+        scope: 'tenant',
+        tenantId: 'loop',
+        current: new Decimal('0.8'),
+        limit: new Decimal(1),
+      })
     }
     expect(sent.n - before).toBe(0)
     expect(await createLedger(db.client).refusedExecutions({ tenantId: 'loop', limit: 100 })).toHaveLength(21)

@@ -9,7 +9,17 @@ import { join } from 'node:path'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { PrismaClient } from '../../generated/sqlite/client.ts'
-import { AdmissionError, BudgetExceededError, LlmBudgets, TenantStore, applyLlmTenantSchema, createLedger, createLlmRuntime, sqliteFastPath, Decimal } from '../../src/index.ts'
+import {
+  AdmissionError,
+  BudgetExceededError,
+  LlmBudgets,
+  TenantStore,
+  applyLlmTenantSchema,
+  createLedger,
+  createLlmRuntime,
+  sqliteFastPath,
+  Decimal,
+} from '../../src/index.ts'
 
 const dirs: string[] = []
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
@@ -54,7 +64,9 @@ describe('sqliteFastPath', () => {
     expect(queries).toEqual([])
     // An agent's refusal row goes to the same connection.
     const agent = createLlmRuntime(client).defineAgent({ name: 'Refused', provider: 'openai', model: 'gpt-4o' })
-    await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(BudgetExceededError)
+    await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(
+      BudgetExceededError,
+    )
     expect(queries.filter((q) => q.includes('INSERT'))).toEqual([])
     expect((await createLedger(client).usageSummary({ tenantId: 'acme', period: 'today' })).executions).toBe(6)
     expect((await createLedger(client).usageSummary({ tenantId: 'acme', period: 'today', includeRefused: true })).executions).toBe(7)
@@ -67,19 +79,30 @@ describe('sqliteFastPath', () => {
       const { client } = await open(fast)
       const budgets = new LlmBudgets(client)
       for (let i = 0; i < 3; i++) await budgets.track('acme', call, usage)
-      await expect(budgets.track('acme', call, async (c) => { c.reportUsage({ inputCost: '0.002' }); throw new Error('provider down') })).rejects.toThrow('provider down')
+      await expect(
+        budgets.track('acme', call, async (c) => {
+          c.reportUsage({ inputCost: '0.002' })
+          throw new Error('provider down')
+        }),
+      ).rejects.toThrow('provider down')
       await expect(budgets.track('acme', { ...call, estimate: { cost: '5' } }, usage)).rejects.toMatchObject({ limitType: 'dailyCost' })
       await budgets.track(null, call, usage)
       // An agent's refusal is a ledger row written on its own (insertExecutionRowsStandalone).
       const agent = createLlmRuntime(client).defineAgent({ name: 'Refused', provider: 'openai', model: 'gpt-4o' })
-      await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(BudgetExceededError)
+      await expect(agent.run('hi', { tenant: { id: 'acme', limits: { dailyCost: '0.000001' } }, apiKeys: { openai: 'sk-x' } })).rejects.toBeInstanceOf(
+        BudgetExceededError,
+      )
       results.push(await snapshot(client))
       expect((await budgets.refreshCounters()).changed).toBe(0)
       await client.$disconnect()
     }
     expect(results[1]).toEqual(results[0])
     expect(results[0].executions.map((e) => [e.status, e.error_class])).toEqual([
-      ...Array(3).fill(['success', null]), ['error', 'Error'], ['refused', 'BudgetExceededError'], ['success', null], ['refused', 'BudgetExceededError'],
+      ...Array(3).fill(['success', null]),
+      ['error', 'Error'],
+      ['refused', 'BudgetExceededError'],
+      ['success', null],
+      ['refused', 'BudgetExceededError'],
     ])
   })
 
@@ -146,13 +169,28 @@ describe('sqliteFastPath', () => {
     expect(await snapshot(client, { refusals: false })).toEqual(before)
     // maxConcurrent: the in-flight row (after the day row in key order) refuses the 6th call in flight.
     const release: Array<() => void> = []
-    const inFlight = Array.from({ length: 5 }, () => budgets.track('acme', call, (c) => new Promise<void>((r) => release.push(() => { c.reportUsage({ inputCost: '0.001' }); r() }))))
+    const inFlight = Array.from({ length: 5 }, () =>
+      budgets.track(
+        'acme',
+        call,
+        (c) =>
+          new Promise<void>((r) =>
+            release.push(() => {
+              c.reportUsage({ inputCost: '0.001' })
+              r()
+            }),
+          ),
+      ),
+    )
     while (release.length < 5) await new Promise((r) => setTimeout(r, 5))
     const during = await snapshot(client, { refusals: false })
     await expect(new LlmBudgets(client).track('acme', { ...call, agentType: 'Other' }, usage)).rejects.toMatchObject({ limitType: 'maxConcurrent' })
     expect(await snapshot(client, { refusals: false })).toEqual(during)
     // What the two refusals did write: their refusal rows, and nothing else.
-    expect((await snapshot(client)).executions.filter((e) => e.status === 'refused').map((e) => e.error_class)).toEqual(['BudgetExceededError', 'BudgetExceededError'])
+    expect((await snapshot(client)).executions.filter((e) => e.status === 'refused').map((e) => e.error_class)).toEqual([
+      'BudgetExceededError',
+      'BudgetExceededError',
+    ])
     release.forEach((r) => r())
     await Promise.all(inFlight)
     expect(before.counters.every((c) => c.reserved_executions === 0n)).toBe(true)

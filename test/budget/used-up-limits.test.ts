@@ -7,7 +7,7 @@
  * `budgets.defaultEstimate`.
  */
 import { describe, expect, it } from 'vitest'
-import { DATABASES, useDatabase, type TestDatabase } from '../support/databases.ts'
+import { DATABASES, useDatabase } from '../support/databases.ts'
 import { BudgetExceededError, Decimal, LlmBudgets, TenantStore, createLedger, defineLlmConfig, llmTenant } from '../../src/index.ts'
 
 const ORG_DDL = {
@@ -15,10 +15,16 @@ const ORG_DDL = {
   postgresql: `CREATE TABLE IF NOT EXISTS "organizations" ("id" TEXT NOT NULL PRIMARY KEY, "slug" TEXT NOT NULL UNIQUE, "display_name" TEXT NOT NULL, "openai_api_key" TEXT, "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP)`,
 }
 const call = { agentType: 'Writer', model: 'gpt-4o' }
-const report = (cost: string, tokens = 0) => async (c: { reportUsage(u: object): void }) => c.reportUsage({ inputCost: cost, inputTokens: tokens })
+const report =
+  (cost: string, tokens = 0) =>
+  async (c: { reportUsage(u: object): void }) =>
+    c.reportUsage({ inputCost: cost, inputTokens: tokens })
 
 async function refusal(p: Promise<unknown>): Promise<BudgetExceededError> {
-  const err = await p.then(() => null, (e: unknown) => e)
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  )
   expect(err).toBeInstanceOf(BudgetExceededError)
   return err as BudgetExceededError
 }
@@ -39,7 +45,12 @@ describe.each(PATHS)('a used-up hard limit on $label', ({ kind, fastPath }) => {
     expect(await org.llmWithinBudget({ type: 'dailyCost' })).toBe(false)
     await refusal(org.llmCheckBudget())
     let ran = false
-    const err = await refusal(org.llmTrack(call, async (c) => { ran = true; c.reportUsage({ inputCost: '5' }) }))
+    const err = await refusal(
+      org.llmTrack(call, async (c) => {
+        ran = true
+        c.reportUsage({ inputCost: '5' })
+      }),
+    )
     expect(ran).toBe(false)
     expect(err).toMatchObject({ scope: 'tenant', limitType: 'dailyCost', tenantId: 'capped' })
     expect((await org.llmCostToday()).toFixed()).toBe('1')
@@ -57,14 +68,48 @@ describe.each(PATHS)('a used-up hard limit on $label', ({ kind, fastPath }) => {
   })
 
   it('every hard cost and token limit of every scope refuses a zero estimate once used up', async () => {
-    const cases: Array<{ name: string; tenant: string | null; config: Parameters<typeof defineLlmConfig>[0]; setup?: () => Promise<unknown>; limitType: string; scope: string }> = [
+    const cases: Array<{
+      name: string
+      tenant: string | null
+      config: Parameters<typeof defineLlmConfig>[0]
+      setup?: () => Promise<unknown>
+      limitType: string
+      scope: string
+    }> = [
       // Global first: a global counter row starts from the whole day's ledger (the other cases' calls).
       // Without a tenant (a tenant inherits the global values as its own, and its own scope refuses first).
       { name: 'global tokens', tenant: null, config: { budgets: { globalDailyTokens: 100, enforcement: 'hard' } }, limitType: 'dailyTokens', scope: 'global' },
-      { name: 'tenant tokens', tenant: 'tok', config: {}, setup: () => new TenantStore(database().client).upsert({ tenantId: 'tok', limits: { dailyTokens: 100 }, enforcement: 'hard' }), limitType: 'dailyTokens', scope: 'tenant' },
-      { name: 'tenant monthly cost', tenant: 'mon', config: {}, setup: () => new TenantStore(database().client).upsert({ tenantId: 'mon', limits: { monthlyCost: '0.5' }, enforcement: 'hard' }), limitType: 'monthlyCost', scope: 'tenant' },
-      { name: 'tenant × agent', tenant: 'ag', config: {}, setup: () => new TenantStore(database().client).upsert({ tenantId: 'ag', agentLimits: { Writer: { dailyCost: '0.5' } }, enforcement: 'hard' }), limitType: 'dailyCost', scope: 'agent' },
-      { name: 'global × agent', tenant: 'ga', config: { budgets: { perAgent: { Glob: { dailyCost: '0.5' } }, enforcement: 'hard' } }, limitType: 'dailyCost', scope: 'agent' },
+      {
+        name: 'tenant tokens',
+        tenant: 'tok',
+        config: {},
+        setup: () => new TenantStore(database().client).upsert({ tenantId: 'tok', limits: { dailyTokens: 100 }, enforcement: 'hard' }),
+        limitType: 'dailyTokens',
+        scope: 'tenant',
+      },
+      {
+        name: 'tenant monthly cost',
+        tenant: 'mon',
+        config: {},
+        setup: () => new TenantStore(database().client).upsert({ tenantId: 'mon', limits: { monthlyCost: '0.5' }, enforcement: 'hard' }),
+        limitType: 'monthlyCost',
+        scope: 'tenant',
+      },
+      {
+        name: 'tenant × agent',
+        tenant: 'ag',
+        config: {},
+        setup: () => new TenantStore(database().client).upsert({ tenantId: 'ag', agentLimits: { Writer: { dailyCost: '0.5' } }, enforcement: 'hard' }),
+        limitType: 'dailyCost',
+        scope: 'agent',
+      },
+      {
+        name: 'global × agent',
+        tenant: 'ga',
+        config: { budgets: { perAgent: { Glob: { dailyCost: '0.5' } }, enforcement: 'hard' } },
+        limitType: 'dailyCost',
+        scope: 'agent',
+      },
     ]
     for (const c of cases) {
       await c.setup?.()
@@ -100,7 +145,12 @@ describe.each(DATABASES)('refusal fields and defaultEstimate on %s', (kind) => {
     // 23:30 on 31 January in Tokyo: the day resets in 30 minutes, the month on 1 February 00:00 JST.
     const now = new Date('2026-01-31T14:30:00.000Z')
     const config = defineLlmConfig({ timeZone: 'Asia/Tokyo', now: () => now, refusalBackoffMs: 0 })
-    await new TenantStore(database().client).upsert({ tenantId: 'typed', limits: { dailyCost: '0.3', monthlyTokens: 50, dailyExecutions: 5 }, maxConcurrent: 1, enforcement: 'hard' })
+    await new TenantStore(database().client).upsert({
+      tenantId: 'typed',
+      limits: { dailyCost: '0.3', monthlyTokens: 50, dailyExecutions: 5 },
+      maxConcurrent: 1,
+      enforcement: 'hard',
+    })
     const b = new LlmBudgets(database().client, config)
     await b.track('typed', { ...call, estimate: { cost: '0.2', tokens: 10 } }, report('0.2', 10))
     const cost = await refusal(b.track('typed', { ...call, estimate: { cost: '0.15' } }, async () => 1))

@@ -8,10 +8,36 @@ const at = (iso: string) => new Date(iso)
 
 const rows: RecordExecutionInput[] = [
   // acme: today x2, yesterday, last week, last month
-  { tenantId: 'acme', agentType: 'Support', model: 'gpt-4o', inputCost: '0.10', outputCost: '0.20', inputTokens: 100, outputTokens: 50, startedAt: at('2026-11-18T09:00:00Z') },
-  { tenantId: 'acme', agentType: 'Search', model: 'gpt-4o-mini', inputCost: '0.01', inputTokens: 10, startedAt: at('2026-11-18T00:00:00Z'), status: 'error', errorClass: 'RateLimitError' },
+  {
+    tenantId: 'acme',
+    agentType: 'Support',
+    model: 'gpt-4o',
+    inputCost: '0.10',
+    outputCost: '0.20',
+    inputTokens: 100,
+    outputTokens: 50,
+    startedAt: at('2026-11-18T09:00:00Z'),
+  },
+  {
+    tenantId: 'acme',
+    agentType: 'Search',
+    model: 'gpt-4o-mini',
+    inputCost: '0.01',
+    inputTokens: 10,
+    startedAt: at('2026-11-18T00:00:00Z'),
+    status: 'error',
+    errorClass: 'RateLimitError',
+  },
   { tenantId: 'acme', agentType: 'Support', model: 'gpt-4o', inputCost: '1', inputTokens: 1000, startedAt: at('2026-11-17T23:59:59.999Z') },
-  { tenantId: 'acme', agentType: 'Support', model: 'claude-sonnet', inputCost: '2', inputTokens: 2000, startedAt: at('2026-11-15T12:00:00Z'), status: 'timeout' },
+  {
+    tenantId: 'acme',
+    agentType: 'Support',
+    model: 'claude-sonnet',
+    inputCost: '2',
+    inputTokens: 2000,
+    startedAt: at('2026-11-15T12:00:00Z'),
+    status: 'timeout',
+  },
   { tenantId: 'acme', agentType: 'Support', model: 'gpt-4o', inputCost: '4', inputTokens: 4000, startedAt: at('2026-10-31T23:00:00Z') },
   // look-alike tenant ids must never alias with "acme"
   { tenantId: 'acme%', agentType: 'Support', model: 'gpt-4o', inputCost: '8', inputTokens: 8, startedAt: at('2026-11-18T10:00:00Z') },
@@ -147,7 +173,12 @@ describe.each(DATABASES)('period queries on %s', (kind) => {
     ['tenant id as number', { tenantId: 42, period: 'today' }, 'tenantId'],
     ['tenant id as object', { tenantId: { id: 'acme' }, period: 'today' }, 'tenantId'],
   ])('rejects %s naming the field and the allowed values', async (_n, query, field) => {
-    const err = await ledger().usageSummary(query as never).then(() => null, (e: unknown) => e)
+    const err = await ledger()
+      .usageSummary(query as never)
+      .then(
+        () => null,
+        (e: unknown) => e,
+      )
     expect(err).toBeInstanceOf(InvalidArgumentError)
     expect((err as InvalidArgumentError).field).toBe(field)
     expect((err as Error).message).toContain('Allowed:')

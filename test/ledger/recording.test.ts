@@ -24,7 +24,10 @@ describe.each(DATABASES)('recording executions on %s', (kind) => {
     expect(rec.totalTokens).toBe(1500)
     expect(rec.totalCost.toFixed()).toBe('0.00036')
     expect(rec.completedAt?.toISOString()).toBe('2026-11-22T09:59:00.850Z')
-    const [row] = await db().rawQuery<Record<string, unknown>>('SELECT total_cost_nanos, input_cost_nanos FROM llm_executions WHERE id = ' + (kind === 'sqlite' ? '?' : '$1'), [rec.id])
+    const [row] = await db().rawQuery<Record<string, unknown>>(
+      `SELECT total_cost_nanos, input_cost_nanos FROM llm_executions WHERE id = ${kind === 'sqlite' ? '?' : '$1'}`,
+      [rec.id],
+    )
     expect(String(row.total_cost_nanos)).toBe('360000')
     expect(String(row.input_cost_nanos)).toBe('180000')
   })
@@ -41,7 +44,12 @@ describe.each(DATABASES)('recording executions on %s', (kind) => {
     const rec = await ledger().recordExecution({
       ...base,
       errorMessage: `401 Incorrect API key provided: ${canary}`,
-      metadata: { apiKey: canary, nested: { Authorization: 'Bearer abc', password: 'hunter2', maxTokens: 5 }, note: `key ${canary}`, list: [{ secret_value: 'x' }] },
+      metadata: {
+        apiKey: canary,
+        nested: { Authorization: 'Bearer abc', password: 'hunter2', maxTokens: 5 },
+        note: `key ${canary}`,
+        list: [{ secret_value: 'x' }],
+      },
     })
     expect(rec.metadata).toEqual({
       apiKey: '[REDACTED]',
@@ -89,7 +97,10 @@ describe.each(DATABASES)('recording executions on %s', (kind) => {
     const before = await tableCounts(db())
     const err = await ledger()
       .recordExecution({ ...base, ...patch } as RecordExecutionInput)
-      .then(() => undefined, (e: unknown) => e)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
     expect(err).toBeInstanceOf(InvalidArgumentError)
     expect((err as InvalidArgumentError).field).toBe(field)
     expect((err as Error).message).toContain(field)
@@ -109,7 +120,10 @@ describe.each(DATABASES)('recording executions on %s', (kind) => {
     // statements were chunked, one UNION ALL term per row passed SQLite's 500 terms per compound
     // SELECT (applyDeltas), and one OR term per key its expression depth of 1,000 (readCounters).
     const inputs: RecordExecutionInput[] = Array.from({ length: 2200 }, (_, i) => ({
-      ...base, tenantId: `wide-${i % 1100}`, inputCost: '0.001', inputTokens: 1,
+      ...base,
+      tenantId: `wide-${i % 1100}`,
+      inputCost: '0.001',
+      inputTokens: 1,
       startedAt: new Date(i < 1100 ? '2026-11-20T12:00:00.000Z' : '2026-11-21T12:00:00.000Z'),
     }))
     expect(await ledger().recordExecutions(inputs)).toBe(2200)

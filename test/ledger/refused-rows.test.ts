@@ -66,21 +66,26 @@ describe.each(DATABASES)('refusals are rows of their own status on %s', (kind) =
     const inner = await b.track({ id: 'nested-inner', limits: { dailyCost: 0 }, enforcement: 'hard' }, call, async () => 1).catch((e: unknown) => e)
     expect(inner).toBeInstanceOf(BudgetExceededError)
     // The outer call was admitted, reported $0.30, and then failed with the nested call's refusal.
-    await expect(b.track('nested', { ...call, estimate: { cost: '0.30' } }, async (c) => {
-      c.reportUsage({ inputCost: '0.30' })
-      throw inner
-    })).rejects.toBe(inner)
+    await expect(
+      b.track('nested', { ...call, estimate: { cost: '0.30' } }, async (c) => {
+        c.reportUsage({ inputCost: '0.30' })
+        throw inner
+      }),
+    ).rejects.toBe(inner)
     const [row] = await createLedger(database().client).failedExecutions({ tenantId: 'nested' })
     expect(row).toMatchObject({ status: 'error', errorClass: 'BudgetExceededError' })
     expect(row.totalCost.toFixed()).toBe('0.3')
     // Recomputing the counters from the ledger keeps the $0.30 (it is an execution, not a refusal)…
     expect(await b.refreshCounters()).toMatchObject({ changed: 0 })
     // …so a $1.00 call does not fit under the $1.00 hard cap ($1.30 would be spent).
-    await expect(new LlmBudgets(database().client).track('nested', { ...call, estimate: { cost: '1.00' } }, async (c) => c.reportUsage({ inputCost: '1.00' })))
-      .rejects.toBeInstanceOf(BudgetExceededError)
+    await expect(
+      new LlmBudgets(database().client).track('nested', { ...call, estimate: { cost: '1.00' } }, async (c) => c.reportUsage({ inputCost: '1.00' })),
+    ).rejects.toBeInstanceOf(BudgetExceededError)
     // A counter row created later (a new limit's scope) starts from the ledger with the same rule.
     await new TenantStore(database().client).update('nested', { agentLimits: { Writer: { dailyCost: '0.5' } } })
-    await expect(new LlmBudgets(database().client).track('nested', { ...call, estimate: { cost: '0.25' } }, async () => 1)).rejects.toMatchObject({ scope: 'agent' })
+    await expect(new LlmBudgets(database().client).track('nested', { ...call, estimate: { cost: '0.25' } }, async () => 1)).rejects.toMatchObject({
+      scope: 'agent',
+    })
     expect(await b.refreshCounters()).toMatchObject({ changed: 0 })
   })
 

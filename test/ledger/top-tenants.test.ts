@@ -30,13 +30,21 @@ function ledgerRows(): RecordExecutionInput[] {
     const startedAt = new Date(Date.parse('2026-10-20T00:00:00Z') + Math.floor(next() * 46 * 86_400_000))
     // Costs on a coarse grid make ties between tenants likely.
     const cost = (Math.floor(next() * 4) * 0.25).toFixed(2)
-    rows.push({ tenantId: next() < 0.1 ? undefined : `t-${String(tenant).padStart(3, '0')}`, agentType: 'A', model: 'm', inputCost: cost, inputTokens: Math.floor(next() * 100), startedAt })
+    rows.push({
+      tenantId: next() < 0.1 ? undefined : `t-${String(tenant).padStart(3, '0')}`,
+      agentType: 'A',
+      model: 'm',
+      inputCost: cost,
+      inputTokens: Math.floor(next() * 100),
+      startedAt,
+    })
   }
   // A tenant that only ever spent $0 this month, one whose rows are all outside it, and one beyond 2^53 nanos.
   rows.push({ tenantId: 't-zero', agentType: 'A', model: 'm', inputCost: '0', startedAt: new Date('2026-11-10T00:00:00Z') })
   rows.push({ tenantId: 't-elsewhen', agentType: 'A', model: 'm', inputCost: '5000', startedAt: new Date('2026-10-31T23:59:59.999Z') })
   rows.push({ tenantId: 't-elsewhen', agentType: 'A', model: 'm', inputCost: '5000', startedAt: new Date('2026-12-01T00:00:00Z') })
-  for (let i = 0; i < 2; i++) rows.push({ tenantId: 't-whale', agentType: 'A', model: 'm', inputCost: '6000000.000000001', startedAt: new Date('2026-11-30T23:59:59.999Z') })
+  for (let i = 0; i < 2; i++)
+    rows.push({ tenantId: 't-whale', agentType: 'A', model: 'm', inputCost: '6000000.000000001', startedAt: new Date('2026-11-30T23:59:59.999Z') })
   return rows
 }
 

@@ -12,7 +12,22 @@ const entries = Object.entries(pkg.exports as Record<string, string | { types: s
 
 describe('package exports', () => {
   it('lists the expected entry points', () => {
-    expect(Object.keys(pkg.exports)).toEqual(expect.arrayContaining(['.', './ledger', './tenant', './periods', './money', './errors', './schema', './agents', './pricing', './providers', './crypto', './testing']))
+    expect(Object.keys(pkg.exports)).toEqual(
+      expect.arrayContaining([
+        '.',
+        './ledger',
+        './tenant',
+        './periods',
+        './money',
+        './errors',
+        './schema',
+        './agents',
+        './pricing',
+        './providers',
+        './crypto',
+        './testing',
+      ]),
+    )
   })
 
   it.each(entries.filter(([, t]) => typeof t === 'object'))('%s imports from dist with its types present', async (subpath, target) => {
@@ -30,7 +45,16 @@ describe('package exports', () => {
 
   it('the root entry exposes the public API', async () => {
     const root = (await import('prisma-llm-tenant')) as Record<string, unknown>
-    for (const name of ['createLedger', 'LlmLedger', 'defineLlmConfig', 'TenantStore', 'Decimal', 'resolvePeriod', 'InvalidArgumentError', 'applyLlmTenantSchema']) {
+    for (const name of [
+      'createLedger',
+      'LlmLedger',
+      'defineLlmConfig',
+      'TenantStore',
+      'Decimal',
+      'resolvePeriod',
+      'InvalidArgumentError',
+      'applyLlmTenantSchema',
+    ]) {
       expect(root[name], name).toBeDefined()
     }
   })

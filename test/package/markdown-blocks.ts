@@ -50,7 +50,16 @@ export function codeBlocks(source: string, markdown = readFileSync(join(root, so
       throw new Error(`${source}:${start + 1}: unknown variant "${variant}" (known: ${VARIANTS.join(', ')})`)
     }
     const file = (lang === 'ts' || lang === 'prisma') && /^\/\/ ([\w./-]+\.\w+)$/.exec(body[0] ?? '')?.[1]
-    blocks.push({ source, index: blocks.length, line: start + 1, lang, variant: variant as Variant | undefined, section, file: file || undefined, code: `${body.join('\n')}\n` })
+    blocks.push({
+      source,
+      index: blocks.length,
+      line: start + 1,
+      lang,
+      variant: variant as Variant | undefined,
+      section,
+      file: file || undefined,
+      code: `${body.join('\n')}\n`,
+    })
   }
   return blocks
 }

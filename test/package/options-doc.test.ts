@@ -15,8 +15,20 @@ const ENTRY_POINTS = ['src/index.ts', 'src/agents/index.ts', 'src/providers/inde
 
 /** Every type the page must document (the entry points of the library and what they nest). */
 const REQUIRED = [
-  'LlmConfigInput', 'BudgetsInput', 'LimitsInput', 'TenantOverride', 'LlmTenantOptions', 'RuntimeOptions', 'ProviderEndpoint',
-  'PricingOptions', 'AgentOptions', 'BreakerOptions', 'AgentTool', 'RunOptions', 'TrackCall', 'UsageReport',
+  'LlmConfigInput',
+  'BudgetsInput',
+  'LimitsInput',
+  'TenantOverride',
+  'LlmTenantOptions',
+  'RuntimeOptions',
+  'ProviderEndpoint',
+  'PricingOptions',
+  'AgentOptions',
+  'BreakerOptions',
+  'AgentTool',
+  'RunOptions',
+  'TrackCall',
+  'UsageReport',
 ]
 
 interface Table {
@@ -43,7 +55,10 @@ function tables(markdown: string): Table[] {
       return
     }
     if (!current || !line.startsWith('|')) return
-    const cells = line.slice(1, line.endsWith('|') ? -1 : undefined).split(/(?<!\\)\|/).map((c) => c.trim())
+    const cells = line
+      .slice(1, line.endsWith('|') ? -1 : undefined)
+      .split(/(?<!\\)\|/)
+      .map((c) => c.trim())
     if (cells[0] === 'Option' || /^-+$/.test(cells[0])) return
     const name = /^`(\w+)`$/.exec(cells[0])?.[1]
     if (!name) throw new Error(`docs/options.md:${i + 1}: the first cell must be an option name in backticks, got "${cells[0]}"`)
@@ -55,7 +70,10 @@ function tables(markdown: string): Table[] {
 function exportedTypes(): Map<string, { type: ts.Type; checker: ts.TypeChecker }> {
   const configFile = ts.readConfigFile(join(root, 'tsconfig.json'), ts.sys.readFile)
   const parsed = ts.parseJsonConfigFileContent(configFile.config, ts.sys, root)
-  const program = ts.createProgram(ENTRY_POINTS.map((f) => join(root, f)), { ...parsed.options, noEmit: true })
+  const program = ts.createProgram(
+    ENTRY_POINTS.map((f) => join(root, f)),
+    { ...parsed.options, noEmit: true },
+  )
   const checker = program.getTypeChecker()
   const found = new Map<string, { type: ts.Type; checker: ts.TypeChecker }>()
   for (const entry of ENTRY_POINTS) {
@@ -97,7 +115,10 @@ describe('docs/options.md documents every option of the exported types', () => {
   it.each(documented.map((t) => [t.type, t] as const))('%s: table rows = type properties', (name, table) => {
     const found = types.get(name)
     expect(found, `${name} (docs/options.md:${table.line}) is neither exported from ${ENTRY_POINTS.join(', ')} nor declared in src/`).toBeDefined()
-    const properties = found!.checker.getPropertiesOfType(found!.type).map((p) => p.name).sort()
+    const properties = found!.checker
+      .getPropertiesOfType(found!.type)
+      .map((p) => p.name)
+      .sort()
     expect(properties.length).toBeGreaterThan(0)
     const rows = table.rows.map((r) => r.name)
     expect(new Set(rows).size, `${name}: a property is listed twice`).toBe(rows.length)

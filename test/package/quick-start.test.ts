@@ -56,7 +56,10 @@ function baseEnv(): NodeJS.ProcessEnv {
     if (/^(npm_|INIT_CWD$|NODE_OPTIONS$|NODE_PATH$|PRISMA_|VITEST|TEST_POSTGRES_URL$|REQUIRE_POSTGRES$|DATABASE_URL$)/.test(key)) continue
     env[key] = value
   }
-  env.PATH = (process.env.PATH ?? '').split(delimiter).filter((p) => !p.includes('node_modules')).join(delimiter)
+  env.PATH = (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((p) => !p.includes('node_modules'))
+    .join(delimiter)
   env.npm_config_update_notifier = 'false'
   env.npm_config_fund = 'false'
   env.npm_config_audit = 'false'
@@ -73,7 +76,8 @@ interface Ran {
 function run(command: string, cwd: string, env: NodeJS.ProcessEnv, timeout = INSTALL_TIMEOUT): Ran {
   const r = spawnSync('bash', ['-ec', command], { cwd, env, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 })
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}`
-  if (r.status !== 0) throw new Error(`\`${command}\` failed in ${cwd} (exit ${r.status}${r.signal ? `, ${r.signal}` : ''}${r.error ? `, ${r.error.message}` : ''}):\n${output}`)
+  if (r.status !== 0)
+    throw new Error(`\`${command}\` failed in ${cwd} (exit ${r.status}${r.signal ? `, ${r.signal}` : ''}${r.error ? `, ${r.error.message}` : ''}):\n${output}`)
   return { command, stdout: r.stdout, output }
 }
 
@@ -93,10 +97,24 @@ function packTarball(into: string): string {
   }
   symlinkSync(join(root, 'node_modules'), join(stage, 'node_modules'))
   run(`node ${JSON.stringify(join(root, 'node_modules/typescript/bin/tsc'))} -p tsconfig.build.json`, stage, baseEnv(), 180_000)
-  const packed = JSON.parse(run(`npm pack --json --ignore-scripts --pack-destination ${JSON.stringify(into)}`, stage, baseEnv(), 120_000).stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
+  const packed = JSON.parse(run(`npm pack --json --ignore-scripts --pack-destination ${JSON.stringify(into)}`, stage, baseEnv(), 120_000).stdout) as Array<{
+    filename: string
+    files: Array<{ path: string }>
+  }>
   const files = packed[0].files.map((f) => f.path)
   expect(files.filter((p) => !p.startsWith('dist/')).sort()).toEqual([...shipped].sort())
-  expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'bin/prisma-llm-tenant.mjs', 'dist/index.js', 'dist/index.d.ts', 'docs/options.md', 'prisma/schema/llm-tenant.prisma', 'prisma/sql/postgresql.sql']))
+  expect(files).toEqual(
+    expect.arrayContaining([
+      'LICENSE',
+      'README.md',
+      'bin/prisma-llm-tenant.mjs',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'docs/options.md',
+      'prisma/schema/llm-tenant.prisma',
+      'prisma/sql/postgresql.sql',
+    ]),
+  )
   return join(into, packed[0].filename)
 }
 
@@ -259,40 +277,44 @@ describe('README quick start in an empty folder, from the packed tarball', () =>
       if (variant === 'postgresql') await withPg(POSTGRES_URL!, (c) => c.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`))
     }, 60_000)
 
-    it('runs word for word: answers twice, refuses the third call with its reset time, counts two executions', async () => {
-      quickStart = runQuickStart(variant, tarball, databaseUrl ? { DATABASE_URL: databaseUrl } : {})
-      const { app, runs, output } = quickStart
+    it(
+      'runs word for word: answers twice, refuses the third call with its reset time, counts two executions',
+      async () => {
+        quickStart = runQuickStart(variant, tarball, databaseUrl ? { DATABASE_URL: databaseUrl } : {})
+        const { app, runs, output } = quickStart
 
-      // The generate step ran the app's own Prisma CLI without a schema engine (none was downloaded).
-      const generate = runs.find((r) => r.command.startsWith('npx prisma-llm-tenant generate'))!
-      expect(generate.output).toContain('PRISMA_SCHEMA_ENGINE_BINARY set to a placeholder')
-      expect(generate.output).toMatch(/Generated Prisma Client/)
-      expect(readdirSync(join(app, 'node_modules/@prisma/engines')).filter((f) => f.startsWith('schema-engine'))).toEqual([])
-      expect(existsSync(join(app, 'generated/prisma/client.ts'))).toBe(true)
-      // The app installed the SDK it uses, not the other one.
-      expect(existsSync(join(app, 'node_modules/openai/package.json'))).toBe(true)
-      expect(existsSync(join(app, 'node_modules/@anthropic-ai/sdk'))).toBe(false)
+        // The generate step ran the app's own Prisma CLI without a schema engine (none was downloaded).
+        const generate = runs.find((r) => r.command.startsWith('npx prisma-llm-tenant generate'))!
+        expect(generate.output).toContain('PRISMA_SCHEMA_ENGINE_BINARY set to a placeholder')
+        expect(generate.output).toMatch(/Generated Prisma Client/)
+        expect(readdirSync(join(app, 'node_modules/@prisma/engines')).filter((f) => f.startsWith('schema-engine'))).toEqual([])
+        expect(existsSync(join(app, 'generated/prisma/client.ts'))).toBe(true)
+        // The app installed the SDK it uses, not the other one.
+        expect(existsSync(join(app, 'node_modules/openai/package.json'))).toBe(true)
+        expect(existsSync(join(app, 'node_modules/@anthropic-ai/sdk'))).toBe(false)
 
-      // What app.ts's comments say it prints.
-      const app_ts = quickStartFor(variant).find((b) => b.file === 'app.ts')!.code
-      for (const promised of ['Echo: Where is my order? ($0.0000054)', 'acme today: $0.0000123, 40 tokens, 2 executions']) {
-        expect(app_ts).toContain(`// ${promised}`)
-        expect(output).toContain(promised)
-      }
-      const answers = [...output.matchAll(/^Echo: (.+) \(\$(\d+\.\d+)\)$/gm)]
-      expect(answers.map((m) => m[1])).toEqual(['Where is my order?', 'Can I change the address?'])
-      const refused = /^refused: dailyExecutions limit 2, resets (\S+) \(in (\d+) s\)$/m.exec(output)
-      expect(refused, output).not.toBeNull()
-      const resets = new Date(refused![1])
-      expect(resets.getTime()).toBeGreaterThan(Date.now())
-      expect(resets.getTime() - Date.now()).toBeLessThanOrEqual(25 * 3600_000)
-      expect(Number(refused![2])).toBeGreaterThanOrEqual(1)
-      const total = answers.reduce((sum, m) => sum.plus(m[2]), new Decimal(0))
-      expect(output).toContain(`acme today: $${total.toFixed()}, 40 tokens, 2 executions`)
+        // What app.ts's comments say it prints.
+        const app_ts = quickStartFor(variant).find((b) => b.file === 'app.ts')!.code
+        for (const promised of ['Echo: Where is my order? ($0.0000054)', 'acme today: $0.0000123, 40 tokens, 2 executions']) {
+          expect(app_ts).toContain(`// ${promised}`)
+          expect(output).toContain(promised)
+        }
+        const answers = [...output.matchAll(/^Echo: (.+) \(\$(\d+\.\d+)\)$/gm)]
+        expect(answers.map((m) => m[1])).toEqual(['Where is my order?', 'Can I change the address?'])
+        const refused = /^refused: dailyExecutions limit 2, resets (\S+) \(in (\d+) s\)$/m.exec(output)
+        expect(refused, output).not.toBeNull()
+        const resets = new Date(refused![1])
+        expect(resets.getTime()).toBeGreaterThan(Date.now())
+        expect(resets.getTime() - Date.now()).toBeLessThanOrEqual(25 * 3600_000)
+        expect(Number(refused![2])).toBeGreaterThanOrEqual(1)
+        const total = answers.reduce((sum, m) => sum.plus(m[2]), new Decimal(0))
+        expect(output).toContain(`acme today: $${total.toFixed()}, 40 tokens, 2 executions`)
 
-      // The ledger: two answers and the refusal, recorded as `refused`.
-      expect(await ledgerStatuses(variant, app, databaseUrl)).toEqual({ refused: 1, success: 2 })
-    }, INSTALL_TIMEOUT)
+        // The ledger: two answers and the refusal, recorded as `refused`.
+        expect(await ledgerStatuses(variant, app, databaseUrl)).toEqual({ refused: 1, success: 2 })
+      },
+      INSTALL_TIMEOUT,
+    )
 
     it('an Anthropic agent without @anthropic-ai/sdk installed rejects with MissingProviderSdkError before admission: no ledger row, no counter row', () => {
       expect(quickStart, 'the quick start ran').toBeDefined()

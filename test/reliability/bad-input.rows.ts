@@ -20,7 +20,7 @@ export interface BadInput<C> {
   /** Default InvalidArgumentError. */
   error?: ErrorClass
   /** The text to check for field and allowed values (default: the message). */
-  detail?: (err: any) => string // eslint-disable-line @typescript-eslint/no-explicit-any
+  detail?: (err: any) => string
   /**
    * Default: nothing is written. Calls that reached a provider (or ran the caller's function) must be
    * recorded — writing nothing would be a budget bypass — so for them: exactly their own execution
@@ -52,8 +52,11 @@ export async function snapshot(db: TestDatabase) {
 /** Runs one row: refused, typed, names field and allowed values, writes nothing (or only its own call). */
 export async function expectRefused<C>(row: BadInput<C>, ctx: C, db: TestDatabase): Promise<void> {
   const before = await snapshot(db)
-  let accepted: unknown = undefined
-  const err = await (async () => row.run(ctx))().then((value) => void (accepted = value ?? '(undefined)'), (e: unknown) => e)
+  let accepted: unknown
+  const err = await (async () => row.run(ctx))().then(
+    (value) => void (accepted = value ?? '(undefined)'),
+    (e: unknown) => e,
+  )
   expect(accepted, `accepted: ${row.name}`).toBeUndefined()
   expect(err, `wrong error class for: ${row.name}: ${String(err)}`).toBeInstanceOf(row.error ?? InvalidArgumentError)
   const text = row.detail ? row.detail(err) : (err as Error).message
@@ -89,17 +92,63 @@ export async function expectRefused<C>(row: BadInput<C>, ctx: C, db: TestDatabas
 export type Bad = [label: string, value: unknown]
 
 export const COST_BAD: Bad[] = [
-  ['-1', -1], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ["'abc'", 'abc'], ["'1e400'", '1e400'], ["'-0.5'", '-0.5'],
+  ['-1', -1],
+  ['NaN', NaN],
+  ['Infinity', Infinity],
+  ['-Infinity', -Infinity],
+  ["'abc'", 'abc'],
+  ["'1e400'", '1e400'],
+  ["'-0.5'", '-0.5'],
 ]
 export const COUNT_BAD: Bad[] = [
-  ['-1', -1], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ["'abc'", 'abc'], ["'10' (numeric string)", '10'], ['1.5', 1.5],
-  ['2**53 (beyond safe integer)', 2 ** 53], ['2n**63n (beyond BIGINT)', 2n ** 63n], ['-1n', -1n],
+  ['-1', -1],
+  ['NaN', NaN],
+  ['Infinity', Infinity],
+  ['-Infinity', -Infinity],
+  ["'abc'", 'abc'],
+  ["'10' (numeric string)", '10'],
+  ['1.5', 1.5],
+  ['2**53 (beyond safe integer)', 2 ** 53],
+  ['2n**63n (beyond BIGINT)', 2n ** 63n],
+  ['-1n', -1n],
 ]
-export const MAX_CONCURRENT_BAD: Bad[] = [['-1', -1], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ["'abc'", 'abc'], ['1.5', 1.5], ['2**53', 2 ** 53]]
-export const ENFORCEMENT_BAD: Bad[] = [["'HARD'", 'HARD'], ["'strict'", 'strict'], ["''", ''], ['1', 1], ['true', true]]
-export const TENANT_BAD: Bad[] = [['number 42', 42], ['array', ['acme']], ['object without id', { name: 'acme' }], ['{ id: 42 }', { id: 42 }], ["''", '']]
-export const ZONE_BAD: Bad[] = [["'Mars/Phobos'", 'Mars/Phobos'], ["''", ''], ["'UTC+25'", 'UTC+25'], ['42', 42]]
-export const PERIOD_BAD: Bad[] = [["'forever'", 'forever'], ["'Today'", 'Today'], ["'this-month'", 'this-month'], ["''", ''], ['42', 42], ['a Date', new Date('2026-01-01')]]
+export const MAX_CONCURRENT_BAD: Bad[] = [
+  ['-1', -1],
+  ['NaN', NaN],
+  ['Infinity', Infinity],
+  ['-Infinity', -Infinity],
+  ["'abc'", 'abc'],
+  ['1.5', 1.5],
+  ['2**53', 2 ** 53],
+]
+export const ENFORCEMENT_BAD: Bad[] = [
+  ["'HARD'", 'HARD'],
+  ["'strict'", 'strict'],
+  ["''", ''],
+  ['1', 1],
+  ['true', true],
+]
+export const TENANT_BAD: Bad[] = [
+  ['number 42', 42],
+  ['array', ['acme']],
+  ['object without id', { name: 'acme' }],
+  ['{ id: 42 }', { id: 42 }],
+  ["''", ''],
+]
+export const ZONE_BAD: Bad[] = [
+  ["'Mars/Phobos'", 'Mars/Phobos'],
+  ["''", ''],
+  ["'UTC+25'", 'UTC+25'],
+  ['42', 42],
+]
+export const PERIOD_BAD: Bad[] = [
+  ["'forever'", 'forever'],
+  ["'Today'", 'Today'],
+  ["'this-month'", 'this-month'],
+  ["''", ''],
+  ['42', 42],
+  ['a Date', new Date('2026-01-01')],
+]
 export const REVERSED_RANGE = { from: '2026-03-01T00:00:00Z', to: '2026-02-01T00:00:00Z' }
 
 export const ALLOWED = {

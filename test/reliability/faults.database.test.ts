@@ -64,8 +64,12 @@ describe.runIf(DATABASES.includes('postgresql'))('database faults on postgresql'
     tally.record(audit, ids.length)
     expect(audit).toMatchObject({ lost: [], duplicated: [] })
     const f = await tenantFigures(db(), t)
-    expect({ reserved: f.reservedAnywhere, running: f.running, spent: f.spentCost, executions: f.spentExecutions })
-      .toEqual({ reserved: 0n, running: 0, spent: f.ledgerCost, executions: f.ledgerExecutions })
+    expect({ reserved: f.reservedAnywhere, running: f.running, spent: f.spentCost, executions: f.spentExecutions }).toEqual({
+      reserved: 0n,
+      running: 0,
+      spent: f.ledgerCost,
+      executions: f.ledgerExecutions,
+    })
     expect(await budgets.refreshCounters()).toMatchObject({ changed: 0 })
   }
 
@@ -73,7 +77,9 @@ describe.runIf(DATABASES.includes('postgresql'))('database faults on postgresql'
   async function blockedBackend(skip: Set<number>): Promise<{ pid: number; query: string }> {
     for (let i = 0; i < 500; i++) {
       const { rows } = await admin.query(
-        `SELECT pid, query FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND state = 'active'`, [app])
+        `SELECT pid, query FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND state = 'active'`,
+        [app],
+      )
       const hit = rows.find((r: { pid: number }) => !skip.has(r.pid))
       if (hit) return hit
       await sleep(10)
@@ -271,15 +277,19 @@ describe.runIf(DATABASES.includes('postgresql'))('database faults on postgresql'
     })()
     const before = settleFailed.length
     let next = 0
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next++ < 80) {
-        await budgets.track(t, call(t), async (c) => {
-          ran.push(c.executionId)
-          await sleep(Math.random() * 10)
-          c.reportUsage(USAGE)
-        }).catch((e: unknown) => refused.push(e))
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next++ < 80) {
+          await budgets
+            .track(t, call(t), async (c) => {
+              ran.push(c.executionId)
+              await sleep(Math.random() * 10)
+              c.reportUsage(USAGE)
+            })
+            .catch((e: unknown) => refused.push(e))
+        }
+      }),
+    )
     stop = true
     await storm
     for (const e of refused) expect(e).toBeInstanceOf(AdmissionError) // only admission can refuse (fail closed)
@@ -302,8 +312,10 @@ describe.runIf(DATABASES.includes('postgresql'))('database faults on postgresql'
     expect(expired).toBe(orphans.length)
     expect(await openHolds(db(), t)).toBe(0)
     await assertOnce(t, [...ran, ...orphans.map((r) => r.id)])
-    console.log(`[postgresql] kill storm: ${kills} backends killed, ${ran.length} calls ran, ${refused.length} refused at admission (fail closed), ` +
-      `${orphans.length} orphan admissions expired, ${failed.size} settle_failed then settled from the kept outcome (usage lost: 0)`)
+    console.log(
+      `[postgresql] kill storm: ${kills} backends killed, ${ran.length} calls ran, ${refused.length} refused at admission (fail closed), ` +
+        `${orphans.length} orphan admissions expired, ${failed.size} settle_failed then settled from the kept outcome (usage lost: 0)`,
+    )
   }, 60_000)
 })
 
@@ -319,7 +331,8 @@ describe.each(DATABASES)('database unreachable at admission on %s', (kind) => {
     try {
       let called = false
       const started = Date.now()
-      const err = await new LlmBudgets(client, hard).track({ id: 'u', limits: { dailyCost: '1' } }, { agentType: 'A', model: 'm', estimate: { cost: '0.1' } }, async () => void (called = true))
+      const err = await new LlmBudgets(client, hard)
+        .track({ id: 'u', limits: { dailyCost: '1' } }, { agentType: 'A', model: 'm', estimate: { cost: '0.1' } }, async () => void (called = true))
         .catch((e: unknown) => e)
       tally.inject('unreachable database')
       expect(err).toBeInstanceOf(AdmissionError)
@@ -328,7 +341,9 @@ describe.each(DATABASES)('database unreachable at admission on %s', (kind) => {
       expect(Date.now() - started).toBeLessThan(15_000) // refused promptly, not hung
       // Through the agent runtime too: refused before any provider request (the provider endpoint is a closed port).
       const rt = createLlmRuntime(client, { config: hard, providers: { openai: { baseURL: `http://127.0.0.1:${await closedPort()}/v1`, apiKey: 'sk-x' } } })
-      await expect(rt.defineAgent({ name: 'U', provider: 'openai', model: 'gpt-4o-mini', retries: 0 }).run('hi', { tenant: 'u' })).rejects.toBeInstanceOf(AdmissionError)
+      await expect(rt.defineAgent({ name: 'U', provider: 'openai', model: 'gpt-4o-mini', retries: 0 }).run('hi', { tenant: 'u' })).rejects.toBeInstanceOf(
+        AdmissionError,
+      )
       tally.inject('unreachable database')
     } finally {
       await client.$disconnect().catch(() => undefined)

@@ -17,11 +17,19 @@ const INFLIGHT = 16
 const LIMIT_CALLS = 150
 const PRICE_NANOS = 100_000_000n // $0.10 reserved and spent per call
 
-interface WorkerResult { pid: number; admitted: string[]; refused: number; errors: Record<string, number>; settleFailed: number; ms: number }
+interface WorkerResult {
+  pid: number
+  admitted: string[]
+  refused: number
+  errors: Record<string, number>
+  settleFailed: number
+  ms: number
+}
 
 async function runProcesses(kind: string, location: string, tenant: string): Promise<WorkerResult[]> {
   const workers: Worker[] = Array.from({ length: PROCS }, (_, i) =>
-    startWorker('load', kind, location, tenant, { calls: CALLS, inflight: INFLIGHT, estimate: '0.10', cost: '0.10', holdTtlMs: 60_000, appName: `mp-${i}` }))
+    startWorker('load', kind, location, tenant, { calls: CALLS, inflight: INFLIGHT, estimate: '0.10', cost: '0.10', holdTtlMs: 60_000, appName: `mp-${i}` }),
+  )
   await Promise.all(workers.map((w) => w.waitFor('READY', 1, 90_000)))
   for (const w of workers) w.child.stdin!.write('GO\n') // released together
   const lines = await Promise.all(workers.map((w) => w.waitFor('RESULT', 1, 150_000)))
@@ -53,9 +61,11 @@ describe.each(DATABASES)('four processes, one database, one hard limit on %s', (
     const tally = new FaultTally()
     tally.inject(`${PROCS} processes contending`, PROCS)
     tally.record(audit, admittedIds.length + 1)
-    console.log(`[${kind}] multi-process: ${PROCS} procs, ${PROCS * CALLS} calls, ${admittedIds.length} admitted (limit ${LIMIT_CALLS}), ` +
-      `${refused} refused (BudgetExceededError), ${errorCount} other errors, ${settleFailed} settle_failed, overspend ${overspend} nanos; ` +
-      `per process admitted ${results.map((r) => r.admitted.length).join('/')} in ${results.map((r) => r.ms).join('/')} ms`)
+    console.log(
+      `[${kind}] multi-process: ${PROCS} procs, ${PROCS * CALLS} calls, ${admittedIds.length} admitted (limit ${LIMIT_CALLS}), ` +
+        `${refused} refused (BudgetExceededError), ${errorCount} other errors, ${settleFailed} settle_failed, overspend ${overspend} nanos; ` +
+        `per process admitted ${results.map((r) => r.admitted.length).join('/')} in ${results.map((r) => r.ms).join('/')} ms`,
+    )
     if (errorCount > 0) console.log(`[${kind}] multi-process errors: ${JSON.stringify(errors, null, 1)}`)
     console.log(`[${kind}] ${tally.line('multi-process')}`)
 
@@ -85,9 +95,11 @@ describe.each(DATABASES)('four processes, one database, one hard limit on %s', (
     for (const r of results) for (const [k, n] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + n
     const settleFailed = results.reduce((n, r) => n + r.settleFailed, 0)
     const audit = await auditIds(db(), [warm, ...admittedIds], tenant)
-    console.log(`[${kind}] multi-process (no limit pressure): ${PROCS} procs, ${PROCS * CALLS} calls, ${admittedIds.length} admitted, ` +
-      `${Object.values(errors).reduce((a, n) => a + n, 0)} errors, ${settleFailed} settle_failed, rows lost ${audit.lost.length}, duplicated ${audit.duplicated.length + audit.extra.length}; ` +
-      `${results.map((r) => r.ms).join('/')} ms`)
+    console.log(
+      `[${kind}] multi-process (no limit pressure): ${PROCS} procs, ${PROCS * CALLS} calls, ${admittedIds.length} admitted, ` +
+        `${Object.values(errors).reduce((a, n) => a + n, 0)} errors, ${settleFailed} settle_failed, rows lost ${audit.lost.length}, duplicated ${audit.duplicated.length + audit.extra.length}; ` +
+        `${results.map((r) => r.ms).join('/')} ms`,
+    )
     if (Object.keys(errors).length > 0) console.log(`[${kind}] errors: ${JSON.stringify(errors, null, 1)}`)
     const f = await tenantFigures(db(), tenant)
     expect(audit).toEqual({ lost: [], duplicated: [], extra: [] })

@@ -37,7 +37,11 @@ describe('statement interleaving inside the batch transactions on sqlite', () =>
 
   it('control: without an interleaved statement both batches record the call once', async () => {
     const { b } = await setup('il-control')
-    const id = await b.track('il-control', { agentType: 'A', model: 'm', estimate: { cost: '0.5' } }, async (c) => (c.reportUsage({ inputCost: '0.25' }), c.executionId))
+    const id = await b.track(
+      'il-control',
+      { agentType: 'A', model: 'm', estimate: { cost: '0.5' } },
+      async (c) => (c.reportUsage({ inputCost: '0.25' }), c.executionId),
+    )
     expect((await ledgerRowsOf(db(), 'id', id)).map((r) => [r.status, r.totalCostNanos])).toEqual([['success', 250_000_000n]])
     expect((await tenantFigures(db(), 'il-control')).reservedAnywhere).toBe(0n)
     expect(await b.refreshCounters()).toMatchObject({ changed: 0 })
@@ -88,14 +92,18 @@ describe('statement interleaving inside the batch transactions on sqlite', () =>
     // Fill the rest of the $10 budget with $1 calls until the hard limit refuses.
     const ids = [warm, id]
     for (let i = 0; i < 12; i++) {
-      const ok = await b.track('il-settle', { agentType: 'A', model: 'm', estimate: { cost: '1' } }, async (c) => (c.reportUsage({ inputCost: '1' }), c.executionId)).catch(() => null)
+      const ok = await b
+        .track('il-settle', { agentType: 'A', model: 'm', estimate: { cost: '1' } }, async (c) => (c.reportUsage({ inputCost: '1' }), c.executionId))
+        .catch(() => null)
       if (ok) ids.push(ok)
     }
     const audit = await auditIds(db(), ids, 'il-settle')
     tally.record(audit, ids.length)
     const f = await tenantFigures(db(), 'il-settle')
     if (f.ledgerCost > f.spentCost) tally.usageLost++
-    console.log(`[sqlite] settle interleaving: hold after settle ${holdAfterSettle}; ledger $${Number(f.ledgerCost) / 1e9} vs counter $${Number(f.spentCost) / 1e9} (hard limit $10)`)
+    console.log(
+      `[sqlite] settle interleaving: hold after settle ${holdAfterSettle}; ledger $${Number(f.ledgerCost) / 1e9} vs counter $${Number(f.spentCost) / 1e9} (hard limit $10)`,
+    )
     expect(holdAfterSettle).not.toBe('open') // the defect: the hold stayed open
     expect(f.ledgerCost).toBeLessThanOrEqual(10_000_000_000n) // the defect: $12 spent under a $10 hard limit
     expect(f.spentCost).toBe(f.ledgerCost)

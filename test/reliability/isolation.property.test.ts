@@ -21,7 +21,11 @@ const tenantArb = fc.option(fc.integer({ min: 0, max: IDS.length - 1 }), { nil: 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ kind: fc.constant('record' as const), tenant: tenantArb, nanos: fc.integer({ min: 0, max: 5_000 }), tokens: fc.integer({ min: 0, max: 50 }) }),
   fc.record({ kind: fc.constant('track' as const), tenant: tenantArb, nanos: fc.integer({ min: 0, max: 5_000 }), tokens: fc.integer({ min: 0, max: 50 }) }),
-  fc.record({ kind: fc.constant('configure' as const), tenant: fc.integer({ min: 0, max: IDS.length - 1 }), limit: fc.option(fc.integer({ min: 1_000_000, max: 10_000_000 }), { nil: null }) }),
+  fc.record({
+    kind: fc.constant('configure' as const),
+    tenant: fc.integer({ min: 0, max: IDS.length - 1 }),
+    limit: fc.option(fc.integer({ min: 1_000_000, max: 10_000_000 }), { nil: null }),
+  }),
   fc.record({ kind: fc.constant('query' as const), tenant: fc.integer({ min: 0, max: IDS.length - 1 }) }),
 )
 
@@ -81,7 +85,10 @@ describe.each(DATABASES)('tenant isolation under random interleavings on %s', (k
           expect(await ledger.executionCount(q), `executionCount() of ${t}`).toBe(expected.count)
           // Every grouping adds up to the tenant's own figures, never more.
           for (const groups of [await ledger.usageByAgent(q), await ledger.usageByModel(q), await ledger.usageByDay(q)]) {
-            expect(Object.values(groups).reduce((n, g) => n + g.count, 0), `groups of ${t}`).toBe(expected.count)
+            expect(
+              Object.values(groups).reduce((n, g) => n + g.count, 0),
+              `groups of ${t}`,
+            ).toBe(expected.count)
           }
           const rows = await ledger.executions({ tenant: { id: t }, limit: 10_000 })
           expect(rows.every((r) => r.tenantId === t)).toBe(true)

@@ -11,7 +11,17 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient as PostgresClient } from '../../generated/postgresql/client.ts'
 import { DATABASES, POSTGRES_URL, useDatabase, type TestClient, type TestDatabase } from '../support/databases.ts'
-import { BudgetExceededError, TenantStore, createLlmRuntime, pgFastPath, defineLlmConfig, preparedStatementName, usdToNanos, type BudgetEvent, type UsdInput } from '../../src/index.ts'
+import {
+  BudgetExceededError,
+  TenantStore,
+  createLlmRuntime,
+  pgFastPath,
+  defineLlmConfig,
+  preparedStatementName,
+  usdToNanos,
+  type BudgetEvent,
+  type UsdInput,
+} from '../../src/index.ts'
 import { startEmulatorProcess, type EmulatorProcess } from '../support/emulator-process.ts'
 
 /**
@@ -119,7 +129,12 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
     })
     const store = new TenantStore(client)
     const { tenant, ...limits } = RUNAWAY
-    await store.upsert({ tenantId: tenant, limits: { dailyExecutions: limits.dailyExecutions, dailyCost: limits.dailyCost }, maxConcurrent: limits.maxConcurrent, enforcement: 'hard' })
+    await store.upsert({
+      tenantId: tenant,
+      limits: { dailyExecutions: limits.dailyExecutions, dailyCost: limits.dailyCost },
+      maxConcurrent: limits.maxConcurrent,
+      enforcement: 'hard',
+    })
     for (let i = 0; i < STEADY_TENANTS; i++) await store.upsert({ tenantId: `steady-${i}`, limits: { dailyCost: '5' }, enforcement: 'hard' })
     const loop = rt.defineAgent({ name: 'Loop', provider: 'openai', model: 'gpt-4o-mini', retries: 0, maxOutputTokens: 64 })
     const steady = rt.defineAgent({ name: 'Steady', provider: 'openai', model: 'gpt-4o-mini', retries: 0, maxOutputTokens: 64 })
@@ -240,7 +255,8 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
     const whileRefusedP99 = p99(whileRefused)
     // A refusal must name a limit that really is used up: in-flight at its max, or all 300 executions.
     const explained = (e: BudgetExceededError) =>
-      (e.limitType === 'maxConcurrent' && Number(e.current) >= RUNAWAY.maxConcurrent) || (e.limitType === 'dailyExecutions' && Number(e.current) >= RUNAWAY.dailyExecutions)
+      (e.limitType === 'maxConcurrent' && Number(e.current) >= RUNAWAY.maxConcurrent) ||
+      (e.limitType === 'dailyExecutions' && Number(e.current) >= RUNAWAY.dailyExecutions)
     const unexplained = refusals.filter((e) => !explained(e))
     console.log(
       `runaway (${kind}): ${fired} calls fired, ${runawayAdmitted} admitted, ${refusals.length} refused; ` +
@@ -298,7 +314,10 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
       `SELECT spent_cost_nanos, reserved_cost_nanos, spent_executions, reserved_executions FROM llm_budget_counters WHERE scope = 'global' AND period = 'day'`,
     )
     expect(Object.fromEntries(Object.entries(global).map(([k, v]) => [k, String(v)]))).toEqual({
-      spent_cost_nanos: String(expected), reserved_cost_nanos: '0', spent_executions: String(admittedCosts.length), reserved_executions: '0',
+      spent_cost_nanos: String(expected),
+      reserved_cost_nanos: '0',
+      spent_executions: String(admittedCosts.length),
+      reserved_executions: '0',
     })
     // Every refusal, of the track path and the agent path alike, is a visible, zero-cost `refused` row.
     const [rows] = await db().rawQuery<Record<string, string | number>>(
@@ -310,7 +329,11 @@ describe.each(DATABASES)('a runaway tenant on %s', (kind) => {
       [tenant],
     )
     expect(Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, String(v)]))).toEqual({
-      total: String(runawayAdmitted + refusals.length), ok: String(runawayAdmitted), refused: String(refusals.length), refused_usage: '0', cost: String(runawaySpent),
+      total: String(runawayAdmitted + refusals.length),
+      ok: String(runawayAdmitted),
+      refused: String(refusals.length),
+      refused_usage: '0',
+      cost: String(runawaySpent),
     })
     const [all] = await db().rawQuery<{ cost: string | number }>(`SELECT SUM(total_cost_nanos) AS cost FROM llm_executions`)
     expect(String(all.cost)).toBe(String(expected))

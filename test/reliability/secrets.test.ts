@@ -15,8 +15,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { captureOutput, dumpLibraryTables, render, renderError, scanForSecrets, type Haystack } from '../support/leak-scan.ts'
 import {
-  AdmissionError, BudgetExceededError, SecretDecryptionError, TenantStore, createLlmRuntime, decryptSecret, defineLlmConfig, encryptSecret,
-  keyringFromEnv, llmTenant, type AgentTool, type LlmConfigInput, type RuntimeOptions,
+  AdmissionError,
+  BudgetExceededError,
+  SecretDecryptionError,
+  TenantStore,
+  createLlmRuntime,
+  decryptSecret,
+  defineLlmConfig,
+  encryptSecret,
+  keyringFromEnv,
+  llmTenant,
+  type AgentTool,
+  type LlmConfigInput,
+  type RuntimeOptions,
 } from '../../src/index.ts'
 import { ProviderEmulator } from '../../src/testing/index.ts'
 
@@ -61,16 +72,25 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
       initech: { openai: `canary-initech-${rnd()}` }, // not key-shaped: only exact scrubbing catches it
     } as Record<string, { openai: string; anthropic?: string }>
     const canaries = Object.values(K).flatMap((k) => Object.values(k)) as string[]
-    const sealed: Record<string, string> = { acme: encryptSecret(K.acme.anthropic!, 'acme', keyring), globex: encryptSecret(K.globex.anthropic!, 'globex', keyring) }
+    const sealed: Record<string, string> = {
+      acme: encryptSecret(K.acme.anthropic!, 'acme', keyring),
+      globex: encryptSecret(K.globex.anthropic!, 'globex', keyring),
+    }
     sealed.umbrella = sealed.acme // a ciphertext copied to another tenant's row
 
     await db().client.$executeRawUnsafe(kind === 'sqlite' ? ORG_DDL.replace('TIMESTAMP', 'DATETIME') : ORG_DDL)
     // Fault injection: settles of agent SecretSettle and holds of agent SecretAdmit are rejected by the
     // database, with the row's contents in the error message (as a constraint or trigger might).
     if (kind === 'postgresql') {
-      await sql(`CREATE FUNCTION reject_row() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'rejected by %: %', TG_NAME, row_to_json(NEW); END $$ LANGUAGE plpgsql`)
-      await sql(`CREATE TRIGGER settle_rejected BEFORE UPDATE ON llm_executions FOR EACH ROW WHEN (OLD.agent_type = 'SecretSettle' AND OLD.status = 'running' AND NEW.status <> 'timeout') EXECUTE FUNCTION reject_row()`)
-      await sql(`CREATE TRIGGER admit_rejected BEFORE INSERT ON llm_budget_holds FOR EACH ROW WHEN (NEW.agent_type = 'SecretAdmit') EXECUTE FUNCTION reject_row()`)
+      await sql(
+        `CREATE FUNCTION reject_row() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'rejected by %: %', TG_NAME, row_to_json(NEW); END $$ LANGUAGE plpgsql`,
+      )
+      await sql(
+        `CREATE TRIGGER settle_rejected BEFORE UPDATE ON llm_executions FOR EACH ROW WHEN (OLD.agent_type = 'SecretSettle' AND OLD.status = 'running' AND NEW.status <> 'timeout') EXECUTE FUNCTION reject_row()`,
+      )
+      await sql(
+        `CREATE TRIGGER admit_rejected BEFORE INSERT ON llm_budget_holds FOR EACH ROW WHEN (NEW.agent_type = 'SecretAdmit') EXECUTE FUNCTION reject_row()`,
+      )
     } else {
       await sql(`CREATE TRIGGER settle_rejected BEFORE UPDATE ON llm_executions WHEN OLD.agent_type = 'SecretSettle' AND OLD.status = 'running' AND NEW.status <> 'timeout'
         BEGIN SELECT RAISE(ABORT, 'rejected: ' || COALESCE(NEW.error_message, '') || ' ' || COALESCE(NEW.metadata, '')); END`)
@@ -108,8 +128,18 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
     // Side runtimes over the same database: tiny hold TTL (expiry, late and failed settles), fail open.
     const shortTtl = createLlmRuntime(db().client, { config: listen(defineLlmConfig(configInput({ holdTtlMs: 100 }))), providers, tenantApiKeys })
     const failOpen = createLlmRuntime(db().client, {
-      config: listen(defineLlmConfig(configInput({ failMode: 'open', tenantResolver: () => { throw new Error(`resolver failed with ${K.acme.openai}`) } }))),
-      providers, tenantApiKeys,
+      config: listen(
+        defineLlmConfig(
+          configInput({
+            failMode: 'open',
+            tenantResolver: () => {
+              throw new Error(`resolver failed with ${K.acme.openai}`)
+            },
+          }),
+        ),
+      ),
+      providers,
+      tenantApiKeys,
     })
 
     const savedEnv = { OPENAI_LOG: process.env.OPENAI_LOG, ANTHROPIC_LOG: process.env.ANTHROPIC_LOG }
@@ -132,8 +162,13 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
     try {
       const prisma = db().client.$extends(
         llmTenant({
-          model: 'organization', id: 'slug', name: 'displayName', budget: true,
-          apiKeys: { openai: 'openaiApiKey', anthropic: apiKeys }, providers, config,
+          model: 'organization',
+          id: 'slug',
+          name: 'displayName',
+          budget: true,
+          apiKeys: { openai: 'openaiApiKey', anthropic: apiKeys },
+          providers,
+          config,
         }),
       )
       for (const slug of ['acme', 'globex', 'initech', 'umbrella']) {
@@ -183,10 +218,14 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
 
       // Direct track() calls with key-shaped metadata; an app error with the key is scrubbed in the ledger.
       const meta = { headers: { Authorization: `Bearer ${K.globex.openai}` }, note: `retrying with ${K.globex.openai}`, apiKey: K.globex.openai }
-      await attempt(() => prisma.$llm.track('globex', { agentType: 'SecretTrack', model: 'm', metadata: meta }, async (c) => c.reportUsage({ inputTokens: 1, metadata: meta })))
-      await prisma.$llm.track('globex', { agentType: 'SecretTrack', model: 'm' }, async () => {
-        throw new Error(`provider said: invalid key ${K.globex.openai}`) // the app's own error is rethrown as is: not searched
-      }).catch(() => undefined)
+      await attempt(() =>
+        prisma.$llm.track('globex', { agentType: 'SecretTrack', model: 'm', metadata: meta }, async (c) => c.reportUsage({ inputTokens: 1, metadata: meta })),
+      )
+      await prisma.$llm
+        .track('globex', { agentType: 'SecretTrack', model: 'm' }, async () => {
+          throw new Error(`provider said: invalid key ${K.globex.openai}`) // the app's own error is rethrown as is: not searched
+        })
+        .catch(() => undefined)
 
       // A hold that expires while its call hangs; the late settle records the real outcome.
       const hang = shortTtl.defineAgent({ name: 'SecretHang', provider: 'openai', model: 'gpt-4o', retries: 0, timeoutMs: 5000 })
@@ -204,7 +243,7 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
       emulator.script('gpt-4o-mini', { kind: 'error', status: 401 })
       await attempt(() => settle.run('settle my error', { tenant: 'initech' }))
       expect(events.filter((e) => (e as { executionId?: string }).executionId !== undefined).length).toBeGreaterThanOrEqual(2)
-      await sql('DROP TRIGGER settle_rejected' + (kind === 'postgresql' ? ' ON llm_executions' : ''))
+      await sql(`DROP TRIGGER settle_rejected${kind === 'postgresql' ? ' ON llm_executions' : ''}`)
       await sleep(150) // their holds (TTL 100 ms) have expired; the kept outcomes are written before any hold is released
       expect(await shortTtl.budgets.releaseExpiredHolds()).toBe(0)
       expect(shortTtl.budgets.pendingSettles).toBe(0)
@@ -236,9 +275,13 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
       for (const tenantId of ['acme', 'globex', 'initech', 'umbrella']) {
         const q = { tenantId }
         outputs.push(
-          await prisma.$llm.ledger.usageSummary(q), await prisma.$llm.ledger.recentExecutions({ ...q, limit: 500 }),
-          await prisma.$llm.ledger.failedExecutions({ ...q, limit: 500 }), await prisma.$llm.ledger.usageByAgent(q),
-          await prisma.$llm.ledger.usageByModel(q), await prisma.$llm.ledger.usageByDay(q), await prisma.$llm.budgets.status(tenantId),
+          await prisma.$llm.ledger.usageSummary(q),
+          await prisma.$llm.ledger.recentExecutions({ ...q, limit: 500 }),
+          await prisma.$llm.ledger.failedExecutions({ ...q, limit: 500 }),
+          await prisma.$llm.ledger.usageByAgent(q),
+          await prisma.$llm.ledger.usageByModel(q),
+          await prisma.$llm.ledger.usageByDay(q),
+          await prisma.$llm.budgets.status(tenantId),
           await store.find(tenantId),
         )
         const org = await prisma.organization.findUniqueOrThrow({ where: { slug: tenantId } })
@@ -251,9 +294,13 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
       for (const [k, v] of Object.entries(savedEnv)) if (v === undefined) delete process.env[k]
     }
 
-    expect(output.text()).toMatch(/capture check: console[^]*capture check: stderr/)
+    expect(output.text()).toMatch(/capture check: console[\s\S]*capture check: stderr/)
     // The keys were really used (the emulator saw each of them)...
-    for (const key of canaries) expect(emulator.requests.some((r) => r.apiKey === key), `${key.slice(0, 14)}… never sent`).toBe(true)
+    for (const key of canaries)
+      expect(
+        emulator.requests.some((r) => r.apiKey === key),
+        `${key.slice(0, 14)}… never sent`,
+      ).toBe(true)
     expect(emulator.requests.some((r) => r.stream && r.api === 'messages')).toBe(true)
     const types = new Set(events.map((e) => (e as { type?: string }).type ?? 'settle_failed'))
     expect([...types].sort()).toEqual(['hard_limit_refused', 'settle_failed', 'soft_limit_reached'])
@@ -264,8 +311,10 @@ describe.each(DATABASES)('canary keys never leak on %s', (kind) => {
     events.forEach((e, i) => haystacks.push([`event ${i}`, renderError(e)]))
     outputs.forEach((o, i) => haystacks.push([`result ${i}`, render(o)]))
     const scan = scanForSecrets(canaries, haystacks)
-    console.log(`secrets (${kind}): ${scan.secrets} canary keys, ${scan.searches} searches over ${scan.bytes} bytes, ${scan.hits.length} hits ` +
-      `(${errors.length} errors, ${events.length} events, ${outputs.length} results, ${haystacks.filter(([w]) => w.includes('table')).length} table dumps)`)
+    console.log(
+      `secrets (${kind}): ${scan.secrets} canary keys, ${scan.searches} searches over ${scan.bytes} bytes, ${scan.hits.length} hits ` +
+        `(${errors.length} errors, ${events.length} events, ${outputs.length} results, ${haystacks.filter(([w]) => w.includes('table')).length} table dumps)`,
+    )
     expect(scan.hits.map((h) => `${h.where}: …${h.excerpt.replaceAll(h.needle, '<<CANARY>>')}…`)).toEqual([])
     expect(errors.length).toBeGreaterThan(30)
     expect(outputs.length).toBeGreaterThan(30)

@@ -22,8 +22,17 @@ interface DmmfField {
   hasDefaultValue: boolean
   default?: unknown
 }
-interface DmmfModel { name: string; dbName: string | null; fields: DmmfField[] }
-interface DmmfIndex { model: string; type: 'id' | 'unique' | 'normal' | 'fulltext'; dbName?: string | null; fields: { name: string }[] }
+interface DmmfModel {
+  name: string
+  dbName: string | null
+  fields: DmmfField[]
+}
+interface DmmfIndex {
+  model: string
+  type: 'id' | 'unique' | 'normal' | 'fulltext'
+  dbName?: string | null
+  fields: { name: string }[]
+}
 
 function readModels(provider: DbKind): { models: DmmfModel[]; indexes: DmmfIndex[] } {
   const files: [string, string][] = [
@@ -49,8 +58,17 @@ function expectedDefault(field: DmmfField, kind: DbKind): string | null {
   throw new Error(`unhandled default on ${field.name}: ${JSON.stringify(d)}`)
 }
 
-interface Column { name: string; type: string; notNull: boolean; default: string | null }
-interface Index { name: string; kind: 'id' | 'unique' | 'normal'; columns: string[] }
+interface Column {
+  name: string
+  type: string
+  notNull: boolean
+  default: string | null
+}
+interface Index {
+  name: string
+  kind: 'id' | 'unique' | 'normal'
+  columns: string[]
+}
 
 async function readTable(db: TestDatabase, table: string): Promise<{ columns: Column[]; indexes: Index[] }> {
   if (db.kind === 'sqlite') {

@@ -12,7 +12,9 @@ const [kind, location, tenant, ttl] = process.argv.slice(2)
 const client =
   kind === 'sqlite'
     ? new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${location}` }) })
-    : new PostgresClient({ adapter: new PrismaPg({ connectionString: process.env.TEST_POSTGRES_URL, options: `-c search_path="${location}"` }, { schema: location }) })
+    : new PostgresClient({
+        adapter: new PrismaPg({ connectionString: process.env.TEST_POSTGRES_URL, options: `-c search_path="${location}"` }, { schema: location }),
+      })
 const budgets = new LlmBudgets(client, { holdTtlMs: Number(ttl) })
 await budgets.track(tenant, { agentType: 'Crasher', model: 'm', estimate: { cost: '1', tokens: 100 } }, async () => {
   process.stdout.write('ADMITTED\n')

@@ -58,7 +58,10 @@ export interface OpenOptions {
 }
 
 export async function openDatabase(kind: DbKind, options: OpenOptions = {}): Promise<TestDatabase> {
-  const db = kind === 'sqlite' ? await openSqlite(options.fastPath ?? process.env.SQLITE_FAST_PATH !== '0') : await openPostgres(options.fastPath ?? process.env.PG_FAST_PATH !== '0')
+  const db =
+    kind === 'sqlite'
+      ? await openSqlite(options.fastPath ?? process.env.SQLITE_FAST_PATH !== '0')
+      : await openPostgres(options.fastPath ?? process.env.PG_FAST_PATH !== '0')
   if (options.applySchema !== false) await applyLlmTenantSchema(db.client as never)
   return db
 }

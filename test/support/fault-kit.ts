@@ -56,9 +56,10 @@ export async function holdState(db: TestDatabase, id: string): Promise<string | 
 }
 
 export async function openHolds(db: TestDatabase, tenantId?: string): Promise<number> {
-  const [row] = tenantId === undefined
-    ? await q<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM "llm_budget_holds" WHERE "state" = 'open'`)
-    : await q<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM "llm_budget_holds" WHERE "state" = 'open' AND "tenant_id" = $1`, [tenantId])
+  const [row] =
+    tenantId === undefined
+      ? await q<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM "llm_budget_holds" WHERE "state" = 'open'`)
+      : await q<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM "llm_budget_holds" WHERE "state" = 'open' AND "tenant_id" = $1`, [tenantId])
   return Number(row.n)
 }
 
@@ -80,20 +81,38 @@ export interface TenantFigures {
 
 /** Counters vs ledger for one tenant (the day bucket(s) present). */
 export async function tenantFigures(db: TestDatabase, tenantId: string): Promise<TenantFigures> {
-  const [res] = await q<Record<string, unknown>>(db,
+  const [res] = await q<Record<string, unknown>>(
+    db,
     `SELECT SUM("reserved_cost_nanos") AS c, SUM("reserved_tokens") AS t, SUM("reserved_executions") AS e FROM "llm_budget_counters"
-      WHERE "tenant_id" = $1 AND "scope" = 'tenant' AND "period" = 'day'`, [tenantId])
-  const [any] = await q<Record<string, unknown>>(db,
-    `SELECT SUM("reserved_cost_nanos" + "reserved_tokens" + "reserved_executions") AS n FROM "llm_budget_counters" WHERE "tenant_id" = $1`, [tenantId])
-  const [spent] = await q<Record<string, unknown>>(db,
-    `SELECT SUM("spent_cost_nanos") AS c, SUM("spent_executions") AS e FROM "llm_budget_counters" WHERE "tenant_id" = $1 AND "scope" = 'tenant' AND "period" = 'day'`, [tenantId])
-  const [led] = await q<Record<string, unknown>>(db,
-    `SELECT SUM("total_cost_nanos") AS c, COUNT(*) AS e FROM "llm_executions" WHERE "tenant_id" = $1 AND "status" NOT IN ('running', 'refused')`, [tenantId])
+      WHERE "tenant_id" = $1 AND "scope" = 'tenant' AND "period" = 'day'`,
+    [tenantId],
+  )
+  const [any] = await q<Record<string, unknown>>(
+    db,
+    `SELECT SUM("reserved_cost_nanos" + "reserved_tokens" + "reserved_executions") AS n FROM "llm_budget_counters" WHERE "tenant_id" = $1`,
+    [tenantId],
+  )
+  const [spent] = await q<Record<string, unknown>>(
+    db,
+    `SELECT SUM("spent_cost_nanos") AS c, SUM("spent_executions") AS e FROM "llm_budget_counters" WHERE "tenant_id" = $1 AND "scope" = 'tenant' AND "period" = 'day'`,
+    [tenantId],
+  )
+  const [led] = await q<Record<string, unknown>>(
+    db,
+    `SELECT SUM("total_cost_nanos") AS c, COUNT(*) AS e FROM "llm_executions" WHERE "tenant_id" = $1 AND "status" NOT IN ('running', 'refused')`,
+    [tenantId],
+  )
   const [running] = await q<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM "llm_executions" WHERE "tenant_id" = $1 AND "status" = 'running'`, [tenantId])
   return {
-    reservedCost: big(res?.c), reservedTokens: big(res?.t), reservedExecutions: big(res?.e), reservedAnywhere: big(any?.n),
-    spentCost: big(spent?.c), spentExecutions: big(spent?.e),
-    ledgerCost: big(led?.c), ledgerExecutions: big(led?.e), running: Number(running.n),
+    reservedCost: big(res?.c),
+    reservedTokens: big(res?.t),
+    reservedExecutions: big(res?.e),
+    reservedAnywhere: big(any?.n),
+    spentCost: big(spent?.c),
+    spentExecutions: big(spent?.e),
+    ledgerCost: big(led?.c),
+    ledgerExecutions: big(led?.e),
+    running: Number(running.n),
   }
 }
 
@@ -101,7 +120,11 @@ export async function tenantFigures(db: TestDatabase, tenantId: string): Promise
  * For each call id: how many ledger rows carry it and whether it is final. Lost = a call with no
  * final row; duplicated = a call with more than one row, or rows nobody made (extra; refusal rows aside).
  */
-export async function auditIds(db: TestDatabase, ids: readonly string[], tenantId?: string): Promise<{ lost: string[]; duplicated: string[]; extra: string[] }> {
+export async function auditIds(
+  db: TestDatabase,
+  ids: readonly string[],
+  tenantId?: string,
+): Promise<{ lost: string[]; duplicated: string[]; extra: string[] }> {
   const lost: string[] = []
   const duplicated: string[] = []
   for (const id of new Set(ids)) {
@@ -113,7 +136,10 @@ export async function auditIds(db: TestDatabase, ids: readonly string[], tenantI
   if (tenantId !== undefined) {
     const known = new Set(ids)
     // Refusal rows (status `refused`) record calls that were never admitted: not the audited calls' rows.
-    extra = (await ledgerRowsOf(db, 'tenant_id', tenantId)).filter((r) => r.status !== 'refused').map((r) => r.id).filter((id) => !known.has(id))
+    extra = (await ledgerRowsOf(db, 'tenant_id', tenantId))
+      .filter((r) => r.status !== 'refused')
+      .map((r) => r.id)
+      .filter((id) => !known.has(id))
   }
   return { lost, duplicated, extra }
 }

@@ -19,19 +19,25 @@ export interface Worker {
 }
 
 export function startWorker(mode: 'hold' | 'churn' | 'load', kind: string, location: string, tenant: string, options: WorkerOptions = {}): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/support/fault-worker.ts'), mode, kind, location, tenant, JSON.stringify(options)], {
-    cwd: root,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: process.env,
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'test/support/fault-worker.ts'), mode, kind, location, tenant, JSON.stringify(options)],
+    {
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: process.env,
+    },
+  )
   const lines: string[] = []
   let err = ''
   let buffer = ''
   const waiters = new Set<() => void>()
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => {
-    resolve({ code, signal })
-    for (const w of waiters) w()
-  }))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => {
+      resolve({ code, signal })
+      for (const w of waiters) w()
+    }),
+  )
   let done = false
   void exited.then(() => (done = true))
   child.stdout!.on('data', (d: Buffer) => {
@@ -44,7 +50,13 @@ export function startWorker(mode: 'hold' | 'churn' | 'load', kind: string, locat
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
   const waitFor = (prefix: string, count = 1, timeoutMs = 60_000) =>
     new Promise<string[]>((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`timed out waiting for ${count} × "${prefix}" (got ${lines.filter((l) => l.startsWith(prefix)).length}); stderr: ${err.slice(-2000)}`)), timeoutMs)
+      const timer = setTimeout(
+        () =>
+          finish(
+            new Error(`timed out waiting for ${count} × "${prefix}" (got ${lines.filter((l) => l.startsWith(prefix)).length}); stderr: ${err.slice(-2000)}`),
+          ),
+        timeoutMs,
+      )
       const check = () => {
         const hits = lines.filter((l) => l.startsWith(prefix))
         if (hits.length >= count) finish(null, hits)

@@ -38,7 +38,12 @@ const client =
       // covered across processes (the in-process tests use the fast path, the recommended setup).
       new PostgresClient({
         adapter: new PrismaPg(
-          { connectionString: process.env.TEST_POSTGRES_URL, options: `-c search_path="${location}"`, application_name: opts.appName ?? 'fault-worker', max: 20 },
+          {
+            connectionString: process.env.TEST_POSTGRES_URL,
+            options: `-c search_path="${location}"`,
+            application_name: opts.appName ?? 'fault-worker',
+            max: 20,
+          },
           { schema: location, statementNameGenerator: preparedStatementName },
         ),
       })
@@ -52,9 +57,11 @@ const forever = () => new Promise<never>(() => {})
 
 async function pool(n: number, inflight: number, one: (i: number) => Promise<void>): Promise<void> {
   let next = 0
-  await Promise.all(Array.from({ length: Math.min(inflight, n) }, async () => {
-    while (next < n) await one(next++)
-  }))
+  await Promise.all(
+    Array.from({ length: Math.min(inflight, n) }, async () => {
+      while (next < n) await one(next++)
+    }),
+  )
 }
 
 if (mode === 'hold' || mode === 'churn') setInterval(() => {}, 1 << 30) // stay alive until killed
@@ -75,12 +82,14 @@ if (mode === 'hold') {
 } else if (mode === 'churn') {
   await pool(Number.MAX_SAFE_INTEGER, opts.inflight ?? 8, async () => {
     let id = ''
-    await budgets.track(tenant, call, async (c) => {
-      id = c.executionId
-      out(`ADMITTED ${id}`)
-      await new Promise((r) => setTimeout(r, Math.random() * 4))
-      c.reportUsage(usage)
-    }).catch((e: Error) => out(`ERROR ${e.name}: ${e.message.split('\n').join(' ').slice(0, 300)}`))
+    await budgets
+      .track(tenant, call, async (c) => {
+        id = c.executionId
+        out(`ADMITTED ${id}`)
+        await new Promise((r) => setTimeout(r, Math.random() * 4))
+        c.reportUsage(usage)
+      })
+      .catch((e: Error) => out(`ERROR ${e.name}: ${e.message.split('\n').join(' ').slice(0, 300)}`))
     if (id) out(`DONE ${id}`)
   })
 } else if (mode === 'load') {

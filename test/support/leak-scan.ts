@@ -65,7 +65,9 @@ export async function dumpLibraryTables(db: TestDatabase, label = ''): Promise<H
   const tables =
     db.kind === 'sqlite'
       ? await db.rawQuery<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'llm\\_%' ESCAPE '\\'`)
-      : await db.rawQuery<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'llm\\_%'`, [db.location])
+      : await db.rawQuery<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'llm\\_%'`, [
+          db.location,
+        ])
   const out: Haystack[] = []
   for (const { name } of tables) out.push([`${label}table ${name}`, JSON.stringify(await db.rawQuery(`SELECT * FROM "${name}"`), bigintSafe)])
   return out

@@ -61,7 +61,10 @@ describe.each(DATABASES)('tenant rows on %s', (kind) => {
     const before = await tableCounts(db())
     const err = await store()
       .upsert({ tenantId: 'bad-input', ...patch } as never)
-      .then(() => null, (e: unknown) => e)
+      .then(
+        () => null,
+        (e: unknown) => e,
+      )
     expect(err).toBeInstanceOf(InvalidArgumentError)
     expect((err as InvalidArgumentError).field).toBe(field)
     expect((err as Error).message).toContain('Allowed:')

@@ -43,16 +43,39 @@ const DELTA_INPUT = `req INTEGER, ord INTEGER, k_scope TEXT, k_tenant TEXT, k_ag
 const REQUEST_INPUT = `req INTEGER, nkeys INTEGER, h_counters TEXT, h_cost BIGINT, h_tokens BIGINT, h_expires TIMESTAMP(3), ${EXECUTION_RECORD_TYPES}`
 const KEY = ['scope', 'tenant', 'agent', 'period', 'bucket'] as const
 const KEY_COLUMNS = ['scope', 'tenant_id', 'agent_type', 'period', 'bucket']
-const LOCKED_JSON = ['scope', 'tenant_id', 'agent_type', 'period', 'bucket', 'spent_cost_nanos', 'spent_tokens', 'spent_executions',
-  'reserved_cost_nanos', 'reserved_tokens', 'reserved_executions', 'alerted'].map((c) => `'${c}', CAST(l."${c}" AS TEXT)`).join(', ')
+const LOCKED_JSON = [
+  'scope',
+  'tenant_id',
+  'agent_type',
+  'period',
+  'bucket',
+  'spent_cost_nanos',
+  'spent_tokens',
+  'spent_executions',
+  'reserved_cost_nanos',
+  'reserved_tokens',
+  'reserved_executions',
+  'alerted',
+]
+  .map((c) => `'${c}', CAST(l."${c}" AS TEXT)`)
+  .join(', ')
 const onKey = (a: string, b: string, prefixA = 'k_') => KEY.map((k) => `${a}.${prefixA}${k} = ${b}.k_${k}`).join(' AND ')
-const MEASURES = [['c', 'cost_nanos'], ['t', 'tokens'], ['e', 'executions']] as const
+const MEASURES = [
+  ['c', 'cost_nanos'],
+  ['t', 'tokens'],
+  ['e', 'executions'],
+] as const
 // Per the rule of fits.ts: what is used before this request (locked figures + earlier requests of the
 // batch) plus the room this request needs (at least one unit) must fit.
-const fitsCumulative = MEASURES.map(([m, col]) =>
-  `(cum.l_${m} IS NULL OR l."spent_${col}" + l."reserved_${col}" + cum.c_r${m} - cum.d_r${m} + ${roomNeededSql(`cum.d_r${m}`)} <= cum.l_${m})`).join(' AND ')
+const fitsCumulative = MEASURES.map(
+  ([m, col]) => `(cum.l_${m} IS NULL OR l."spent_${col}" + l."reserved_${col}" + cum.c_r${m} - cum.d_r${m} + ${roomNeededSql(`cum.d_r${m}`)} <= cum.l_${m})`,
+).join(' AND ')
 
-const BATCH_SQL = (requests: string, deltas: string, now: string) => `WITH r AS (SELECT * FROM jsonb_to_recordset(CAST(${requests} AS jsonb)) AS r(${REQUEST_INPUT})),
+const BATCH_SQL = (
+  requests: string,
+  deltas: string,
+  now: string,
+) => `WITH r AS (SELECT * FROM jsonb_to_recordset(CAST(${requests} AS jsonb)) AS r(${REQUEST_INPUT})),
     d AS (SELECT * FROM jsonb_to_recordset(CAST(${deltas} AS jsonb)) AS d(${DELTA_INPUT})),
     v AS (SELECT DISTINCT ON (d.ord) d.ord, ${KEY.map((k) => `d.k_${k}`).join(', ')} FROM d ORDER BY d.ord),
     ${LOCKED_CTE},
@@ -64,7 +87,9 @@ const BATCH_SQL = (requests: string, deltas: string, now: string) => `WITH r AS 
           FROM d WHERE d.req IN (SELECT req FROM fit) GROUP BY ${KEY.map((k) => `d.k_${k}`).join(', ')}),
     upd AS (UPDATE "llm_budget_counters" AS c SET ${MEASURES.map(([m, col]) => `"reserved_${col}" = c."reserved_${col}" + a.d_r${m}`).join(', ')}, "updated_at" = ${now}
             FROM a WHERE ${KEY_COLUMNS.map((col, i) => `c."${col}" = a.k_${KEY[i]}`).join(' AND ')} AND EXISTS (SELECT 1 FROM locked) RETURNING 1),
-    led AS (INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${EXECUTION_COLUMN_LIST.split(', ').map((c) => `r.${c}`).join(', ')}
+    led AS (INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${EXECUTION_COLUMN_LIST.split(', ')
+      .map((c) => `r.${c}`)
+      .join(', ')}
             FROM r WHERE r.req IN (SELECT req FROM fit) RETURNING 1),
     hold AS (INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
              SELECT r."id", r."tenant_id", r."agent_type", r.h_counters, r.h_cost, r.h_tokens, 'open', r.h_expires, ${now}
@@ -78,13 +103,29 @@ const text = (v: bigint | null | undefined) => (v === null || v === undefined ? 
 async function admitMany(client: RawRunner, reqs: AdmissionRequest[]): Promise<AdmissionAnswer[]> {
   const ord = lockRanks(reqs.flatMap((r) => r.deltas.map((d) => d.key)))
   const requests = reqs.map((r, req) => ({
-    req, nkeys: r.deltas.length, h_counters: JSON.stringify(r.reservation.keys), h_cost: text(r.reservation.cost), h_tokens: text(r.reservation.tokens),
-    h_expires: utcTimestamp(r.reservation.expiresAt), ...executionJsonRecord(r.row, r.now),
+    req,
+    nkeys: r.deltas.length,
+    h_counters: JSON.stringify(r.reservation.keys),
+    h_cost: text(r.reservation.cost),
+    h_tokens: text(r.reservation.tokens),
+    h_expires: utcTimestamp(r.reservation.expiresAt),
+    ...executionJsonRecord(r.row, r.now),
   }))
   const deltas = reqs.flatMap((r, req) =>
     r.deltas.map((d) => ({
-      req, ord: ord.get(keyId(d.key)), k_scope: d.key[0], k_tenant: d.key[1], k_agent: d.key[2], k_period: d.key[3], k_bucket: d.key[4],
-      d_rc: text(d.reservedCost), d_rt: text(d.reservedTokens), d_re: text(d.reservedExecutions), l_c: text(d.limitCost), l_t: text(d.limitTokens), l_e: text(d.limitExecutions),
+      req,
+      ord: ord.get(keyId(d.key)),
+      k_scope: d.key[0],
+      k_tenant: d.key[1],
+      k_agent: d.key[2],
+      k_period: d.key[3],
+      k_bucket: d.key[4],
+      d_rc: text(d.reservedCost),
+      d_rt: text(d.reservedTokens),
+      d_re: text(d.reservedExecutions),
+      l_c: text(d.limitCost),
+      l_t: text(d.limitTokens),
+      l_e: text(d.limitExecutions),
     })),
   )
   const p = new Params('postgresql')
@@ -96,15 +137,16 @@ async function admitMany(client: RawRunner, reqs: AdmissionRequest[]): Promise<A
   const locked = jsonArray(result?.locked_rows).map((row: Record<string, unknown>) => toCounterRow(row))
   const byKey = new Map(locked.map((c) => [keyId([c.scope, c.tenantId, c.agentType, c.period, c.bucket] as unknown as CounterKey), c]))
   return reqs.map((r, req) =>
-    admitted.has(req)
-      ? { ok: true }
-      : { ok: false, rows: r.reservation.keys.map((k) => byKey.get(keyId(k))).filter((c): c is CounterRow => c !== undefined) },
+    admitted.has(req) ? { ok: true } : { ok: false, rows: r.reservation.keys.map((k) => byKey.get(keyId(k))).filter((c): c is CounterRow => c !== undefined) },
   )
 }
 
 const batchers = new WeakMap<object, Coalescer<AdmissionRequest, AdmissionAnswer>>()
 
 /** The admission batcher of a client (shared by every LlmBudgets on it). */
-export function admissionBatcherFor(client: RawRunner, single: (req: AdmissionRequest) => Promise<AdmissionAnswer>): Coalescer<AdmissionRequest, AdmissionAnswer> {
+export function admissionBatcherFor(
+  client: RawRunner,
+  single: (req: AdmissionRequest) => Promise<AdmissionAnswer>,
+): Coalescer<AdmissionRequest, AdmissionAnswer> {
   return coalescerFor(batchers, client, () => new Coalescer(single, (reqs) => admitMany(client, reqs)))
 }

@@ -19,7 +19,7 @@
  * counts: another process's sweep may have released its slot.
  */
 import { keyId } from '../../ledger/counters/keys.js'
-import { type LimitCheck } from '../../ledger/counters/fits.js'
+import type { LimitCheck } from '../../ledger/counters/fits.js'
 
 export type Refusal = LimitCheck & { current: bigint }
 

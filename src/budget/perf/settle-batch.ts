@@ -38,8 +38,20 @@ export type SettleAnswer = CounterRow[] | null
 
 type Single = (req: SettleRequest) => Promise<SettleAnswer>
 
-const COUNTER_FIELDS = ['scope', 'tenant_id', 'agent_type', 'period', 'bucket', 'spent_cost_nanos', 'spent_tokens', 'spent_executions',
-  'reserved_cost_nanos', 'reserved_tokens', 'reserved_executions', 'alerted']
+const COUNTER_FIELDS = [
+  'scope',
+  'tenant_id',
+  'agent_type',
+  'period',
+  'bucket',
+  'spent_cost_nanos',
+  'spent_tokens',
+  'spent_executions',
+  'reserved_cost_nanos',
+  'reserved_tokens',
+  'reserved_executions',
+  'alerted',
+]
 /** Numbers as text: JSON numbers would round nano-dollars beyond 2^53. */
 const COUNTER_JSON = COUNTER_FIELDS.map((c) => `'${c}', CAST(c."${c}" AS TEXT)`).join(', ')
 
@@ -50,7 +62,11 @@ const DELTA_INPUT = `ex TEXT, ord INTEGER, k_scope TEXT, k_tenant TEXT, k_agent 
   d_sc BIGINT, d_st BIGINT, d_se BIGINT, d_rc BIGINT, d_rt BIGINT, d_re BIGINT`
 const SUMMED = ['d_sc', 'd_st', 'd_se', 'd_rc', 'd_rt', 'd_re'].map((c) => `CAST(SUM(d.${c}) AS BIGINT) AS ${c}`).join(', ')
 
-const BATCH_SQL = (ledger: string, deltas: string, updatedAt: string) => `WITH input AS (SELECT * FROM jsonb_to_recordset(CAST(${ledger} AS jsonb)) AS i(${LEDGER_INPUT})),
+const BATCH_SQL = (
+  ledger: string,
+  deltas: string,
+  updatedAt: string,
+) => `WITH input AS (SELECT * FROM jsonb_to_recordset(CAST(${ledger} AS jsonb)) AS i(${LEDGER_INPUT})),
     led AS (
       UPDATE "llm_executions" AS e SET "status" = i."status", "model" = i."model", "input_tokens" = i."input_tokens", "output_tokens" = i."output_tokens",
         "cached_input_tokens" = i."cached_input_tokens", "total_tokens" = i."total_tokens", "input_cost_nanos" = i."input_cost_nanos",
@@ -72,19 +88,43 @@ const text = (v: bigint) => v.toString()
 /** One statement for all; each request's answer: the counter rows of its keys, or null if not settled. */
 async function settleMany(client: RawRunner, reqs: SettleRequest[]): Promise<SettleAnswer[]> {
   const ledger = reqs.map(({ executionId: id, outcome: o }) => ({
-    id, status: o.status, model: o.model, input_tokens: o.inputTokens, output_tokens: o.outputTokens, cached_input_tokens: o.cachedInputTokens,
-    total_tokens: o.totalTokens, input_cost_nanos: text(o.inputCostNanos), output_cost_nanos: text(o.outputCostNanos),
-    total_cost_nanos: text(o.totalCostNanos), completed_at: utcTimestamp(o.completedAt), duration_ms: o.durationMs, error_class: o.errorClass,
-    metadata: o.metadata, error_message: o.errorMessage,
+    id,
+    status: o.status,
+    model: o.model,
+    input_tokens: o.inputTokens,
+    output_tokens: o.outputTokens,
+    cached_input_tokens: o.cachedInputTokens,
+    total_tokens: o.totalTokens,
+    input_cost_nanos: text(o.inputCostNanos),
+    output_cost_nanos: text(o.outputCostNanos),
+    total_cost_nanos: text(o.totalCostNanos),
+    completed_at: utcTimestamp(o.completedAt),
+    duration_ms: o.durationMs,
+    error_class: o.errorClass,
+    metadata: o.metadata,
+    error_message: o.errorMessage,
   }))
   const ord = lockRanks(reqs.flatMap((r) => r.held.keys))
   const deltas = reqs.flatMap(({ executionId, outcome, held }) =>
-    executionDeltas(held.keys, { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n }, { cost: held.cost, tokens: held.tokens, executions: 1n })
-      .map((d) => ({
-        ex: executionId, ord: ord.get(keyId(d.key)), k_scope: d.key[0], k_tenant: d.key[1], k_agent: d.key[2], k_period: d.key[3], k_bucket: d.key[4],
-        d_sc: text(d.spentCost!), d_st: text(d.spentTokens!), d_se: text(d.spentExecutions!),
-        d_rc: text(d.reservedCost!), d_rt: text(d.reservedTokens!), d_re: text(d.reservedExecutions!),
-      })),
+    executionDeltas(
+      held.keys,
+      { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n },
+      { cost: held.cost, tokens: held.tokens, executions: 1n },
+    ).map((d) => ({
+      ex: executionId,
+      ord: ord.get(keyId(d.key)),
+      k_scope: d.key[0],
+      k_tenant: d.key[1],
+      k_agent: d.key[2],
+      k_period: d.key[3],
+      k_bucket: d.key[4],
+      d_sc: text(d.spentCost!),
+      d_st: text(d.spentTokens!),
+      d_se: text(d.spentExecutions!),
+      d_rc: text(d.reservedCost!),
+      d_rt: text(d.reservedTokens!),
+      d_re: text(d.reservedExecutions!),
+    })),
   )
   const p = new Params('postgresql')
   const sql = BATCH_SQL(p.add(JSON.stringify(ledger)), p.add(JSON.stringify(deltas)), p.add(new Date(Math.max(...reqs.map((r) => r.now.getTime())))))
@@ -92,9 +132,7 @@ async function settleMany(client: RawRunner, reqs: SettleRequest[]): Promise<Set
   const settled = new Set<string>(jsonArray(row?.settled))
   const rows = jsonArray(row?.counters).map((r: Record<string, unknown>) => toCounterRow(r))
   const byKey = new Map(rows.map((r) => [keyId([r.scope, r.tenantId, r.agentType, r.period, r.bucket] as unknown as CounterKey), r]))
-  return reqs.map((r) =>
-    settled.has(r.executionId) ? r.held.keys.map((k) => byKey.get(keyId(k))).filter((c): c is CounterRow => c !== undefined) : null,
-  )
+  return reqs.map((r) => (settled.has(r.executionId) ? r.held.keys.map((k) => byKey.get(keyId(k))).filter((c): c is CounterRow => c !== undefined) : null))
 }
 
 const batchers = new WeakMap<object, Coalescer<SettleRequest, SettleAnswer>>()

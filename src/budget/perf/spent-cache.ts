@@ -15,7 +15,7 @@
 import type { CounterRow } from '../../ledger/counters/statements.js'
 import { keyId, type CounterKey } from '../../ledger/counters/keys.js'
 import { fitsLimit } from '../../ledger/counters/fits.js'
-import { type LimitCheck } from '../../ledger/counters/fits.js'
+import type { LimitCheck } from '../../ledger/counters/fits.js'
 
 const MAX_ENTRIES = 10_000
 
@@ -59,7 +59,8 @@ export class SpentCache {
         this.seen.delete(keyId(check.key))
         continue
       }
-      const [spent, wanted] = check.measure === 'cost' ? [entry.cost, need.cost] : check.measure === 'tokens' ? [entry.tokens, need.tokens] : [entry.executions, 1n]
+      const [spent, wanted] =
+        check.measure === 'cost' ? [entry.cost, need.cost] : check.measure === 'tokens' ? [entry.tokens, need.tokens] : [entry.executions, 1n]
       if (!fitsLimit(spent, wanted, check.limit)) return { ...check, current: spent }
     }
     return null

@@ -47,7 +47,10 @@ export function keyId(key: CounterKey): string {
 export function counterKeysFor(tenantId: string | null, agentType: string, at: Date, timeZone: string): CounterKey[] {
   const { day, month } = buckets(at, timeZone)
   const keys: CounterKey[] = []
-  for (const [period, bucket] of [['day', day], ['month', month]] as const) {
+  for (const [period, bucket] of [
+    ['day', day],
+    ['month', month],
+  ] as const) {
     keys.push(['global', '', '', period, bucket], ['global_agent', '', agentType, period, bucket])
     if (tenantId !== null) keys.push(['tenant', tenantId, '', period, bucket], ['tenant_agent', tenantId, agentType, period, bucket])
   }

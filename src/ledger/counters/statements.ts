@@ -4,7 +4,7 @@
  * a row whose condition fails is not updated, so "rows updated < rows expected" means refused. The
  * same SQL runs on PostgreSQL and SQLite (≥ 3.35: UPDATE FROM, RETURNING, ON CONFLICT).
  */
-import { Params, placeholder, type RawRunner, type SqlProvider } from '../../db/client.js'
+import { Params, type RawRunner, type SqlProvider } from '../../db/client.js'
 import { directSqliteConnection } from '../../db/sqlite-direct.js'
 import { bucketRange, keyId, type CounterKey } from './keys.js'
 import { UNCOUNTED_STATUSES_SQL } from '../types.js'
@@ -40,12 +40,22 @@ export interface CounterRow {
   alerted: string
 }
 
-const COUNTER_COLUMNS = ['scope', 'tenant_id', 'agent_type', 'period', 'bucket', 'spent_cost_nanos', 'spent_tokens', 'spent_executions',
-  'reserved_cost_nanos', 'reserved_tokens', 'reserved_executions', 'alerted']
+const COUNTER_COLUMNS = [
+  'scope',
+  'tenant_id',
+  'agent_type',
+  'period',
+  'bucket',
+  'spent_cost_nanos',
+  'spent_tokens',
+  'spent_executions',
+  'reserved_cost_nanos',
+  'reserved_tokens',
+  'reserved_executions',
+  'alerted',
+]
 /** SQLite's RETURNING takes the target's columns unqualified; PostgreSQL needs `c.` (locked has the same names). */
-const returning = (provider: SqlProvider) =>
-  `RETURNING ${COUNTER_COLUMNS.map((c) => (provider === 'postgresql' ? `c."${c}"` : `"${c}"`)).join(', ')}`
-
+const returning = (provider: SqlProvider) => `RETURNING ${COUNTER_COLUMNS.map((c) => (provider === 'postgresql' ? `c."${c}"` : `"${c}"`)).join(', ')}`
 
 export function toCounterRow(r: Record<string, unknown>): CounterRow {
   return {
@@ -175,7 +185,8 @@ export async function applyDeltas(db: RawRunner, provider: SqlProvider, deltas: 
   // run in order, so PostgreSQL still takes the row locks in key order.
   if (deltas.length > DELTAS_PER_STATEMENT) {
     const rows: CounterRow[] = []
-    for (let i = 0; i < deltas.length; i += DELTAS_PER_STATEMENT) rows.push(...(await applyDeltas(db, provider, deltas.slice(i, i + DELTAS_PER_STATEMENT), now)))
+    for (let i = 0; i < deltas.length; i += DELTAS_PER_STATEMENT)
+      rows.push(...(await applyDeltas(db, provider, deltas.slice(i, i + DELTAS_PER_STATEMENT), now)))
     return rows
   }
   if (deltas.length === 0) return []
@@ -210,7 +221,8 @@ export async function readCounters(db: RawRunner, provider: SqlProvider, keys: r
 export function readCountersStatement(provider: SqlProvider, keys: readonly CounterKey[]): [string, unknown[]] {
   const p = new Params(provider)
   const conds = keys.map(
-    (k) => `("scope" = ${p.add(k[0])} AND "tenant_id" = ${p.add(k[1])} AND "agent_type" = ${p.add(k[2])} AND "period" = ${p.add(k[3])} AND "bucket" = ${p.add(k[4])})`,
+    (k) =>
+      `("scope" = ${p.add(k[0])} AND "tenant_id" = ${p.add(k[1])} AND "agent_type" = ${p.add(k[2])} AND "period" = ${p.add(k[3])} AND "bucket" = ${p.add(k[4])})`,
   )
   return [`SELECT * FROM "llm_budget_counters" WHERE ${conds.join(' OR ')}`, p.values]
 }
@@ -296,7 +308,25 @@ export function counterRowValues(d: Delta, now: Date): unknown[] {
   const lt = d.limitTokens ?? null
   const le = d.limitExecutions ?? null
   // The checks bind the room the rule requires (at least one unit: fits.ts), the SET the delta itself.
-  return [d.spentCost ?? 0n, d.spentTokens ?? 0n, d.spentExecutions ?? 0n, rc, rt, re, now, ...d.key, lc, roomNeeded(rc), lc, lt, roomNeeded(rt), lt, le, roomNeeded(re), le]
+  return [
+    d.spentCost ?? 0n,
+    d.spentTokens ?? 0n,
+    d.spentExecutions ?? 0n,
+    rc,
+    rt,
+    re,
+    now,
+    ...d.key,
+    lc,
+    roomNeeded(rc),
+    lc,
+    lt,
+    roomNeeded(rt),
+    lt,
+    le,
+    roomNeeded(re),
+    le,
+  ]
 }
 
 /** Marks a soft alert as sent for (key, limitType); true only for the first caller (dedup). */
