@@ -6,6 +6,7 @@ export { LlmTenantError, InvalidArgumentError, SchemaMismatchError } from './fou
 export {
   AdmissionError,
   BudgetExceededError,
+  RateLimitExceededError,
   TenantInactiveError,
   type BudgetExceededDetails,
   type BudgetFigures,

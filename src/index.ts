@@ -66,3 +66,16 @@ export type { AgentLimitsInput } from './config/limits.js'
 export type { ResolvedTenant } from './tenant/ref.js'
 export type { BreakerOptions } from './agents/breaker.js'
 export type { ProviderEndpoint } from './providers/clients.js'
+export { RateLimitExceededError, type RateLimitDetails } from './budget/errors.js'
+export { rateLimitHeaders, retryAfterSeconds, type RateWindowStatus } from './budget/rate-status.js'
+export {
+  RATE_LIMIT_KEYS,
+  RATE_WINDOWS,
+  RATE_MEASURES,
+  type RateLimitKey,
+  type RateLimitsInput,
+  type AgentRateLimitsInput,
+  type RateWindow,
+  type RateMeasure,
+} from './config/rate-limits.js'
+export type { LimitSource } from './rate-limits/keys.js'

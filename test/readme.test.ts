@@ -57,6 +57,16 @@ const PROMISES: Array<{ has: string; prints: Array<string | RegExp>; never?: str
     never: ['never runs'],
   },
   { has: 'const extension = llmTenant(', prints: ['function 120000 hard'] },
+  {
+    has: 'rateLimits: { requestsPerMinute: 3, tokensPerDay: 10_000 }',
+    prints: [
+      /^3$/m,
+      'requestsPerMinute minute 3 tenant',
+      'true true',
+      'requestsPerMinute: 0 of 3, tokensPerDay: 9400 of 10000',
+      '"requests-minute";q=3;w=60, "tokens-day";q=10000;w=86400',
+    ],
+  },
 ]
 
 /** An empty app folder: node_modules, the generated client, and tsconfig paths to this repository's source. */

@@ -15,6 +15,8 @@ CREATE TABLE IF NOT EXISTS "llm_tenants" (
     "monthly_execution_limit" BIGINT,
     "max_concurrent" BIGINT,
     "agent_limits" JSONB,
+    "rate_limits" JSONB,
+    "agent_rate_limits" JSONB,
     "enforcement" TEXT,
     "inherit_global" BOOLEAN NOT NULL DEFAULT true,
     "active" BOOLEAN NOT NULL DEFAULT true,
@@ -80,6 +82,58 @@ CREATE TABLE IF NOT EXISTS "llm_budget_holds" (
     CONSTRAINT "llm_budget_holds_pkey" PRIMARY KEY ("id")
 );
 
+CREATE TABLE IF NOT EXISTS "llm_plans" (
+    "id" TEXT NOT NULL,
+    "key" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "name" TEXT NOT NULL,
+    "description" TEXT,
+    "daily_cost_limit_nanos" BIGINT,
+    "monthly_cost_limit_nanos" BIGINT,
+    "daily_token_limit" BIGINT,
+    "monthly_token_limit" BIGINT,
+    "daily_execution_limit" BIGINT,
+    "monthly_execution_limit" BIGINT,
+    "max_concurrent" BIGINT,
+    "agent_limits" JSONB,
+    "rate_limits" JSONB,
+    "agent_rate_limits" JSONB,
+    "enforcement" TEXT,
+    "currency" TEXT NOT NULL DEFAULT 'USD',
+    "base_fee_nanos" BIGINT,
+    "included_tokens" BIGINT,
+    "included_cost_nanos" BIGINT,
+    "overage_per_1k_tokens_nanos" BIGINT,
+    "cost_markup_ppm" BIGINT,
+    "metadata" JSONB,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "llm_plans_pkey" PRIMARY KEY ("id")
+);
+
+CREATE TABLE IF NOT EXISTS "llm_tenant_plans" (
+    "id" TEXT NOT NULL,
+    "tenant_id" TEXT NOT NULL,
+    "plan_id" TEXT NOT NULL,
+    "plan_key" TEXT NOT NULL,
+    "plan_version" INTEGER NOT NULL,
+    "effective_from" TIMESTAMP(3) NOT NULL,
+    "effective_to" TIMESTAMP(3),
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "llm_tenant_plans_pkey" PRIMARY KEY ("id")
+);
+
+CREATE TABLE IF NOT EXISTS "llm_rate_limits" (
+    "scope" TEXT NOT NULL,
+    "tenant_id" TEXT NOT NULL,
+    "agent_type" TEXT NOT NULL,
+    "measure" TEXT NOT NULL,
+    "window" TEXT NOT NULL,
+    "tat_ns" BIGINT NOT NULL DEFAULT 0,
+    "limit_value" BIGINT NOT NULL DEFAULT 0,
+    "updated_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "llm_rate_limits_pkey" PRIMARY KEY ("scope", "tenant_id", "agent_type", "measure", "window")
+);
+
 CREATE UNIQUE INDEX IF NOT EXISTS "llm_tenants_tenant_id_key" ON "llm_tenants"("tenant_id");
 CREATE INDEX IF NOT EXISTS "llm_tenants_tenant_record_type_tenant_record_id_idx" ON "llm_tenants"("tenant_record_type", "tenant_record_id");
 -- Earlier versions had ("tenant_id", "started_at") and then the spend index without "status"; the
@@ -91,3 +145,10 @@ CREATE INDEX IF NOT EXISTS "llm_executions_started_at_idx" ON "llm_executions"("
 CREATE INDEX IF NOT EXISTS "llm_executions_trace_id_idx" ON "llm_executions"("trace_id");
 CREATE INDEX IF NOT EXISTS "llm_budget_holds_state_expires_at_idx" ON "llm_budget_holds"("state", "expires_at");
 CREATE INDEX IF NOT EXISTS "llm_budget_holds_tenant_id_idx" ON "llm_budget_holds"("tenant_id");
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_plans_key_version_key" ON "llm_plans"("key", "version");
+CREATE INDEX IF NOT EXISTS "llm_tenant_plans_tenant_id_effective_from_idx" ON "llm_tenant_plans"("tenant_id", "effective_from");
+CREATE INDEX IF NOT EXISTS "llm_tenant_plans_plan_key_plan_version_idx" ON "llm_tenant_plans"("plan_key", "plan_version");
+CREATE INDEX IF NOT EXISTS "llm_rate_limits_tat_ns_idx" ON "llm_rate_limits"("tat_ns");
+-- Added in 0.2.0 (plans and rate limits): for databases created by an earlier version.
+ALTER TABLE "llm_tenants" ADD COLUMN IF NOT EXISTS "rate_limits" JSONB;
+ALTER TABLE "llm_tenants" ADD COLUMN IF NOT EXISTS "agent_rate_limits" JSONB;

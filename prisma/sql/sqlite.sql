@@ -15,6 +15,8 @@ CREATE TABLE IF NOT EXISTS "llm_tenants" (
     "monthly_execution_limit" BIGINT,
     "max_concurrent" BIGINT,
     "agent_limits" JSONB,
+    "rate_limits" JSONB,
+    "agent_rate_limits" JSONB,
     "enforcement" TEXT,
     "inherit_global" BOOLEAN NOT NULL DEFAULT true,
     "active" BOOLEAN NOT NULL DEFAULT true,
@@ -77,6 +79,56 @@ CREATE TABLE IF NOT EXISTS "llm_budget_holds" (
     "created_at" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 
+CREATE TABLE IF NOT EXISTS "llm_plans" (
+    "id" TEXT NOT NULL PRIMARY KEY,
+    "key" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "name" TEXT NOT NULL,
+    "description" TEXT,
+    "daily_cost_limit_nanos" BIGINT,
+    "monthly_cost_limit_nanos" BIGINT,
+    "daily_token_limit" BIGINT,
+    "monthly_token_limit" BIGINT,
+    "daily_execution_limit" BIGINT,
+    "monthly_execution_limit" BIGINT,
+    "max_concurrent" BIGINT,
+    "agent_limits" JSONB,
+    "rate_limits" JSONB,
+    "agent_rate_limits" JSONB,
+    "enforcement" TEXT,
+    "currency" TEXT NOT NULL DEFAULT 'USD',
+    "base_fee_nanos" BIGINT,
+    "included_tokens" BIGINT,
+    "included_cost_nanos" BIGINT,
+    "overage_per_1k_tokens_nanos" BIGINT,
+    "cost_markup_ppm" BIGINT,
+    "metadata" JSONB,
+    "created_at" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS "llm_tenant_plans" (
+    "id" TEXT NOT NULL PRIMARY KEY,
+    "tenant_id" TEXT NOT NULL,
+    "plan_id" TEXT NOT NULL,
+    "plan_key" TEXT NOT NULL,
+    "plan_version" INTEGER NOT NULL,
+    "effective_from" DATETIME NOT NULL,
+    "effective_to" DATETIME,
+    "created_at" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS "llm_rate_limits" (
+    "scope" TEXT NOT NULL,
+    "tenant_id" TEXT NOT NULL,
+    "agent_type" TEXT NOT NULL,
+    "measure" TEXT NOT NULL,
+    "window" TEXT NOT NULL,
+    "tat_ns" BIGINT NOT NULL DEFAULT 0,
+    "limit_value" BIGINT NOT NULL DEFAULT 0,
+    "updated_at" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY ("scope", "tenant_id", "agent_type", "measure", "window")
+);
+
 CREATE UNIQUE INDEX IF NOT EXISTS "llm_tenants_tenant_id_key" ON "llm_tenants"("tenant_id");
 CREATE INDEX IF NOT EXISTS "llm_tenants_tenant_record_type_tenant_record_id_idx" ON "llm_tenants"("tenant_record_type", "tenant_record_id");
 -- Earlier versions had ("tenant_id", "started_at") and then the spend index without "status"; the
@@ -88,3 +140,7 @@ CREATE INDEX IF NOT EXISTS "llm_executions_started_at_idx" ON "llm_executions"("
 CREATE INDEX IF NOT EXISTS "llm_executions_trace_id_idx" ON "llm_executions"("trace_id");
 CREATE INDEX IF NOT EXISTS "llm_budget_holds_state_expires_at_idx" ON "llm_budget_holds"("state", "expires_at");
 CREATE INDEX IF NOT EXISTS "llm_budget_holds_tenant_id_idx" ON "llm_budget_holds"("tenant_id");
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_plans_key_version_key" ON "llm_plans"("key", "version");
+CREATE INDEX IF NOT EXISTS "llm_tenant_plans_tenant_id_effective_from_idx" ON "llm_tenant_plans"("tenant_id", "effective_from");
+CREATE INDEX IF NOT EXISTS "llm_tenant_plans_plan_key_plan_version_idx" ON "llm_tenant_plans"("plan_key", "plan_version");
+CREATE INDEX IF NOT EXISTS "llm_rate_limits_tat_ns_idx" ON "llm_rate_limits"("tat_ns");

@@ -27,7 +27,7 @@ import type { Agent, AgentInput, AgentResult, AgentStream, AgentUsage, RunOption
 
 export type { Agent, AgentInput, AgentResult, AgentStream, RunOptions } from './types.js'
 import { assertQuery } from '../foundation/validation.js'
-import { AdmissionError, BudgetExceededError, TenantInactiveError } from '../budget/errors.js'
+import { AdmissionError, BudgetExceededError, RateLimitExceededError, TenantInactiveError } from '../budget/errors.js'
 
 export interface RuntimeOptions {
   config?: LlmConfig | LlmConfigInput
@@ -256,7 +256,7 @@ export class LlmRuntime {
           return { ...result, model }
         } catch (err) {
           const executionId = (err as { executionId?: string })?.executionId ?? null
-          if (err instanceof BudgetExceededError || err instanceof TenantInactiveError) {
+          if (err instanceof BudgetExceededError || err instanceof RateLimitExceededError || err instanceof TenantInactiveError) {
             // Refused by admission: track() recorded the refusal row already.
             this.breakers.releaseProbe(tenantId, def.name, model)
             throw err

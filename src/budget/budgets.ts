@@ -19,7 +19,7 @@ import { readCounters } from '../ledger/counters/statements.js'
 import { toExecutionRow } from '../ledger/record.js'
 import type { ResolvedTenant } from '../tenant/ref.js'
 import { normalizeUsage, statusOfError, validateCall, yieldToEventLoop, type CallContext, type NormalizedUsage, type TrackCall } from './call.js'
-import { AdmissionError, BudgetExceededError, TenantInactiveError } from './errors.js'
+import { AdmissionError, BudgetExceededError, RateLimitExceededError, TenantInactiveError } from './errors.js'
 import { expireHolds } from './expiry.js'
 import { LocalInFlight } from './perf/in-flight.js'
 import { PendingSettles } from './perf/pending-settles.js'
@@ -27,7 +27,10 @@ import { holdBack, RefusalBackoff } from './perf/refusal-backoff.js'
 import { SpentCache } from './perf/spent-cache.js'
 import { refreshCounters, type RefreshResult } from './refresh.js'
 import { recordRefusal, type RefusedCall } from './refusals.js'
-import { refusalError, reserve, type Reservation } from './reserve.js'
+import { rateRefusalError, refusalError, reserve, type Reservation } from './reserve.js'
+import { toNs } from '../rate-limits/gcra.js'
+import { pruneRateRows, rateDeltas, type RateDelta } from '../rate-limits/statements.js'
+import { rateClockNs, rateWindowStatus, type RateWindowStatus } from './rate-status.js'
 import { callOutcome, figureText, settleCall, type SettleContext } from './settle-call.js'
 import { assertStatusType, budgetStatus, exhaustedTenantLimit, type BudgetStatus, type LimitStatus } from './status.js'
 import { TenantAdmission, type Admitted, type BudgetsOptions } from './tenant.js'
@@ -49,6 +52,7 @@ export class LlmBudgets {
   /** This process's admitted calls in flight, to refuse a full maxConcurrent without a round trip (see in-flight.ts). */
   private readonly inFlight: LocalInFlight
   private readonly settling: SettleContext
+  private lastPrune = Date.now()
 
   constructor(client: unknown, config?: LlmConfig | LlmConfigInput, options: BudgetsOptions = {}) {
     this.client = assertClient(client) as LlmPrismaClient & TransactionRunner & RawRunner
@@ -77,6 +81,7 @@ export class LlmBudgets {
     const startedAt = this.config.now()
     const executionId = randomUUID()
     let admitted: Admitted | undefined
+    let rates: RateDelta[] = []
     let leave: () => void
     try {
       admitted = await this.tenants.admit(tenant, request.agentType, { at: startedAt })
@@ -102,6 +107,11 @@ export class LlmBudgets {
         },
         startedAt,
       )
+      // The rate windows the call is decided on; a window it can never fit is refused at once.
+      const windows = rateDeltas(admitted.policy.rateChecks, request.estimateTokens)
+      if (windows.never) throw rateRefusalError(windows.never, request.agentType, toNs(startedAt), null)
+      rates = windows.deltas
+      if (rates.length > 0 && Date.now() - this.lastPrune > PRUNE_EVERY_MS) void this.pruneRateLimits().catch(() => undefined)
       const gate = await this.inFlight.enter(admitted.policy)
       if ('refusal' in gate) throw refusalError(gate.refusal, request.agentType, startedAt, this.config.timeZone)
       try {
@@ -111,6 +121,7 @@ export class LlmBudgets {
           reservation,
           row,
           admitted.policy,
+          rates,
           startedAt,
           () => this.releaseExpiredHolds(),
           this.config.timeZone,
@@ -126,7 +137,7 @@ export class LlmBudgets {
       // a caller that retries in a loop would spin on microtasks and starve every timer and socket of
       // the process — every other tenant's calls included.
       await yieldToEventLoop()
-      if (err instanceof BudgetExceededError || err instanceof TenantInactiveError) {
+      if (err instanceof BudgetExceededError || err instanceof TenantInactiveError || err instanceof RateLimitExceededError) {
         // A refusal is a ledger row of its own status, on every path (refusals.ts).
         const tenantId = admitted?.tenantId ?? err.tenantId
         await this.recordRefusal({ ...request, executionId, tenantId, at: startedAt }, err)
@@ -142,9 +153,18 @@ export class LlmBudgets {
             bucket: '',
             at: startedAt,
           })
-          // A tenant refused again and again is slowed down (runaway protection, refusal-backoff.ts).
-          await holdBack(this.backoff.delayFor(err.tenantId), call.signal)
+        } else if (err instanceof RateLimitExceededError) {
+          this.config.events.emit('rate_limited', {
+            scope: err.scope,
+            name: err.limitName,
+            tenantId: err.tenantId,
+            agentType: err.agentType,
+            retryAfterMs: err.retryAfterMs,
+            at: startedAt,
+          })
         }
+        // A tenant refused again and again is slowed down (runaway protection, refusal-backoff.ts).
+        if (!(err instanceof TenantInactiveError)) await holdBack(this.backoff.delayFor(err.tenantId), call.signal)
         throw err
       }
       if (err instanceof LlmTenantError) throw err
@@ -167,11 +187,11 @@ export class LlmBudgets {
     try {
       const result = await fn(ctx)
       leave()
-      await settleCall(this.settling, executionId, admitted, request, callOutcome(request, startedAt, this.config.now(), 'success', usage, null))
+      await settleCall(this.settling, executionId, admitted, request, rates, callOutcome(request, startedAt, this.config.now(), 'success', usage, null))
       return result
     } catch (err) {
       leave()
-      await settleCall(this.settling, executionId, admitted, request, callOutcome(request, startedAt, this.config.now(), statusOfError(err), usage, err))
+      await settleCall(this.settling, executionId, admitted, request, rates, callOutcome(request, startedAt, this.config.now(), statusOfError(err), usage, err))
       throw err
     }
   }
@@ -232,6 +252,29 @@ export class LlmBudgets {
     return { status: budgetStatus(admitted.tenantId, admitted.policy, admitted.keys, rows), admitted, at }
   }
 
+  /**
+   * Per rate window that applies to the tenant (its own, its plan's, inherited, and the global
+   * ones; an agent's too with `agentType`): limit, remaining, resetsAt and source.
+   */
+  async rateLimitStatus(tenant: TenantRef, options: { agentType?: string } = {}): Promise<RateWindowStatus[]> {
+    assertQuery(options, ['agentType'], 'options')
+    const agentType = options.agentType === undefined ? '' : assertIdentifier(options.agentType, 'options.agentType', 255)
+    const at = this.config.now()
+    const admitted = await this.tenants.admit(tenant, agentType, { skipActiveCheck: true, at })
+    if (admitted.tenantId === null) throw new InvalidArgumentError('tenant', 'a tenant (multi-tenancy is on)', tenant)
+    return rateWindowStatus(this.client, this.provider, admitted.policy.rateChecks, at)
+  }
+
+  /**
+   * Deletes rate-limit rows that owe nothing (their window has fully refilled): such a row is the
+   * same as none, so state stays bounded by the keys in use. Runs by itself about once an hour
+   * while rate limits are in use; returns how many rows it deleted.
+   */
+  async pruneRateLimits(): Promise<number> {
+    this.lastPrune = Date.now()
+    return pruneRateRows(this.client, this.provider, await rateClockNs(this.client, this.provider, this.config.now()))
+  }
+
   /** True when the limit (or every limit) still has room: no limit, or used < limit. */
   async withinBudget(tenant: TenantRef, options: { type?: BudgetLimitType } = {}): Promise<boolean> {
     assertQuery(options, ['type'], 'options')
@@ -266,6 +309,9 @@ export class LlmBudgets {
     return this.tenants.resolve(tenant)
   }
 }
+
+/** How often rate-limit rows that owe nothing are deleted (in the background, while rate limits are in use). */
+const PRUNE_EVERY_MS = 3_600_000
 
 /** What `fn` sees when admission failed and the fail mode is open: nothing is tracked. */
 function untrackedContext(executionId: string, agentType: string, signal?: AbortSignal): CallContext {

@@ -6,6 +6,8 @@
 import { LlmTenantError } from '../foundation/errors.js'
 import { redactError } from '../foundation/redact.js'
 import type { Decimal } from '../foundation/money.js'
+import type { RateLimitKey, RateMeasure, RateWindow } from '../config/rate-limits.js'
+import type { LimitSource } from '../rate-limits/keys.js'
 
 /** Limit types whose figures are money (Decimal dollars). */
 export type CostLimitType = 'dailyCost' | 'monthlyCost'
@@ -95,5 +97,68 @@ export class AdmissionError extends LlmTenantError {
     // The cause is kept for diagnosis, redacted like the message: it may be an app callback's error
     // quoting a row with the tenant's key, or a driver error carrying request data.
     if (options?.cause !== undefined) (this as { cause?: unknown }).cause = redactError(options.cause)
+  }
+}
+
+export interface RateLimitDetails {
+  scope: 'tenant' | 'global' | 'agent'
+  tenantId: string | null
+  agentType: string | null
+  /** The limit's name, e.g. `requestsPerMinute`. */
+  name: RateLimitKey
+  window: RateWindow
+  /** What the window counts. */
+  limitType: RateMeasure
+  /** Requests or tokens per window. */
+  limit: number
+  /** Where the limit came from (call override, resolver, tenant, plan, global). */
+  source: LimitSource
+  /**
+   * The first moment a retry of the same call can pass this window, in whole milliseconds (rounded
+   * up); null when it never can (a call larger than the whole window, or a limit of 0).
+   */
+  retryAfterMs: number | null
+  /** now + retryAfterMs; null with it. */
+  resetsAt: Date | null
+}
+
+/**
+ * A rate window refused the call before the provider was contacted (distinct from a budget: a
+ * rate limit frees up within its window). With several windows refusing, the one with the longest
+ * wait is named: only after it can every window pass.
+ */
+export class RateLimitExceededError extends LlmTenantError {
+  readonly scope: RateLimitDetails['scope']
+  readonly tenantId: string | null
+  readonly agentType: string | null
+  /** The limit's name, e.g. `requestsPerMinute` (`name` is the error's class name). */
+  readonly limitName: RateLimitKey
+  readonly window: RateWindow
+  readonly limitType: RateMeasure
+  readonly limit: number
+  readonly source: LimitSource
+  readonly retryAfterMs: number | null
+  readonly resetsAt: Date | null
+
+  constructor(d: RateLimitDetails) {
+    const who =
+      d.scope === 'global'
+        ? 'global rate limit'
+        : d.scope === 'agent'
+          ? `agent "${d.agentType}" rate limit${d.tenantId ? ` of tenant "${d.tenantId}"` : ''}`
+          : `tenant "${d.tenantId}"`
+    const when = d.retryAfterMs === null ? 'the call is larger than the whole window' : `retry after ${d.retryAfterMs} ms`
+    super('RATE_LIMITED', `Rate limit exceeded: ${who} ${d.name} ${d.limit} (${d.limitType} per ${d.window}; ${when}; agent ${d.agentType ?? 'none'})`)
+    this.name = 'RateLimitExceededError'
+    this.scope = d.scope
+    this.tenantId = d.tenantId
+    this.agentType = d.agentType
+    this.limitName = d.name
+    this.window = d.window
+    this.limitType = d.limitType
+    this.limit = d.limit
+    this.source = d.source
+    this.retryAfterMs = d.retryAfterMs
+    this.resetsAt = d.resetsAt
   }
 }

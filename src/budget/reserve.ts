@@ -1,54 +1,27 @@
 /**
- * Admission: reserve a call's estimated cost, tokens and one execution on every counter row it
- * touches, atomically, before the provider is contacted. One transaction writes the `running`
- * ledger row, the hold, and the conditional counter update; if any hard-limited row refuses, the
- * whole transaction rolls back (nothing reserved, nothing recorded) and the caller gets a
- * BudgetExceededError naming the limit. Under concurrency the conditional UPDATE is the only
- * arbiter: there is no read-then-write window.
+ * The reserve step: hold a call's estimated cost, tokens and one execution on every counter row it
+ * touches, and its cost on every rate window, atomically, before the provider is contacted. One
+ * statement (PostgreSQL, admission-pg.ts) or one transaction (SQLite, admission-sqlite.ts) writes
+ * the `running` ledger row, the hold, the conditional counter updates and the window moves; if any
+ * hard limit or window refuses, nothing is taken and the caller gets a BudgetExceededError or a
+ * RateLimitExceededError naming it. Under concurrency the conditional statement is the only arbiter.
  */
+import type { RawRunner, SqlProvider, TransactionRunner } from '../db/client.js'
 import { nanosToUsd } from '../foundation/money.js'
-import type { SqlProvider } from '../db/client.js'
-import { EXECUTION_COLUMN_LIST, executionValueList, executionValues, INSERT_EXECUTION_SQLITE, insertExecutionRows } from '../ledger/insert.js'
-import { directSqliteConnection, type SqliteDirectConnection } from '../db/sqlite-direct.js'
-import type { ExecutionRow } from '../ledger/record.js'
-import {
-  allOrNothingUpdateSqlite,
-  counterRowValues,
-  runBatch,
-  SELECT_COUNTER_ROW_SQLITE,
-  UPDATE_COUNTER_ROW_SQLITE,
-  type BatchStep,
-  applyV,
-  deltaSelects,
-  ensureCounterRowsShared,
-  fitsV,
-  LOCKED_CTE,
-  LOCKED_MATCH,
-  matchesV,
-  readCounters,
-  readCountersStatement,
-  toCounterRow,
-  type CounterRow,
-  type Delta,
-} from '../ledger/counters/statements.js'
-import type { EffectivePolicy } from './policy.js'
+import { fitsLimit, roomNeeded, type LimitCheck } from '../ledger/counters/fits.js'
 import { bucketRange, keyId, type CounterKey } from '../ledger/counters/keys.js'
-import { placeholder } from '../db/client.js'
+import { ensureCounterRowsShared, readCounters, type CounterRow, type Delta } from '../ledger/counters/statements.js'
+import type { ExecutionRow } from '../ledger/record.js'
+import { decide, nsToDate, nsToMsCeil, toNs } from '../rate-limits/gcra.js'
+import { rateKeyId, type RateCheck } from '../rate-limits/keys.js'
+import { ensureRateRows, readRateRows, type RateDelta, type RateRow } from '../rate-limits/statements.js'
+import { attemptPg, type Attempt, type Reservation } from './admission-pg.js'
+import { attemptSqlite } from './admission-sqlite.js'
+import { BudgetExceededError, RateLimitExceededError } from './errors.js'
 import type { SpentCache } from './perf/spent-cache.js'
-import { admissionBatcherFor } from './perf/admission-batch.js'
-import { fitsLimit, roomNeeded } from '../ledger/counters/fits.js'
-import { queryRowsPg } from '../db/pg-direct.js'
-import { BudgetExceededError } from './errors.js'
-import type { LimitCheck } from '../ledger/counters/fits.js'
-import { Params, type RawRunner, type TransactionRunner } from '../db/client.js'
+import type { EffectivePolicy } from './policy.js'
 
-export interface Reservation {
-  executionId: string
-  keys: CounterKey[]
-  cost: bigint
-  tokens: bigint
-  expiresAt: Date
-}
+export type { Reservation } from './admission-pg.js'
 
 function reserveDeltas(res: Reservation, policy: EffectivePolicy): Delta[] {
   return res.keys.map((key) => {
@@ -70,22 +43,6 @@ function reserveDeltas(res: Reservation, policy: EffectivePolicy): Delta[] {
   })
 }
 
-async function insertHold(db: RawRunner, provider: SqlProvider, res: Reservation, row: ExecutionRow, now: Date): Promise<void> {
-  const p = (i: number) => placeholder(provider, i)
-  await db.$executeRawUnsafe(
-    `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
-     VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, 'open', ${p(7)}, ${p(8)})`,
-    res.executionId,
-    row.tenantId,
-    row.agentType,
-    JSON.stringify(res.keys),
-    res.cost,
-    res.tokens,
-    res.expiresAt,
-    now,
-  )
-}
-
 /** Deadlocks / serialization failures are safe to retry: the transaction rolled back entirely. */
 function isWriteConflict(err: unknown): boolean {
   return /40P01|40001|deadlock|TransactionWriteConflict|SQLITE_BUSY|database is locked/i.test(errorText(err))
@@ -97,16 +54,9 @@ function errorText(err: unknown): string {
   return `${String(e?.message ?? '')} ${String(e?.meta?.driverAdapterError ?? '')} ${String(e?.code ?? '')}`
 }
 
-/** An admission attempt: admitted, or not — with the counter rows it saw when PostgreSQL reports them. */
-interface Attempt {
-  ok: boolean
-  /** The locked counter rows (PostgreSQL, refused attempts only): saves re-reading them to name the limit. */
-  rows?: CounterRow[]
-}
-
 /**
  * The connection died under the statement (backend terminated, socket reset): a pooled connection
- * that the pool had not yet noticed was dead. Retrying once on a fresh one is safe even if the first
+ * that the pool had not yet noticed was dead. Retrying on another one is safe even if the first
  * attempt committed before the answer was lost: the retry writes the same execution id, so it
  * fails on the ledger's primary key and nothing is reserved twice (the first hold then expires).
  */
@@ -120,16 +70,21 @@ async function attempt(
   res: Reservation,
   row: ExecutionRow,
   deltas: Delta[],
+  rates: RateDelta[],
   now: Date,
   first: boolean,
 ): Promise<Attempt> {
-  let reconnected = false
+  // Several pooled connections can be dead at once (every idle one, after a database restart): each
+  // retry takes another, up to a few.
+  let reconnects = 0
   for (let retry = 0; ; retry++) {
     try {
-      return await attemptOnce(client, provider, res, row, deltas, now, first)
+      return provider === 'postgresql'
+        ? await attemptPg(client, res, row, deltas, rates, now, first)
+        : await attemptSqlite(client, res, row, deltas, rates, now)
     } catch (err) {
-      if (!reconnected && isLostConnection(err)) {
-        reconnected = true
+      if (reconnects < 4 && isLostConnection(err)) {
+        reconnects++
         continue
       }
       if (retry >= 5 || !isWriteConflict(err)) throw err
@@ -139,118 +94,19 @@ async function attempt(
 }
 
 /**
- * PostgreSQL: the whole admission in ONE statement (one round trip, one commit): lock the counter
- * rows in key order, decide on the locked (latest) values whether every hard limit fits, and only
- * then update all rows and insert the ledger row and the hold. All or nothing, no interactive
- * transaction held open.
+ * Creating missing rows runs outside the attempt, as autocommitted statements: another process's
+ * transaction may hold SQLite's write lock (SQLITE_BUSY) or a PostgreSQL deadlock may be reported;
+ * the inserts are idempotent (ON CONFLICT DO NOTHING), so they are simply tried again.
  */
-async function reserveInOneStatement(client: RawRunner, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
-  const p = new Params('postgresql')
-  const selects = deltaSelects(p, deltas)
-  const n = p.add(deltas.length)
-  const updatedAt = p.add(now)
-  const values = executionValueList('postgresql', row, now, (v) => p.add(v))
-  const hold = [res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens, res.expiresAt, now].map((v) => p.add(v))
-  const sql = `WITH v AS (${selects.join(' UNION ALL ')}), ${LOCKED_CTE},
-    ok AS (SELECT COUNT(*) = CAST(${n} AS BIGINT) AS ok FROM locked AS l JOIN v ON ${matchesV('l')} WHERE ${fitsV('l')}),
-    upd AS (UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
-            WHERE ${LOCKED_MATCH} AND (SELECT ok FROM ok) RETURNING 1),
-    led AS (INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${values} WHERE (SELECT ok FROM ok) RETURNING 1),
-    hold AS (INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
-             SELECT ${hold[0]}, ${hold[1]}, ${hold[2]}, ${hold[3]}, CAST(${hold[4]} AS BIGINT), CAST(${hold[5]} AS BIGINT), 'open', CAST(${hold[6]} AS TIMESTAMP(3)), CAST(${hold[7]} AS TIMESTAMP(3))
-             WHERE (SELECT ok FROM ok) RETURNING 1)
-    SELECT (SELECT ok FROM ok) AS ok, (SELECT COUNT(*) FROM upd) AS updated, (SELECT COUNT(*) FROM led) AS ledger, (SELECT COUNT(*) FROM hold) AS holds,
-      CASE WHEN (SELECT ok FROM ok) THEN NULL ELSE (SELECT json_agg(json_build_object(${LOCKED_JSON_FIELDS})) FROM locked AS l) END AS locked_rows`
-  const [result] = (await queryRowsPg(client, sql, p.values)) as Array<{ ok?: unknown; locked_rows?: unknown }>
-  if (result?.ok === true) return { ok: true }
-  const locked = typeof result?.locked_rows === 'string' ? JSON.parse(result.locked_rows) : result?.locked_rows
-  return { ok: false, rows: Array.isArray(locked) ? locked.map((r: Record<string, unknown>) => toCounterRow(r)) : [] }
-}
-
-/** The locked rows as JSON, numbers as text (JSON numbers would round nano-dollars beyond 2^53). */
-const LOCKED_JSON_FIELDS = [
-  'scope',
-  'tenant_id',
-  'agent_type',
-  'period',
-  'bucket',
-  'spent_cost_nanos',
-  'spent_tokens',
-  'spent_executions',
-  'reserved_cost_nanos',
-  'reserved_tokens',
-  'reserved_executions',
-  'alerted',
-]
-  .map((c) => `'${c}', CAST(l."${c}" AS TEXT)`)
-  .join(', ')
-
-/**
- * SQLite: one transaction — the all-or-nothing counter update, then the ledger row and the hold
- * only if it took every row; if it did not, the counter rows as this transaction saw them (they
- * name the limit without another read).
- */
-async function reserveInOneBatch(client: TransactionRunner & RawRunner, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Promise<Attempt> {
-  const direct = directSqliteConnection(client)
-  if (direct?.available) return reserveOnConnection(direct, res, row, deltas, now)
-  const admitted = (earlier: unknown[][]) => earlier[0].length === deltas.length
-  const p = new Params('sqlite')
-  const values = executionValueList('sqlite', row, now, (v) => p.add(v))
-  const h = new Params('sqlite')
-  const steps: BatchStep[] = [
-    allOrNothingUpdateSqlite(deltas, now),
-    [`INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${values}`, p.values, admitted],
-    [
-      `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
-      VALUES (${[res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens].map((v) => h.add(v)).join(', ')}, 'open', ${h.add(res.expiresAt)}, ${h.add(now)})`,
-      h.values,
-      admitted,
-    ],
-    [...readCountersStatement('sqlite', res.keys), (earlier) => !admitted(earlier)],
-  ]
-  const [updated, , , rows] = (await runBatch(client as never, steps)) as [unknown[], unknown, unknown, Record<string, unknown>[]]
-  // The counter update is all-or-nothing (allOrNothingUpdateSqlite): every row or none.
-  if (updated.length === deltas.length) return { ok: true }
-  return { ok: false, rows: rows.map(toCounterRow) }
-}
-
-const INSERT_HOLD_SQLITE = `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
-  VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)`
-
-/**
- * SQLite on sqliteFastPath's connection (synchronous: nothing else runs on it meanwhile, so JS may
- * decide between statements). Each counter row is updated by its key, and only if it fits; the
- * first that does not fit (or does not exist) rolls the transaction back — nothing reserved — and
- * the counter rows are read to name the limit (after the rollback: if another process commits in
- * between so that the read shows room, reserve() simply tries again). All statements are constant
- * texts, compiled once: 8 vs 20 µs of SQLite time for the four counter rows of a call in bench
- * scenario 1's setup.
- */
-function reserveOnConnection(direct: SqliteDirectConnection, res: Reservation, row: ExecutionRow, deltas: Delta[], now: Date): Attempt {
-  const admitted = direct.transaction((tx) => {
-    for (const d of deltas) if (tx.changes(UPDATE_COUNTER_ROW_SQLITE, counterRowValues(d, now)) === 0) return { commit: false, value: false }
-    tx.changes(INSERT_EXECUTION_SQLITE, executionValues(row, now))
-    tx.changes(INSERT_HOLD_SQLITE, [res.executionId, row.tenantId, row.agentType, JSON.stringify(res.keys), res.cost, res.tokens, res.expiresAt, now])
-    return { commit: true, value: true }
-  })
-  if (admitted) return { ok: true }
-  return { ok: false, rows: res.keys.flatMap((k) => direct.query(SELECT_COUNTER_ROW_SQLITE, k) as Record<string, unknown>[]).map(toCounterRow) }
-}
-
-async function attemptOnce(
-  client: TransactionRunner & RawRunner,
-  provider: SqlProvider,
-  res: Reservation,
-  row: ExecutionRow,
-  deltas: Delta[],
-  now: Date,
-  first: boolean,
-): Promise<Attempt> {
-  if (provider !== 'postgresql') return reserveInOneBatch(client, res, row, deltas, now)
-  // A first attempt may share one statement with concurrent admissions (admission-batch.ts); a call
-  // the batch did not admit is decided again on its own.
-  if (!first) return reserveInOneStatement(client, res, row, deltas, now)
-  return admissionBatcherFor(client, (r) => reserveInOneStatement(client, r.reservation, r.row, r.deltas, r.now)).run({ reservation: res, row, deltas, now })
+async function retryingConflicts(write: () => Promise<void>): Promise<void> {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await write()
+    } catch (err) {
+      if (retry >= 8 || !isWriteConflict(err)) throw err
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (retry + 1)))
+    }
+  }
 }
 
 /** What a hard check measures on its row: spent, reserved by calls in flight, and this call's need. */
@@ -313,9 +169,43 @@ export function refusalError(check: LimitCheck & { current: bigint }, agentType:
   return new BudgetExceededError({ ...base, limitType: check.limitType, limit: Number(check.limit), current: Number(check.current) })
 }
 
+/** The typed refusal for a rate window: `retryAfterNs` null = the call can never fit it. */
+export function rateRefusalError(check: RateCheck, agentType: string | null, nowNs: bigint, retryAfterNs: bigint | null): RateLimitExceededError {
+  return new RateLimitExceededError({
+    scope: check.scope === 'tenant' ? 'tenant' : check.scope === 'global' ? 'global' : 'agent',
+    tenantId: check.key[1] === '' ? null : check.key[1],
+    agentType,
+    name: check.name,
+    window: check.window,
+    limitType: check.measure,
+    limit: Number(check.limit),
+    source: check.source,
+    retryAfterMs: retryAfterNs === null ? null : Math.max(1, nsToMsCeil(retryAfterNs)),
+    resetsAt: retryAfterNs === null ? null : nsToDate(nowNs + retryAfterNs),
+  })
+}
+
 /**
- * Reserves or throws BudgetExceededError. The common cases cost one statement (admitted) or two
- * (refused: the attempt, then one read of the counters to name the limit). `sweep` releases
+ * The windows the rows refuse the call on, and the latest of their retry times (with several, the
+ * largest wait wins: only then can every one of them fit); null when they all fit.
+ */
+function rateRefusal(rates: readonly RateDelta[], seen: { nowNs: bigint; rows: readonly RateRow[] }, agentType: string): RateLimitExceededError | null {
+  const byId = new Map(seen.rows.map((r) => [rateKeyId(r.key), r]))
+  let worst: { delta: RateDelta; wait: bigint | null } | null = null
+  for (const d of rates) {
+    const stored = byId.get(rateKeyId(d.key))
+    const decision = decide(stored?.tatNs ?? 0n, seen.nowNs, d.cost, d.check.limit, d.check.window, stored?.limitValue ?? 0n)
+    if (decision.fits) continue
+    const wait = decision.retryAfterNs
+    if (!worst || wait === null || (worst.wait !== null && wait > worst.wait)) worst = { delta: d, wait }
+    if (wait === null) break
+  }
+  return worst ? rateRefusalError(worst.delta.check, agentType, seen.nowNs, worst.wait) : null
+}
+
+/**
+ * Reserves or throws. The common cases cost one statement (admitted) or two (refused: the attempt,
+ * then one read to name the limit, unless the statement returned its rows). `sweep` releases
  * expired holds (crashed holders); it runs only when in-flight reservations are part of what
  * refuses the call, so a dead process cannot pin a budget past its holds' expiry, while a budget
  * that is simply spent is refused without the sweep's transaction.
@@ -326,6 +216,7 @@ export async function reserve(
   res: Reservation,
   row: ExecutionRow,
   policy: EffectivePolicy,
+  rates: RateDelta[],
   now: Date,
   sweep: () => Promise<number>,
   timeZone: string,
@@ -334,33 +225,60 @@ export async function reserve(
   const certain = spent?.certainRefusal(policy, res)
   if (certain) throw refusalError(certain, row.agentType, now, timeZone)
   const deltas = reserveDeltas(res, policy)
-  if (deltas.length === 0) {
-    // No counter to hold against (no tenant, no global limit): record the running row and its hold.
-    await client.$transaction(async (tx) => {
-      await insertExecutionRows(tx, provider, [row], now)
-      await insertHold(tx, provider, res, row, now)
-    })
-    return
-  }
   let swept = false
   let rows: CounterRow[] = []
   for (let round = 0; round < 8; round++) {
-    const tried = await attempt(client, provider, res, row, deltas, now, round === 0)
+    const tried = await attempt(client, provider, res, row, deltas, rates, now, round === 0)
     if (tried.ok) return
     rows = tried.rows ?? (await readCounters(client, provider, res.keys))
     if (rows.length < res.keys.length) {
       // A counter row does not exist yet (new day/month/tenant/agent). Rows are created outside the
       // attempt's transaction, so a refused attempt cannot roll them back.
-      await ensureCounterRowsShared(client, provider, res.keys, now, timeZone)
+      await retryingConflicts(() => ensureCounterRowsShared(client, provider, res.keys, now, timeZone))
       continue
     }
     spent?.observe(rows)
     const refusal = findRefusal(rows, policy, res)
-    if (!refusal) continue // counters moved between the attempt and the read (a call settled): try again
-    if (swept || !refusal.fitsWithoutHolds || (await sweep()) === 0) throw refusalError(refusal, row.agentType, now, timeZone)
-    swept = true
+    if (refusal) {
+      if (swept || !refusal.fitsWithoutHolds || (await sweep()) === 0) throw refusalError(refusal, row.agentType, now, timeZone)
+      swept = true
+      continue
+    }
+    if (rates.length > 0) {
+      const seen = tried.rates ?? {
+        nowNs: toNs(now),
+        rows: await readRateRows(
+          client,
+          provider,
+          rates.map((r) => r.key),
+        ),
+      }
+      if (seen.rows.length < rates.length) {
+        await retryingConflicts(() =>
+          ensureRateRows(
+            client,
+            provider,
+            rates.map((r) => r.key),
+            now,
+          ),
+        )
+        continue
+      }
+      const refused = rateRefusal(rates, seen, row.agentType)
+      if (refused) throw refused
+    }
+    // Counters or windows moved between the attempt and the read (a call settled): try again.
   }
   // Only reachable when calls keep settling and starting around a limit at its edge: refuse naming
   // the limit closest to its edge, with its latest figures (never a made-up "current 0").
-  throw refusalError(tightestCheck(rows, policy, res), row.agentType, now, timeZone)
+  if (policy.checks.some((c) => c.enforcement === 'hard')) throw refusalError(tightestCheck(rows, policy, res), row.agentType, now, timeZone)
+  const last = {
+    nowNs: toNs(now),
+    rows: await readRateRows(
+      client,
+      provider,
+      rates.map((r) => r.key),
+    ),
+  }
+  throw rateRefusal(rates, last, row.agentType) ?? rateRefusalError(rates[0].check, row.agentType, last.nowNs, 1_000_000n)
 }

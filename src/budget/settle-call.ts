@@ -19,6 +19,7 @@ import type { SpentCache } from './perf/spent-cache.js'
 import type { EffectivePolicy } from './policy.js'
 import { refusalError } from './reserve.js'
 import { settle } from './settle.js'
+import { tokenSettles, type RateDelta } from '../rate-limits/statements.js'
 import type { Admitted } from './tenant.js'
 
 /** A refusal's figure as event text: dollars without exponent notation, or the count. */
@@ -82,10 +83,19 @@ export interface SettleContext {
 }
 
 /** Settles a call's outcome (three tries, then pending), then feeds the spent cache and soft alerts. */
-export async function settleCall(s: SettleContext, executionId: string, admitted: Admitted, request: ValidatedCall, outcome: ExecutionOutcome): Promise<void> {
+export async function settleCall(
+  s: SettleContext,
+  executionId: string,
+  admitted: Admitted,
+  request: ValidatedCall,
+  rates: readonly RateDelta[],
+  outcome: ExecutionOutcome,
+): Promise<void> {
   const held = { keys: admitted.keys, cost: request.estimateCost, tokens: request.estimateTokens, watched: checkedKeys(admitted.policy) }
+  // Token windows held the estimate: they settle to the actual, like the budgets.
+  const rateSettles = tokenSettles(rates, request.estimateTokens, BigInt(outcome.totalTokens))
   const settleOutcome = async () => {
-    const result = await settle(s.client, s.provider, executionId, outcome, s.config.timeZone, s.config.now(), held)
+    const result = await settle(s.client, s.provider, executionId, outcome, s.config.timeZone, s.config.now(), held, rateSettles)
     s.spent.observe(result.counters)
     if (result.settled) await emitSoftEvents(s, admitted, result.counters, s.config.now())
   }

@@ -31,6 +31,8 @@ import { directSqliteConnection, type SqliteDirectConnection } from '../db/sqlit
 import { Params, placeholder, type RawRunner, type SqlProvider, type TransactionRunner } from '../db/client.js'
 import type { HeldReservation } from '../ledger/counters/spend.js'
 import type { HoldRow } from './expiry.js'
+import { toNs } from '../rate-limits/gcra.js'
+import { applyRateSettles, rateSettleCtes, SETTLE_RATE_SQLITE, settleRateValues, type RateSettle } from '../rate-limits/statements.js'
 
 export interface SettleResult {
   /** false when this execution had already been settled (nothing changed). */
@@ -79,6 +81,7 @@ async function settleInOneStatement(
   executionId: string,
   outcome: ExecutionOutcome,
   held: HeldReservation,
+  rates: readonly RateSettle[],
   now: Date,
 ): Promise<CounterRow[] | null> {
   const p = new Params('postgresql')
@@ -100,7 +103,8 @@ async function settleInOneStatement(
             WHERE ${LOCKED_MATCH} AND EXISTS (SELECT 1 FROM led)
             RETURNING c."scope", c."tenant_id", c."agent_type", c."period", c."bucket", c."spent_cost_nanos", c."spent_tokens", c."spent_executions",
               c."reserved_cost_nanos", c."reserved_tokens", c."reserved_executions", c."alerted")
-    SELECT upd.*, (SELECT COUNT(*) FROM h) AS holds FROM upd`
+    ${rates.length > 0 ? `, ${rateSettleCtes(p, rates, 'locked', 'EXISTS (SELECT 1 FROM led)')}` : ''}
+    SELECT upd.*, (SELECT COUNT(*) FROM h) AS holds${rates.length > 0 ? ', (SELECT COUNT(*) FROM rset) AS rates_settled' : ''} FROM upd`
   const rows = await queryRowsPg(client, sql, p.values)
   return rows.length === 0 ? null : rows.map(toCounterRow)
 }
@@ -115,13 +119,14 @@ async function settleInOneBatch(
   executionId: string,
   outcome: ExecutionOutcome,
   held: HeldReservation,
+  rates: readonly RateSettle[],
   now: Date,
 ): Promise<CounterRow[] | null> {
   const gated = (earlier: unknown[][]) => earlier[0].length === 1
   const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n }
   const deltas = executionDeltas(held.keys, spent, { cost: held.cost, tokens: held.tokens, executions: 1n })
   const direct = directSqliteConnection(client)
-  if (direct?.available) return settleOnConnection(direct, executionId, outcome, deltas, held.watched ?? held.keys, now)
+  if (direct?.available) return settleOnConnection(direct, executionId, outcome, deltas, rates, held.watched ?? held.keys, now)
   const p = new Params('sqlite')
   const selects = deltaSelects(p, deltas)
   const updatedAt = p.add(now)
@@ -136,6 +141,7 @@ async function settleInOneBatch(
       p.values,
       gated,
     ],
+    ...rates.map((r): BatchStep => [SETTLE_RATE_SQLITE, settleRateValues(r, toNs(now)), gated]),
   ]
   const [led, , rows] = (await runBatch(client as never, steps)) as [unknown[], unknown[], Record<string, unknown>[]]
   return led.length === 1 ? rows.map(toCounterRow) : null
@@ -152,13 +158,16 @@ function settleOnConnection(
   executionId: string,
   outcome: ExecutionOutcome,
   deltas: Delta[],
+  rates: readonly RateSettle[],
   watched: readonly CounterKey[],
   now: Date,
 ): CounterRow[] | null {
+  const nowNs = toNs(now)
   return direct.transaction((tx) => {
     if (tx.changes(SETTLE_LEDGER_SQLITE, outcomeParams(executionId, outcome)) === 0) return { commit: false, value: null }
     tx.changes(`DELETE FROM "llm_budget_holds" WHERE "id" = ?`, [executionId])
     for (const d of deltas) tx.changes(UPDATE_COUNTER_ROW_SQLITE, counterRowValues(d, now))
+    for (const r of rates) tx.changes(SETTLE_RATE_SQLITE, settleRateValues(r, nowNs))
     const rows = watched.flatMap((key) => tx.query(SELECT_COUNTER_ROW_SQLITE, key) as Record<string, unknown>[])
     return { commit: true, value: rows.map(toCounterRow) }
   })
@@ -172,12 +181,22 @@ export async function settle(
   timeZone: string,
   now: Date,
   held?: HeldReservation,
+  rates: readonly RateSettle[] = [],
 ): Promise<SettleResult> {
   if (held && held.keys.length > 0) {
+    // A settle that moves token windows goes alone (its windows are locked with its counters);
+    // the others may share a statement (perf/settle-batch.ts).
     const counters =
-      provider === 'postgresql'
-        ? await settleBatcherFor(client, (r) => settleInOneStatement(client, r.executionId, r.outcome, r.held, r.now)).run({ executionId, outcome, held, now })
-        : await settleInOneBatch(client, executionId, outcome, held, now)
+      provider !== 'postgresql'
+        ? await settleInOneBatch(client, executionId, outcome, held, rates, now)
+        : rates.length > 0
+          ? await settleInOneStatement(client, executionId, outcome, held, rates, now)
+          : await settleBatcherFor(client, (r) => settleInOneStatement(client, r.executionId, r.outcome, r.held, [], r.now)).run({
+              executionId,
+              outcome,
+              held,
+              now,
+            })
     if (counters) return { settled: true, late: false, counters }
   }
   const p = (i: number) => placeholder(provider, i)
@@ -203,6 +222,7 @@ export async function settle(
       const released = hold ? { cost: big(hold.cost_nanos), tokens: big(hold.tokens), executions: 1n } : null
       const spent = { cost: outcome.totalCostNanos, tokens: BigInt(outcome.totalTokens), executions: 1n }
       const counters = await applyDeltas(tx, provider, executionDeltas(keys, spent, released), now)
+      await applyRateSettles(tx, provider, rates, toNs(now))
       return { settled: true, late: false, counters }
     },
     { maxWait: 10_000, timeout: 20_000 },

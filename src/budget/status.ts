@@ -11,6 +11,7 @@ import type { EffectivePolicy } from './policy.js'
 import { keyId, type CounterKey } from '../ledger/counters/keys.js'
 import type { BudgetLimitType } from '../config/limits.js'
 import type { LimitCheck } from '../ledger/counters/fits.js'
+import type { LimitSource } from '../rate-limits/keys.js'
 
 export interface LimitStatus {
   limitType: BudgetLimitType
@@ -22,11 +23,17 @@ export interface LimitStatus {
   /** used ÷ limit × 100, two decimals; null without a limit; 100 for a limit of 0. */
   percentage: number | null
   enforcement: Enforcement
+  /** Where the limit came from: the call's override, the tenantConfigResolver, the tenant, its plan or the global budgets; null = no limit. */
+  source: LimitSource | null
 }
 
 export interface BudgetStatus {
   tenantId: string
   enforcement: Enforcement
+  /** Where the enforcement came from. */
+  enforcementSource: LimitSource
+  /** The plan version in force, if the tenant is on one. */
+  plan: { key: string; version: number; name: string } | null
   limits: Record<BudgetLimitType, LimitStatus>
 }
 
@@ -73,9 +80,10 @@ export function budgetStatus(tenantId: string, policy: EffectivePolicy, keys: Co
       remaining: remaining === null ? null : show(remaining),
       percentage,
       enforcement: policy.tenantEnforcement,
+      source: policy.sources[type],
     }
   }
-  return { tenantId, enforcement: policy.tenantEnforcement, limits }
+  return { tenantId, enforcement: policy.tenantEnforcement, enforcementSource: policy.enforcementSource, plan: policy.plan, limits }
 }
 
 /**

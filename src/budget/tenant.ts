@@ -5,14 +5,22 @@
  * the call touches, all for the call's one instant.
  */
 import type { LlmConfig } from '../config/config.js'
-import { parseOverride, type ParsedOverride, type TenantRef } from '../config/overrides.js'
+import { parseOverride, type TenantRef } from '../config/overrides.js'
 import type { LlmPrismaClient, SqlProvider } from '../db/client.js'
 import { counterKeysFor, maintainedKeys, type CounterKey } from '../ledger/counters/keys.js'
+import { loadPlanAssignments } from '../plans/load.js'
+import { planAt, type AssignedPlan } from '../plans/plan-limits.js'
 import { ensureTenantRow, findTenantRow, rowLimits, TenantRowCache, type TenantRow } from '../tenant/loader.js'
 import { currentTenant, ResolvedTenantRef, resolveTenantRef, type ResolvedTenant } from '../tenant/ref.js'
 import type { TenantInput } from '../tenant/store.js'
 import { TenantInactiveError } from './errors.js'
-import { effectivePolicy, type EffectivePolicy } from './policy.js'
+import { effectivePolicy, type EffectivePolicy, type SourcedOverride } from './policy.js'
+
+/** What admission caches per tenant: its row and its plan assignments (current and scheduled). */
+interface LoadedTenant {
+  row: TenantRow | null
+  plans: AssignedPlan[]
+}
 
 export interface BudgetsOptions {
   /** Recognises host records of the tenant model and returns their tenant id (from the extension). */
@@ -30,7 +38,7 @@ export interface Admitted {
 }
 
 export class TenantAdmission {
-  private readonly rows: TenantRowCache
+  private readonly rows: TenantRowCache<LoadedTenant>
 
   constructor(
     private readonly client: LlmPrismaClient,
@@ -38,7 +46,7 @@ export class TenantAdmission {
     private readonly config: LlmConfig,
     private readonly options: BudgetsOptions,
   ) {
-    this.rows = new TenantRowCache(config.tenantCacheTtlMs)
+    this.rows = new TenantRowCache<LoadedTenant>(config.tenantCacheTtlMs)
   }
 
   /** Explicit tenant → withTenant() → tenantResolver → none. */
@@ -54,25 +62,33 @@ export class TenantAdmission {
 
   /** Resolves the tenant and its effective policy for an agent at `at` (no reservation). */
   async admit(tenant: TenantRef | null | undefined, agentType: string, opts: { skipActiveCheck?: boolean; at?: Date } = {}): Promise<Admitted> {
+    const at = opts.at ?? this.config.now()
     const resolved = !this.config.multiTenancy ? null : tenant instanceof ResolvedTenantRef ? tenant.value : await this.resolve(tenant)
-    let row: TenantRow | null = null
-    const overrides: ParsedOverride[] = []
+    let loaded: LoadedTenant = { row: null, plans: [] }
+    const overrides: SourcedOverride[] = []
     if (resolved) {
-      if (resolved.override) overrides.push(resolved.override)
-      row = await this.rows.get(resolved.tenantId, () => findTenantRow(this.client, resolved.tenantId))
-      if (!row && this.options.autoCreate) {
+      if (resolved.override) overrides.push({ source: 'override', parsed: resolved.override })
+      loaded = await this.rows.get(resolved.tenantId, () => this.load(resolved.tenantId))
+      if (!loaded.row && this.options.autoCreate) {
         const input = this.options.autoCreate(resolved)
-        if (input) row = await ensureTenantRow(this.client, this.provider, input, this.config.now())
+        if (input) loaded = { row: await ensureTenantRow(this.client, this.provider, input, this.config.now()), plans: [] }
       }
-      if (row && row.active === false && !opts.skipActiveCheck) throw new TenantInactiveError(resolved.tenantId)
+      if (loaded.row && loaded.row.active === false && !opts.skipActiveCheck) throw new TenantInactiveError(resolved.tenantId)
       if (this.config.tenantConfigResolver) {
         const extra = await this.config.tenantConfigResolver(resolved.tenantId)
-        if (extra) overrides.push(parseOverride(extra, 'tenantConfigResolver()'))
+        if (extra) overrides.push({ source: 'resolver', parsed: parseOverride(extra, 'tenantConfigResolver()') })
       }
     }
     const tenantId = resolved?.tenantId ?? null
-    const allKeys = counterKeysFor(tenantId, agentType, opts.at ?? this.config.now(), this.config.timeZone)
-    const policy = effectivePolicy(this.config.budgets, tenantId, agentType, allKeys, row ? rowLimits(row) : null, overrides)
+    const allKeys = counterKeysFor(tenantId, agentType, at, this.config.timeZone)
+    const plan = planAt(loaded.plans, at)?.plan ?? null
+    const policy = effectivePolicy(this.config.budgets, tenantId, agentType, allKeys, loaded.row ? rowLimits(loaded.row) : null, plan, overrides)
     return { tenantId, agentType, policy, keys: maintainedKeys(allKeys, policy) }
+  }
+
+  /** The tenant's row and its plan assignments that have not ended (a scheduled change included). */
+  private async load(tenantId: string): Promise<LoadedTenant> {
+    const [row, plans] = await Promise.all([findTenantRow(this.client, tenantId), loadPlanAssignments(this.client, tenantId, this.config.now())])
+    return { row, plans }
   }
 }

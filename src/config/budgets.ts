@@ -19,6 +19,14 @@ import {
   type LimitValues,
 } from './limits.js'
 import { MAX_TOKENS } from '../foundation/validation.js'
+import {
+  parseAgentRateLimits,
+  parseRateLimits,
+  type AgentRateLimitsInput,
+  type AgentRateLimitValues,
+  type RateLimitsInput,
+  type RateLimitValues,
+} from './rate-limits.js'
 
 export interface BudgetsInput {
   /** Global limits across every tenant and tenant-less call; also the defaults tenants inherit. */
@@ -44,6 +52,15 @@ export interface BudgetsInput {
    * records its real cost, and the calls after it are refused once the limit is used up.
    */
   defaultEstimate?: { cost?: UsdInput | null; tokens?: number | null }
+  /**
+   * Global rate limits (`{ requestsPerMinute, tokensPerMinute, … }`, per second, minute, hour or
+   * day), across every tenant and tenant-less call; also the rate limits tenants inherit.
+   */
+  rateLimits?: RateLimitsInput
+  /** Global per-agent rate limits (all tenants together). */
+  perAgentRateLimits?: AgentRateLimitsInput
+  /** Per-agent rate limits every tenant inherits (each tenant separately). */
+  perTenantAgentRateLimits?: AgentRateLimitsInput
 }
 
 export interface BudgetOptions {
@@ -54,6 +71,9 @@ export interface BudgetOptions {
   enforcement: Enforcement
   maxReservation: { cost: bigint | null; tokens: bigint | null }
   defaultEstimate: { cost: bigint; tokens: bigint }
+  rateLimits: RateLimitValues
+  perAgentRateLimits: AgentRateLimitValues
+  perTenantAgentRateLimits: AgentRateLimitValues
 }
 
 const GLOBAL_KEYS: Record<string, LimitType> = {
@@ -64,7 +84,18 @@ const GLOBAL_KEYS: Record<string, LimitType> = {
   globalDailyExecutions: 'dailyExecutions',
   globalMonthlyExecutions: 'monthlyExecutions',
 }
-const BUDGET_KEYS = [...Object.keys(GLOBAL_KEYS), 'perAgent', 'perTenantAgent', 'maxConcurrentPerTenant', 'enforcement', 'maxReservation', 'defaultEstimate']
+const BUDGET_KEYS = [
+  ...Object.keys(GLOBAL_KEYS),
+  'perAgent',
+  'perTenantAgent',
+  'maxConcurrentPerTenant',
+  'enforcement',
+  'maxReservation',
+  'defaultEstimate',
+  'rateLimits',
+  'perAgentRateLimits',
+  'perTenantAgentRateLimits',
+]
 
 /** `{ cost?, tokens? }` of maxReservation / defaultEstimate: dollars and a token count, each optional. */
 function parseCostAndTokens(input: unknown, field: string): { cost: bigint | null; tokens: bigint | null } {
@@ -92,6 +123,9 @@ export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
       enforcement: 'none',
       maxReservation: { cost: null, tokens: null },
       defaultEstimate: { cost: 0n, tokens: 0n },
+      rateLimits: {},
+      perAgentRateLimits: {},
+      perTenantAgentRateLimits: {},
     }
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -127,5 +161,8 @@ export function parseBudgets(input: BudgetsInput | undefined): BudgetOptions {
     defaultEstimate: (({ cost, tokens }) => ({ cost: cost ?? 0n, tokens: tokens ?? 0n }))(
       parseCostAndTokens(input.defaultEstimate, 'config.budgets.defaultEstimate'),
     ),
+    rateLimits: parseRateLimits(input.rateLimits, 'config.budgets.rateLimits'),
+    perAgentRateLimits: parseAgentRateLimits(input.perAgentRateLimits, 'config.budgets.perAgentRateLimits'),
+    perTenantAgentRateLimits: parseAgentRateLimits(input.perTenantAgentRateLimits, 'config.budgets.perTenantAgentRateLimits'),
   }
 }

@@ -26,6 +26,8 @@ interface ModelDelegate {
 export interface LlmPrismaClient {
   llmExecution: ModelDelegate
   llmTenant: ModelDelegate
+  llmPlan: ModelDelegate
+  llmTenantPlan: ModelDelegate
   $queryRawUnsafe(query: string, ...values: AnyArgs[]): PromiseLike<unknown>
   $executeRawUnsafe(query: string, ...values: AnyArgs[]): PromiseLike<number>
   $transaction(arg: AnyArgs, options?: AnyArgs): Promise<AnyArgs>
@@ -47,6 +49,14 @@ export function assertClient(client: unknown): LlmPrismaClient {
   const c = client as Partial<LlmPrismaClient> | null
   if (!c || typeof c !== 'object' || !c.llmExecution || !c.llmTenant || typeof c.$queryRawUnsafe !== 'function') {
     throw new InvalidArgumentError('client', 'a Prisma client generated from a schema that includes prisma-llm-tenant/prisma/llm-tenant.prisma', client)
+  }
+  // A client generated from the 0.1 fragment lacks the plan models: say so now, not at the first call.
+  if (!c.llmPlan || !c.llmTenantPlan) {
+    throw new InvalidArgumentError(
+      'client',
+      'a Prisma client generated from the current llm-tenant.prisma (it declares LlmPlan and LlmTenantPlan: regenerate)',
+      client,
+    )
   }
   return c as LlmPrismaClient
 }

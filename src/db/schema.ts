@@ -40,4 +40,23 @@ export async function applyLlmTenantSchema(client: RawExecutor, provider: SqlPro
   for (const statement of ddlStatements(provider)) {
     await client.$executeRawUnsafe(statement)
   }
+  if (provider === 'sqlite') await addMissingColumnsSqlite(client)
+}
+
+/**
+ * Columns added to existing tables after 0.1.0. PostgreSQL's DDL adds them itself (`ADD COLUMN IF
+ * NOT EXISTS`); SQLite has no such clause, so a database created by an earlier version gets them here.
+ */
+const ADDED_COLUMNS: ReadonlyArray<readonly [table: string, column: string, type: string]> = [
+  ['llm_tenants', 'rate_limits', 'JSONB'],
+  ['llm_tenants', 'agent_rate_limits', 'JSONB'],
+]
+
+async function addMissingColumnsSqlite(client: RawExecutor): Promise<void> {
+  const query = (client as { $queryRawUnsafe?: (sql: string) => PromiseLike<unknown> }).$queryRawUnsafe
+  if (typeof query !== 'function') return
+  for (const [table, column, type] of ADDED_COLUMNS) {
+    const columns = (await query.call(client, `PRAGMA table_info("${table}")`)) as Array<{ name: string }>
+    if (!columns.some((c) => c.name === column)) await client.$executeRawUnsafe(`ALTER TABLE "${table}" ADD COLUMN "${column}" ${type}`)
+  }
 }

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { placeholder, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
 import { LIMIT_COLUMNS, LIMIT_TYPES, type Enforcement, type LimitValues } from '../config/limits.js'
+import { agentRateLimitsFromJson, rateLimitsFromJson, type AgentRateLimitValues, type RateLimitValues } from '../config/rate-limits.js'
 import { tenantToColumns, type TenantInput } from './store.js'
 import { bumpTenantVersion, tenantVersion } from './versions.js'
 
@@ -17,23 +18,26 @@ export interface TenantRowLimits {
   inheritGlobal: boolean
   maxConcurrent: bigint | null
   agentLimits: Record<string, { dailyCost: bigint | null; monthlyCost: bigint | null }>
+  rateLimits: RateLimitValues
+  agentRateLimits: AgentRateLimitValues
 }
 
 /**
- * A small TTL cache of tenant rows (admission reads the row on every call). Concurrent misses for
+ * A small TTL cache of tenant rows (admission reads the row, and its plan assignments, on every
+ * call). Concurrent misses for
  * one tenant share a single load: a burst of calls for a tenant not yet cached (a runaway's first
  * 64 in flight, every tenant after a TTL expiry under load) would otherwise send one identical
  * query each, all of them ahead of every other tenant's work.
  */
-export class TenantRowCache {
-  private readonly entries = new Map<string, { row: TenantRow | null; version: number; at: number }>()
-  private readonly loading = new Map<string, { version: number; row: Promise<TenantRow | null> }>()
+export class TenantRowCache<T = TenantRow | null> {
+  private readonly entries = new Map<string, { row: T; version: number; at: number }>()
+  private readonly loading = new Map<string, { version: number; row: Promise<T> }>()
   constructor(
     private readonly ttlMs: number,
     private readonly maxEntries = 10_000,
   ) {}
 
-  async get(tenantId: string, load: () => Promise<TenantRow | null>): Promise<TenantRow | null> {
+  async get(tenantId: string, load: () => Promise<T>): Promise<T> {
     const now = Date.now()
     const version = tenantVersion(tenantId)
     const hit = this.entries.get(tenantId)
@@ -109,5 +113,7 @@ export function rowLimits(row: TenantRow): TenantRowLimits {
     inheritGlobal: row.inheritGlobal !== false,
     maxConcurrent: big(row.maxConcurrent),
     agentLimits,
+    rateLimits: rateLimitsFromJson(row.rateLimits),
+    agentRateLimits: agentRateLimitsFromJson(row.agentRateLimits),
   }
 }

@@ -8,6 +8,18 @@ import { assertClient, type LlmPrismaClient } from '../db/client.js'
 import { InvalidArgumentError } from '../foundation/errors.js'
 import { redactMetadata } from '../foundation/redact.js'
 import { nanosToUsd, type Decimal } from '../foundation/money.js'
+import {
+  agentRateLimitsFromJson,
+  agentRateLimitsToJson,
+  parseAgentRateLimits,
+  parseRateLimits,
+  rateLimitsAsNumbers,
+  rateLimitsFromJson,
+  rateLimitsToJson,
+  type AgentRateLimitsInput,
+  type RateLimitKey,
+  type RateLimitsInput,
+} from '../config/rate-limits.js'
 import { assertEnforcement, limitsFromRow, limitsToColumns, type Enforcement, type Limits, type LimitsInput } from '../config/limits.js'
 import { assertIdentifier, assertTenantId } from '../foundation/validation.js'
 import type { JsonValue } from '../foundation/validation.js'
@@ -23,6 +35,13 @@ export interface TenantInput {
   maxConcurrent?: number | null
   /** Per-agent cost limits for this tenant: { [agentType]: { dailyCost?, monthlyCost? } }; null = inherit. */
   agentLimits?: AgentLimitsInput | null
+  /**
+   * The tenant's own rate limits (`{ requestsPerMinute, tokensPerDay, … }`); setting them replaces
+   * the tenant's earlier ones, a key left out is inherited (plan, then global); null clears them all.
+   */
+  rateLimits?: RateLimitsInput | null
+  /** Per-agent rate limits for this tenant: { [agentType]: { requestsPerMinute?, … } }; replaces, null clears. */
+  agentRateLimits?: AgentRateLimitsInput | null
   /** null = inherit the global enforcement. */
   enforcement?: Enforcement | null
   inheritGlobal?: boolean
@@ -38,6 +57,8 @@ export interface TenantRecord {
   limits: Limits
   maxConcurrent: number | null
   agentLimits: Record<string, { dailyCost: Decimal | null; monthlyCost: Decimal | null }>
+  rateLimits: Partial<Record<RateLimitKey, number | null>>
+  agentRateLimits: Record<string, Partial<Record<RateLimitKey, number | null>>>
   enforcement: Enforcement | null
   inheritGlobal: boolean
   active: boolean
@@ -46,7 +67,20 @@ export interface TenantRecord {
   updatedAt: Date
 }
 
-const TENANT_KEYS = new Set(['tenantId', 'name', 'record', 'limits', 'maxConcurrent', 'agentLimits', 'enforcement', 'inheritGlobal', 'active', 'metadata'])
+const TENANT_KEYS = new Set([
+  'tenantId',
+  'name',
+  'record',
+  'limits',
+  'maxConcurrent',
+  'agentLimits',
+  'rateLimits',
+  'agentRateLimits',
+  'enforcement',
+  'inheritGlobal',
+  'active',
+  'metadata',
+])
 
 /** Validates a tenant input and maps it to column values (only the keys present). */
 export function tenantToColumns(input: Partial<TenantInput>, field = 'tenant'): Record<string, unknown> {
@@ -99,6 +133,13 @@ export function tenantToColumns(input: Partial<TenantInput>, field = 'tenant'): 
         )
         break
       }
+      case 'rateLimits':
+        // {} rather than null: Prisma rejects a bare null for Json columns.
+        data.rateLimits = value === null ? {} : rateLimitsToJson(parseRateLimits(value, 'rateLimits'))
+        break
+      case 'agentRateLimits':
+        data.agentRateLimits = value === null ? {} : agentRateLimitsToJson(parseAgentRateLimits(value, 'agentRateLimits'))
+        break
       case 'inheritGlobal':
       case 'active':
         if (typeof value !== 'boolean') throw new InvalidArgumentError(key, 'true or false', value)
@@ -129,6 +170,8 @@ export function toTenantRecord(row: Record<string, unknown>): TenantRecord {
         { dailyCost: l.dailyCost === null ? null : nanosToUsd(l.dailyCost), monthlyCost: l.monthlyCost === null ? null : nanosToUsd(l.monthlyCost) },
       ]),
     ),
+    rateLimits: rateLimitsAsNumbers(rateLimitsFromJson(row.rateLimits)),
+    agentRateLimits: Object.fromEntries(Object.entries(agentRateLimitsFromJson(row.agentRateLimits)).map(([a, v]) => [a, rateLimitsAsNumbers(v)])),
     enforcement: (row.enforcement as Enforcement | null) ?? null,
     inheritGlobal: row.inheritGlobal as boolean,
     active: row.active as boolean,

@@ -9,13 +9,14 @@
  *   churn  runs calls forever with `inflight` in flight (`ADMITTED <id>` inside each call, `DONE
  *          <id>` after its settle): killed at a random point under load.
  *   load   prints READY, waits for GO on stdin (a barrier across processes), fires `calls` calls with
- *          `inflight` in flight, prints `RESULT <json>` and exits.
+ *          `inflight` in flight, prints `RESULT <json>` and exits (refusals by a budget or a rate
+ *          window count as refused; `skewMs` runs this process's clock off by that much).
  */
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient as SqliteClient } from '../../generated/sqlite/client.ts'
 import { PrismaClient as PostgresClient } from '../../generated/postgresql/client.ts'
-import { BudgetExceededError, LlmBudgets, preparedStatementName } from '../../src/index.ts'
+import { BudgetExceededError, LlmBudgets, RateLimitExceededError, preparedStatementName } from '../../src/index.ts'
 
 export interface WorkerOptions {
   holdTtlMs?: number
@@ -27,6 +28,8 @@ export interface WorkerOptions {
   estimate?: string
   cost?: string
   appName?: string
+  /** This process's clock runs this many ms off (app servers with skewed clocks). */
+  skewMs?: number
 }
 
 const [mode, kind, location, tenant, json] = process.argv.slice(2)
@@ -47,7 +50,8 @@ const client =
           { schema: location, statementNameGenerator: preparedStatementName },
         ),
       })
-const budgets = new LlmBudgets(client, { holdTtlMs: opts.holdTtlMs ?? 600_000 })
+const skew = opts.skewMs ?? 0
+const budgets = new LlmBudgets(client, { holdTtlMs: opts.holdTtlMs ?? 600_000, now: () => new Date(Date.now() + skew) })
 let settleFailed = 0
 budgets.config.events.on('settle_failed', () => settleFailed++)
 const out = (line: string) => process.stdout.write(`${line}\n`)
@@ -107,7 +111,7 @@ if (mode === 'hold') {
         result.admitted.push(c.executionId)
       })
     } catch (e) {
-      if (e instanceof BudgetExceededError) result.refused++
+      if (e instanceof BudgetExceededError || e instanceof RateLimitExceededError) result.refused++
       else {
         const err = e as Error
         const key = `${err.name}: ${err.message.split('\n').join(' ').slice(0, 400)}`

@@ -83,11 +83,19 @@ export function toCounterRow(r: Record<string, unknown>): CounterRow {
 export async function ensureCounterRows(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[], now: Date, timeZone: string): Promise<void> {
   if (keys.length === 0) return
   const existing = new Set((await readCounters(db, provider, keys)).map((r) => JSON.stringify([r.scope, r.tenantId, r.agentType, r.period, r.bucket])))
-  for (const key of keys) {
-    if (existing.has(JSON.stringify(key))) continue
+  const missing = keys.filter((k) => !existing.has(JSON.stringify(k)))
+  // One statement for a call's missing rows (a new tenant's first call creates five): in chunks, for
+  // SQLite's limit on compound SELECTs.
+  for (let i = 0; i < missing.length; i += DELTAS_PER_STATEMENT)
+    await insertCounterRows(db, provider, missing.slice(i, i + DELTAS_PER_STATEMENT), now, timeZone)
+}
+
+async function insertCounterRows(db: RawRunner, provider: SqlProvider, keys: readonly CounterKey[], now: Date, timeZone: string): Promise<void> {
+  const p = new Params(provider)
+  const selects = keys.map((key) => {
     const [scope, tenantId, agentType, period, bucket] = key
-    const p = new Params(provider)
-    const cols = `${key.map((part) => `CAST(${p.add(part)} AS TEXT)`).join(', ')}, ${p.add(now)}`
+    // Typed: the branches of a UNION must agree (an untyped timestamp parameter would be text on PostgreSQL).
+    const cols = `${key.map((part) => `CAST(${p.add(part)} AS TEXT)`).join(', ')}, ${provider === 'postgresql' ? `CAST(${p.add(now)} AS TIMESTAMP(3))` : p.add(now)}`
     let select = `SELECT ${cols}, CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT)`
     if (period !== 'inflight') {
       const { from, to } = bucketRange(period, bucket, timeZone)
@@ -97,12 +105,14 @@ export async function ensureCounterRows(db: RawRunner, provider: SqlProvider, ke
       select = `SELECT ${cols}, COALESCE(SUM(e."total_cost_nanos"), 0), COALESCE(SUM(e."total_tokens"), 0), COUNT(*) FROM "llm_executions" AS e
         WHERE ${filters.join(' AND ')} AND e."status" NOT IN (${UNCOUNTED_STATUSES_SQL})`
     }
-    await db.$executeRawUnsafe(
-      `INSERT INTO "llm_budget_counters" ("scope", "tenant_id", "agent_type", "period", "bucket", "updated_at", "spent_cost_nanos", "spent_tokens", "spent_executions")
-       ${select} ON CONFLICT DO NOTHING`,
-      ...p.values,
-    )
-  }
+    return select
+  })
+  // `WHERE 1 = 1`: SQLite reads `SELECT … ON CONFLICT` as a join's ON without a WHERE in between.
+  await db.$executeRawUnsafe(
+    `INSERT INTO "llm_budget_counters" ("scope", "tenant_id", "agent_type", "period", "bucket", "updated_at", "spent_cost_nanos", "spent_tokens", "spent_executions")
+     SELECT * FROM (${selects.join(' UNION ALL ')}) AS fresh WHERE 1 = 1 ON CONFLICT DO NOTHING`,
+    ...p.values,
+  )
 }
 
 const creatingRows = new WeakMap<object, Map<string, Promise<void>>>()
@@ -128,6 +138,15 @@ export function ensureCounterRowsShared(db: RawRunner, provider: SqlProvider, ke
 export function deltaSelects(p: Params, deltas: readonly Delta[]): string[] {
   const text = (v: string) => `CAST(${p.add(v)} AS TEXT)`
   const int = (v: bigint | null | undefined) => (v === null || v === undefined ? 'CAST(NULL AS BIGINT)' : `CAST(${p.add(v)} AS BIGINT)`)
+  // No deltas (a call without a tenant or global budget, decided on its rate windows alone): the
+  // same columns, no rows.
+  if (deltas.length === 0) {
+    const none = (c: string, type: string) => `CAST(NULL AS ${type}) AS ${c}`
+    return [
+      `SELECT ${['k_scope', 'k_tenant', 'k_agent', 'k_period', 'k_bucket'].map((c) => none(c, 'TEXT')).join(', ')},
+      ${['d_sc', 'd_st', 'd_se', 'd_rc', 'd_rt', 'd_re', 'l_c', 'l_t', 'l_e'].map((c) => none(c, 'BIGINT')).join(', ')} WHERE 1 = 0`,
+    ]
+  }
   return deltas.map((d) => {
     const [scope, tenantId, agentType, period, bucket] = d.key
     return `SELECT ${text(scope)} AS k_scope, ${text(tenantId)} AS k_tenant, ${text(agentType)} AS k_agent, ${text(period)} AS k_period,
@@ -265,19 +284,24 @@ interface BatchClient extends RawRunner {
  * evaluates the uncorrelated COUNT once, before any row changes): every row is updated only if
  * every row fits.
  */
-export function allOrNothingUpdateSqlite(deltas: readonly Delta[], now: Date, extraCondition = ''): [string, unknown[]] {
+export function allOrNothingUpdateSqlite(
+  deltas: readonly Delta[],
+  now: Date,
+  extra?: readonly [condition: string, params: readonly unknown[]],
+): [string, unknown[]] {
   const p = new Params('sqlite')
   const selects = deltaSelects(p, deltas)
-  // Textual order for SQLite's positional `?`: CTE, SET, then WHERE.
+  // Textual order for SQLite's positional `?`: CTE, SET, then WHERE (the extra condition's own values, then n).
   const updatedAt = p.add(now)
-  const n = p.add(deltas.length)
+  const values = [...p.values, ...(extra?.[1] ?? [])]
+  const n = deltas.length
   return [
     `WITH v AS (${selects.join(' UNION ALL ')})
      UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
-     WHERE ${matchesV('c')}${extraCondition}
-       AND (SELECT COUNT(*) FROM "llm_budget_counters" AS l JOIN v ON ${matchesV('l')} WHERE ${fitsV('l')}) = CAST(${n} AS INTEGER)
+     WHERE ${matchesV('c')}${extra ? ` AND ${extra[0]}` : ''}
+       AND (SELECT COUNT(*) FROM "llm_budget_counters" AS l JOIN v ON ${matchesV('l')} WHERE ${fitsV('l')}) = CAST(? AS INTEGER)
      ${returning('sqlite')}`,
-    p.values,
+    [...values, n],
   ]
 }
 

@@ -1,0 +1,37 @@
+/**
+ * Rate-limit keys and checks: which `llm_rate_limits` rows one call is decided on. A key is
+ * [scope, tenant ('' = none), agent ('' = none), measure, window] — one row per limited key.
+ */
+import type { Enforcement } from '../config/limits.js'
+import type { RateLimitKey, RateMeasure, RateWindow } from '../config/rate-limits.js'
+
+export type RateScope = 'tenant' | 'tenant_agent' | 'global' | 'global_agent'
+export type RateKey = readonly [scope: RateScope, tenantId: string, agentType: string, measure: RateMeasure, window: RateWindow]
+
+/** Where an effective value came from (budget status and rate-limit status report it). */
+export type LimitSource = 'override' | 'resolver' | 'tenant' | 'plan' | 'global'
+
+/** One rate limit that applies to a call. */
+export interface RateCheck {
+  scope: RateScope
+  key: RateKey
+  /** e.g. `requestsPerMinute`. */
+  name: RateLimitKey
+  measure: RateMeasure
+  window: RateWindow
+  limit: bigint
+  enforcement: Enforcement
+  source: LimitSource
+}
+
+export function rateKeyId(key: RateKey): string {
+  return key.join('\u0000')
+}
+
+export function compareRateKeys(a: RateKey, b: RateKey): number {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] < b[i]) return -1
+    if (a[i] > b[i]) return 1
+  }
+  return 0
+}
