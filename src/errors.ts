@@ -17,3 +17,4 @@ export { AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError
 export { MissingProviderSdkError, ProviderError } from './providers/errors.js'
 export { UnknownModelError } from './pricing/price.js'
 export { SecretDecryptionError } from './crypto/secrets.js'
+export { PlanExistsError, PlanInUseError, PlanNotFoundError } from './plans/errors.js'

@@ -79,3 +79,5 @@ export {
   type RateMeasure,
 } from './config/rate-limits.js'
 export type { LimitSource } from './rate-limits/keys.js'
+export { LlmPlans, createPlans, PLAN_CHANGE_AT, PlanExistsError, PlanInUseError, PlanNotFoundError } from './plans/index.js'
+export type { PlanAssignment, PlanChangeAt, PlanChanges, PlanInput, PlanPrices, PlanPricesInput, PlanRecord } from './plans/index.js'

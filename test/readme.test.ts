@@ -58,6 +58,10 @@ const PROMISES: Array<{ has: string; prints: Array<string | RegExp>; never?: str
   },
   { has: 'const extension = llmTenant(', prints: ['function 120000 hard'] },
   {
+    has: "await plans.changePlan('acme', 'free') // creates the tenant row",
+    prints: ['true 2', 'pro 2 100 plan', /^2 1$/m, /^1 acme$/m, /^true$/m, 'free@1 → pro@1 → pro@2 → free@1'],
+  },
+  {
     has: 'rateLimits: { requestsPerMinute: 3, tokensPerDay: 10_000 }',
     prints: [
       /^3$/m,

@@ -18,6 +18,7 @@ interface ModelDelegate {
   update: Method
   updateMany: Method
   upsert: Method
+  deleteMany: Method
   count: Method
   aggregate: Method
   groupBy: Method

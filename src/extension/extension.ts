@@ -11,6 +11,7 @@ import { toConfig, type LlmConfig, type LlmConfigInput } from '../config/config.
 import { assertClient, detectProvider } from '../db/client.js'
 import { InvalidArgumentError } from '../foundation/errors.js'
 import { LlmLedger } from '../ledger/ledger.js'
+import { LlmPlans } from '../plans/plans.js'
 import type { PeriodInput } from '../foundation/periods.js'
 import { describeHostModel, type HostModelOptions } from './host.js'
 import { ensureTenantRow } from '../tenant/loader.js'
@@ -66,7 +67,8 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
         return record ? host.apiKeysOf(record) : {}
       },
     })
-    const ctx: TenantContext = { client, provider, host, ledger, budgets, store: new TenantStore(base), now: config.now }
+    const plans = new LlmPlans(base, config)
+    const ctx: TenantContext = { client, provider, host, ledger, budgets, store: new TenantStore(base), plans, now: config.now }
     const idOf = (tenant: string | Rec) => {
       if (typeof tenant === 'string') return tenant
       if (typeof tenant !== 'object' || tenant === null || Array.isArray(tenant)) {
@@ -88,6 +90,8 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
       llmTopSpenders: (q: { period?: PeriodInput; limit?: number } = {}) => ledger.costByTenant(q),
       llmRefreshCounters: (q: { tenantId?: string } = {}) => budgets.refreshCounters(q),
       llmReleaseExpiredHolds: () => budgets.releaseExpiredHolds(),
+      llmPlans: (q: { allVersions?: boolean } = {}) => plans.listPlans(q),
+      llmTenantsOnPlan: (key: string, q: { version?: number } = {}) => plans.tenantsOnPlan(key, q),
     }
 
     /** Creates the tenant row with the host row: same transaction unless the caller runs one already. */
@@ -132,6 +136,7 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
           config,
           ledger,
           budgets,
+          plans,
           track: budgets.track.bind(budgets),
           runtime,
           defineAgent: (agent: AgentOptions) => runtime.defineAgent(agent),

@@ -16,6 +16,9 @@ import { ensureTenantRow } from '../tenant/loader.js'
 import { type TenantStore, tenantToColumns, toTenantRecord, type TenantInput, type TenantRecord } from '../tenant/store.js'
 import { assertQuery } from '../foundation/validation.js'
 import type { BudgetLimitType } from '../config/limits.js'
+import type { RateWindowStatus } from '../budget/rate-status.js'
+import type { LlmPlans, PlanChangeAt } from '../plans/plans.js'
+import type { PlanAssignment, PlanRecord } from '../plans/plan-record.js'
 
 export interface TenantContext {
   client: LlmPrismaClient
@@ -24,6 +27,7 @@ export interface TenantContext {
   ledger: LlmLedger
   budgets: LlmBudgets
   store: TenantStore
+  plans: LlmPlans
   now: () => Date
 }
 
@@ -118,6 +122,19 @@ export function recordMethods(ctx: TenantContext) {
           budgets.remainingBudget(r, arg(q, ['type'])),
     ),
     llmCheckBudget: method((r) => (): Promise<BudgetStatus> => budgets.checkBudget(r)),
+    llmRateLimitStatus: method(
+      (r) =>
+        async (q: { agentType?: string } = {}): Promise<RateWindowStatus[]> =>
+          budgets.rateLimitStatus(r, arg(q, ['agentType'])),
+    ),
+    llmChangePlan: method((r, id) => async (key: string, options: { at?: PlanChangeAt; version?: number } = {}): Promise<PlanAssignment> => {
+      await tenantRowOf(ctx, r, id) // the tenant row with the extension's defaults, when it is new
+      return ctx.plans.changePlan(id, key, options)
+    }),
+    llmPlan: method(
+      (_r, id) => (): Promise<{ plan: PlanRecord; assignment: PlanAssignment; scheduled: PlanAssignment | null } | null> => ctx.plans.currentPlan(id),
+    ),
+    llmPlanHistory: method((_r, id) => (): Promise<PlanAssignment[]> => ctx.plans.planHistory(id)),
     llmTenant: method((r, id) => (): Promise<TenantRecord> => tenantRowOf(ctx, r, id)),
     llmConfigure: method((r, id) => async (changes: Omit<Partial<TenantInput>, 'tenantId' | 'record'>): Promise<TenantRecord> => {
       tenantToColumns(changes, 'changes') // validate before the tenant row is created

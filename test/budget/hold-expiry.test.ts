@@ -16,7 +16,7 @@ const TTL = 1200
 
 /** test/support/crash-holder.ts: admitted for $1 and 100 tokens, then hangs until killed. */
 function crashHolder(kind: string, location: string, tenant: string) {
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'test/support/crash-holder.ts'), kind, location, tenant, String(TTL)], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/support/crash-holder.ts'), kind, location, tenant, String(TTL)], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   })

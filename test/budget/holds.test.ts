@@ -9,7 +9,7 @@ import { settle } from '../../src/budget/settle.ts'
 const root = new URL('../..', import.meta.url).pathname
 
 function startCrashHolder(kind: string, location: string, tenant: string, ttlMs: number) {
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'test/support/crash-holder.ts'), kind, location, tenant, String(ttlMs)], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/support/crash-holder.ts'), kind, location, tenant, String(ttlMs)], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   })

@@ -29,6 +29,8 @@ const REQUIRED = [
   'RunOptions',
   'TrackCall',
   'UsageReport',
+  'PlanInput',
+  'PlanPricesInput',
 ]
 
 interface Table {

@@ -92,6 +92,20 @@ describe.each(DATABASES)('llmTenant() extension on %s', (kind) => {
     expect(await prisma().organization.llmRefreshCounters()).toMatchObject({ changed: 0 })
   })
 
+  it('plans and rate limits through the extension: llmChangePlan, llmPlan, llmRateLimitStatus, llmPlans, llmTenantsOnPlan, $llm.plans', async () => {
+    const org = await prisma().organization.create({ data: { slug: 'planful', displayName: 'Planful' } })
+    await prisma().$llm.plans.definePlan({ key: 'ext-pro', name: 'Pro', rateLimits: { requestsPerHour: 30 }, enforcement: 'hard' })
+    const assignment = await org.llmChangePlan('ext-pro')
+    expect(assignment).toMatchObject({ tenantId: 'planful', planKey: 'ext-pro', planVersion: 1, effectiveTo: null })
+    expect(await org.llmPlan()).toMatchObject({ plan: { key: 'ext-pro', name: 'Pro' }, scheduled: null })
+    expect((await org.llmPlanHistory()).map((a) => a.planKey)).toEqual(['ext-pro'])
+    await org.llmTrack({ agentType: 'Chat', model: 'm' }, async () => 1)
+    expect(await org.llmRateLimitStatus()).toEqual([expect.objectContaining({ name: 'requestsPerHour', limit: 30, remaining: 29, source: 'plan' })])
+    expect((await prisma().organization.llmPlans()).map((p) => p.key)).toContain('ext-pro')
+    expect(await prisma().organization.llmTenantsOnPlan('ext-pro')).toEqual(['planful'])
+    expect((await org.llmBudgetStatus()).plan).toMatchObject({ key: 'ext-pro', version: 1 })
+  })
+
   it('rejects options naming fields the model lacks', () => {
     expect(() => extendWith(db(), { id: 'nope' })).toThrow(InvalidArgumentError)
     expect(() => extendWith(db(), { name: 'title' })).toThrow(/name/)
