@@ -13,28 +13,33 @@ const LAYERS = {
   config: ['foundation'],
   pricing: ['foundation'],
   testing: ['foundation'],
-  // layer 2: the domain — the execution ledger with its counters, tenants, providers
+  // layer 2: the domain — the execution ledger with its counters, tenants, providers; the audit
+  // log sits below tenant so that every admin write (tenant rows included) records its event in
+  // its own transaction
+  audit: ['foundation', 'db', 'config'],
   ledger: ['foundation', 'db', 'config'],
-  tenant: ['foundation', 'db', 'config'],
+  tenant: ['foundation', 'db', 'config', 'audit'],
   providers: ['foundation', 'pricing'],
-  // layer 3: plans and rate limits feed the policy; keys, audit and sessions sit beside tenant
-  plans: ['foundation', 'db', 'config', 'ledger', 'tenant'],
+  // layer 3: plans and rate limits feed the policy; tenant API keys, tenants' agent configs and
+  // sessions sit beside tenant; provisioning composes tenant, plan, agent configs, key and audit
+  plans: ['foundation', 'db', 'config', 'ledger', 'tenant', 'audit'],
   'rate-limits': ['foundation', 'db', 'config', 'ledger', 'tenant'],
-  keys: ['foundation', 'db', 'config', 'ledger', 'tenant', 'crypto'],
-  audit: ['foundation', 'db', 'config', 'ledger', 'tenant'],
+  keys: ['foundation', 'db', 'config', 'ledger', 'tenant', 'crypto', 'audit'],
+  'agent-configs': ['foundation', 'db', 'config', 'tenant', 'audit'],
   sessions: ['foundation', 'db', 'config', 'ledger', 'tenant'],
+  provisioning: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'keys', 'audit', 'agent-configs'],
   // layer 4: the admission pipeline; its hot-path machinery below it
   'budget/perf': ['foundation', 'db', 'config', 'ledger'],
   budget: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'budget/perf'],
   // layer 5
-  agents: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'sessions', 'budget', 'providers', 'pricing'],
+  agents: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'sessions', 'budget', 'providers', 'pricing'],
   // layer 6: the Prisma $extends glue, then the surfaces on top
-  extension: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'crypto'],
+  extension: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'provisioning', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'crypto'],
   billing: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'audit'],
   observability: ['foundation', 'config', 'ledger', 'budget', 'agents'],
-  http: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'observability'],
-  dashboard: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'observability', 'http'],
-  cli: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'crypto'],
+  http: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'provisioning', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'observability'],
+  dashboard: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'provisioning', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'observability', 'http'],
+  cli: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'provisioning', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'crypto'],
 }
 
 const escape = (s) => s.replace(/[/-]/g, (c) => `\\${c}`)

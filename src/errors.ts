@@ -17,4 +17,5 @@ export { AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError
 export { MissingProviderSdkError, ProviderError } from './providers/errors.js'
 export { UnknownModelError } from './pricing/price.js'
 export { SecretDecryptionError } from './crypto/secrets.js'
+export { TenantNotFoundError } from './tenant/errors.js'
 export { PlanExistsError, PlanInUseError, PlanNotFoundError } from './plans/errors.js'

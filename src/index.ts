@@ -81,3 +81,18 @@ export {
 export type { LimitSource } from './rate-limits/keys.js'
 export { LlmPlans, createPlans, PLAN_CHANGE_AT, PlanExistsError, PlanInUseError, PlanNotFoundError } from './plans/index.js'
 export type { PlanAssignment, PlanChangeAt, PlanChanges, PlanInput, PlanPrices, PlanPricesInput, PlanRecord } from './plans/index.js'
+export { TenantNotFoundError } from './tenant/errors.js'
+export {
+  AUDIT_ACTIONS,
+  LlmAuditLog,
+  createAuditLog,
+  recordAuditEvent,
+  withActor,
+  type AuditAction,
+  type AuditActor,
+  type AuditEventInput,
+  type AuditEventRecord,
+  type AuditOptions,
+  type AuditPage,
+  type AuditQuery,
+} from './audit/index.js'

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS "llm_executions" (
     "trace_id" TEXT,
     "parent_id" TEXT,
     "metadata" JSONB,
-    "created_at" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+    "created_at" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "api_key_id" TEXT
 );
 
 CREATE TABLE IF NOT EXISTS "llm_budget_counters" (
@@ -129,6 +130,74 @@ CREATE TABLE IF NOT EXISTS "llm_rate_limits" (
     PRIMARY KEY ("scope", "tenant_id", "agent_type", "measure", "window")
 );
 
+CREATE TABLE IF NOT EXISTS "llm_api_keys" (
+    "id" TEXT NOT NULL PRIMARY KEY,
+    "tenant_id" TEXT NOT NULL,
+    "name" TEXT NOT NULL,
+    "start" TEXT NOT NULL,
+    "hash" TEXT NOT NULL,
+    "created_at" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "expires_at" DATETIME,
+    "revoked_at" DATETIME,
+    "last_used_at" DATETIME,
+    "replaced_by" TEXT,
+    "daily_cost_limit_nanos" BIGINT,
+    "monthly_cost_limit_nanos" BIGINT,
+    "daily_token_limit" BIGINT,
+    "monthly_token_limit" BIGINT,
+    "daily_execution_limit" BIGINT,
+    "monthly_execution_limit" BIGINT,
+    "rate_limits" JSONB,
+    "metadata" JSONB
+);
+
+CREATE TABLE IF NOT EXISTS "llm_agent_configs" (
+    "id" TEXT NOT NULL PRIMARY KEY,
+    "tenant_id" TEXT NOT NULL,
+    "agent_name" TEXT NOT NULL,
+    "provider" TEXT NOT NULL,
+    "model" TEXT NOT NULL,
+    "instructions" TEXT,
+    "tool_names" JSONB,
+    "max_output_tokens" INTEGER,
+    "fallback_models" JSONB,
+    "enabled" BOOLEAN NOT NULL DEFAULT true,
+    "metadata" JSONB,
+    "created_at" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updated_at" DATETIME NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "llm_agent_templates" (
+    "id" TEXT NOT NULL PRIMARY KEY,
+    "product_type" TEXT NOT NULL,
+    "agent_name" TEXT NOT NULL,
+    "provider" TEXT NOT NULL,
+    "model" TEXT NOT NULL,
+    "instructions" TEXT,
+    "tool_names" JSONB,
+    "max_output_tokens" INTEGER,
+    "fallback_models" JSONB,
+    "enabled" BOOLEAN NOT NULL DEFAULT true,
+    "created_at" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS "llm_audit_events" (
+    "id" TEXT NOT NULL PRIMARY KEY,
+    "occurred_at" DATETIME NOT NULL,
+    "actor_type" TEXT NOT NULL,
+    "actor_id" TEXT,
+    "api_key_id" TEXT,
+    "tenant_id" TEXT,
+    "action" TEXT NOT NULL,
+    "target_type" TEXT NOT NULL,
+    "target_id" TEXT,
+    "before" JSONB,
+    "after" JSONB,
+    "request_id" TEXT,
+    "idempotency_key" TEXT,
+    "metadata" JSONB
+);
+
 CREATE UNIQUE INDEX IF NOT EXISTS "llm_tenants_tenant_id_key" ON "llm_tenants"("tenant_id");
 CREATE INDEX IF NOT EXISTS "llm_tenants_tenant_record_type_tenant_record_id_idx" ON "llm_tenants"("tenant_record_type", "tenant_record_id");
 -- Earlier versions had ("tenant_id", "started_at") and then the spend index without "status"; the
@@ -144,3 +213,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS "llm_plans_key_version_key" ON "llm_plans"("ke
 CREATE INDEX IF NOT EXISTS "llm_tenant_plans_tenant_id_effective_from_idx" ON "llm_tenant_plans"("tenant_id", "effective_from");
 CREATE INDEX IF NOT EXISTS "llm_tenant_plans_plan_key_plan_version_idx" ON "llm_tenant_plans"("plan_key", "plan_version");
 CREATE INDEX IF NOT EXISTS "llm_rate_limits_tat_ns_idx" ON "llm_rate_limits"("tat_ns");
+CREATE INDEX IF NOT EXISTS "llm_executions_api_key_id_started_at_idx" ON "llm_executions"("api_key_id", "started_at");
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_api_keys_hash_key" ON "llm_api_keys"("hash");
+CREATE INDEX IF NOT EXISTS "llm_api_keys_tenant_id_idx" ON "llm_api_keys"("tenant_id");
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_agent_configs_tenant_id_agent_name_key" ON "llm_agent_configs"("tenant_id", "agent_name");
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_agent_templates_product_type_agent_name_key" ON "llm_agent_templates"("product_type", "agent_name");
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_audit_events_idempotency_key_key" ON "llm_audit_events"("idempotency_key");
+CREATE INDEX IF NOT EXISTS "llm_audit_events_tenant_id_occurred_at_idx" ON "llm_audit_events"("tenant_id", "occurred_at");
+CREATE INDEX IF NOT EXISTS "llm_audit_events_action_occurred_at_idx" ON "llm_audit_events"("action", "occurred_at");
+CREATE INDEX IF NOT EXISTS "llm_audit_events_actor_type_actor_id_occurred_at_idx" ON "llm_audit_events"("actor_type", "actor_id", "occurred_at");
+CREATE INDEX IF NOT EXISTS "llm_audit_events_occurred_at_idx" ON "llm_audit_events"("occurred_at");

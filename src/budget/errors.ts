@@ -79,13 +79,7 @@ export const BudgetExceededError = BudgetExceeded as unknown as {
 }
 
 /** The tenant is deactivated: its calls are refused. */
-export class TenantInactiveError extends LlmTenantError {
-  readonly tenantId: string
-  constructor(tenantId: string) {
-    super('TENANT_INACTIVE', `Tenant "${tenantId}" is inactive; its LLM calls are refused`)
-    this.tenantId = tenantId
-  }
-}
+export { TenantInactiveError } from '../tenant/errors.js'
 
 /**
  * Admission could not decide (database error, resolver threw) and the fail mode is 'closed':

@@ -29,6 +29,10 @@ export interface LlmPrismaClient {
   llmTenant: ModelDelegate
   llmPlan: ModelDelegate
   llmTenantPlan: ModelDelegate
+  llmApiKey: ModelDelegate
+  llmAgentConfig: ModelDelegate
+  llmAgentTemplate: ModelDelegate
+  llmAuditEvent: ModelDelegate
   $queryRawUnsafe(query: string, ...values: AnyArgs[]): PromiseLike<unknown>
   $executeRawUnsafe(query: string, ...values: AnyArgs[]): PromiseLike<number>
   $transaction(arg: AnyArgs, options?: AnyArgs): Promise<AnyArgs>
@@ -52,10 +56,10 @@ export function assertClient(client: unknown): LlmPrismaClient {
     throw new InvalidArgumentError('client', 'a Prisma client generated from a schema that includes prisma-llm-tenant/prisma/llm-tenant.prisma', client)
   }
   // A client generated from the 0.1 fragment lacks the plan models: say so now, not at the first call.
-  if (!c.llmPlan || !c.llmTenantPlan) {
+  if (!c.llmPlan || !c.llmTenantPlan || !c.llmApiKey || !c.llmAgentConfig || !c.llmAgentTemplate || !c.llmAuditEvent) {
     throw new InvalidArgumentError(
       'client',
-      'a Prisma client generated from the current llm-tenant.prisma (it declares LlmPlan and LlmTenantPlan: regenerate)',
+      'a Prisma client generated from the current llm-tenant.prisma (it declares LlmPlan, LlmTenantPlan, LlmApiKey, LlmAgentConfig, LlmAgentTemplate and LlmAuditEvent: regenerate)',
       client,
     )
   }

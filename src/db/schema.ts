@@ -37,6 +37,8 @@ interface RawExecutor {
  * tests, examples and apps that manage DDL themselves; apps using `prisma migrate` don't need it.
  */
 export async function applyLlmTenantSchema(client: RawExecutor, provider: SqlProvider = detectProvider(client)): Promise<void> {
+  // An older SQLite database first gets the columns added since (its new indexes name them).
+  if (provider === 'sqlite') await addMissingColumnsSqlite(client)
   for (const statement of ddlStatements(provider)) {
     await client.$executeRawUnsafe(statement)
   }
@@ -50,6 +52,7 @@ export async function applyLlmTenantSchema(client: RawExecutor, provider: SqlPro
 const ADDED_COLUMNS: ReadonlyArray<readonly [table: string, column: string, type: string]> = [
   ['llm_tenants', 'rate_limits', 'JSONB'],
   ['llm_tenants', 'agent_rate_limits', 'JSONB'],
+  ['llm_executions', 'api_key_id', 'TEXT'],
 ]
 
 async function addMissingColumnsSqlite(client: RawExecutor): Promise<void> {
@@ -57,6 +60,6 @@ async function addMissingColumnsSqlite(client: RawExecutor): Promise<void> {
   if (typeof query !== 'function') return
   for (const [table, column, type] of ADDED_COLUMNS) {
     const columns = (await query.call(client, `PRAGMA table_info("${table}")`)) as Array<{ name: string }>
-    if (!columns.some((c) => c.name === column)) await client.$executeRawUnsafe(`ALTER TABLE "${table}" ADD COLUMN "${column}" ${type}`)
+    if (columns.length > 0 && !columns.some((c) => c.name === column)) await client.$executeRawUnsafe(`ALTER TABLE "${table}" ADD COLUMN "${column}" ${type}`)
   }
 }

@@ -12,6 +12,8 @@ import { assertClient, detectProvider } from '../db/client.js'
 import { InvalidArgumentError } from '../foundation/errors.js'
 import { LlmLedger } from '../ledger/ledger.js'
 import { LlmPlans } from '../plans/plans.js'
+import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
+import { LlmAuditLog, type AuditQuery } from '../audit/log.js'
 import type { PeriodInput } from '../foundation/periods.js'
 import { describeHostModel, type HostModelOptions } from './host.js'
 import { ensureTenantRow } from '../tenant/loader.js'
@@ -68,7 +70,8 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
       },
     })
     const plans = new LlmPlans(base, config)
-    const ctx: TenantContext = { client, provider, host, ledger, budgets, store: new TenantStore(base), plans, now: config.now }
+    const audit = new LlmAuditLog(base, config)
+    const ctx: TenantContext = { client, provider, host, ledger, budgets, store: new TenantStore(base, { now: config.now }), plans, audit, now: config.now }
     const idOf = (tenant: string | Rec) => {
       if (typeof tenant === 'string') return tenant
       if (typeof tenant !== 'object' || tenant === null || Array.isArray(tenant)) {
@@ -76,17 +79,19 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
       }
       return host.tenantIdOf(tenant)
     }
-    const setActive = async (tenant: string | Rec, active: boolean): Promise<TenantRecord> => {
-      await tenantRowOf(ctx, typeof tenant === 'string' ? null : tenant, idOf(tenant))
-      return ctx.store.update(idOf(tenant), { active })
+    const setActive = async (tenant: string | Rec, active: boolean, auditOptions?: AuditOptions): Promise<TenantRecord> => {
+      assertAuditOptions(auditOptions)
+      await tenantRowOf(ctx, typeof tenant === 'string' ? null : tenant, idOf(tenant), auditOptions)
+      return ctx.store.update(idOf(tenant), { active }, auditOptions)
     }
 
     const statics = {
       llmFindTenant: (tenantId: string) => ctx.store.find(tenantId),
       llmFindTenantByRecord: (record: Rec) => ctx.store.find(host.tenantIdOf(record)),
       llmFindOrCreateTenant: (record: Rec) => tenantRowOf(ctx, record, host.tenantIdOf(record)),
-      llmDeactivate: (tenant: string | Rec) => setActive(tenant, false),
-      llmActivate: (tenant: string | Rec) => setActive(tenant, true),
+      llmDeactivate: (tenant: string | Rec, audit?: AuditOptions) => setActive(tenant, false, audit),
+      llmActivate: (tenant: string | Rec, audit?: AuditOptions) => setActive(tenant, true, audit),
+      llmAuditEvents: (q: AuditQuery = {}) => audit.events(q),
       llmTopSpenders: (q: { period?: PeriodInput; limit?: number } = {}) => ledger.costByTenant(q),
       llmRefreshCounters: (q: { tenantId?: string } = {}) => budgets.refreshCounters(q),
       llmReleaseExpiredHolds: () => budgets.releaseExpiredHolds(),
@@ -137,6 +142,7 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
           ledger,
           budgets,
           plans,
+          audit,
           track: budgets.track.bind(budgets),
           runtime,
           defineAgent: (agent: AgentOptions) => runtime.defineAgent(agent),

@@ -19,6 +19,8 @@ import type { BudgetLimitType } from '../config/limits.js'
 import type { RateWindowStatus } from '../budget/rate-status.js'
 import type { LlmPlans, PlanChangeAt } from '../plans/plans.js'
 import type { PlanAssignment, PlanRecord } from '../plans/plan-record.js'
+import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
+import type { AuditPage, AuditQuery, LlmAuditLog } from '../audit/log.js'
 
 export interface TenantContext {
   client: LlmPrismaClient
@@ -28,6 +30,7 @@ export interface TenantContext {
   budgets: LlmBudgets
   store: TenantStore
   plans: LlmPlans
+  audit: LlmAuditLog
   now: () => Date
 }
 
@@ -41,8 +44,8 @@ const usage = (q: PeriodArg) => arg(q, ['period', 'includeRefused'])
 const list = (q: ListArg) => arg(q, ['limit', 'period'])
 
 /** Get-or-create the tenant row of a host record (race-free). */
-export async function tenantRowOf(ctx: TenantContext, record: Rec | null, tenantId: string): Promise<TenantRecord> {
-  return toTenantRecord(await ensureTenantRow(ctx.client, ctx.provider, ctx.host.tenantInput(record, tenantId), ctx.now()))
+export async function tenantRowOf(ctx: TenantContext, record: Rec | null, tenantId: string, audit?: AuditOptions): Promise<TenantRecord> {
+  return toTenantRecord(await ensureTenantRow(ctx.client, ctx.provider, ctx.host.tenantInput(record, tenantId), ctx.now(), audit))
 }
 
 export function recordMethods(ctx: TenantContext) {
@@ -127,20 +130,30 @@ export function recordMethods(ctx: TenantContext) {
         async (q: { agentType?: string } = {}): Promise<RateWindowStatus[]> =>
           budgets.rateLimitStatus(r, arg(q, ['agentType'])),
     ),
-    llmChangePlan: method((r, id) => async (key: string, options: { at?: PlanChangeAt; version?: number } = {}): Promise<PlanAssignment> => {
-      await tenantRowOf(ctx, r, id) // the tenant row with the extension's defaults, when it is new
-      return ctx.plans.changePlan(id, key, options)
-    }),
+    llmChangePlan: method(
+      (r, id) =>
+        async (key: string, options: { at?: PlanChangeAt; version?: number } = {}, audit?: AuditOptions): Promise<PlanAssignment> => {
+          assertAuditOptions(audit)
+          await tenantRowOf(ctx, r, id, audit) // the tenant row with the extension's defaults, when it is new
+          return ctx.plans.changePlan(id, key, options, audit)
+        },
+    ),
     llmPlan: method(
       (_r, id) => (): Promise<{ plan: PlanRecord; assignment: PlanAssignment; scheduled: PlanAssignment | null } | null> => ctx.plans.currentPlan(id),
     ),
     llmPlanHistory: method((_r, id) => (): Promise<PlanAssignment[]> => ctx.plans.planHistory(id)),
     llmTenant: method((r, id) => (): Promise<TenantRecord> => tenantRowOf(ctx, r, id)),
-    llmConfigure: method((r, id) => async (changes: Omit<Partial<TenantInput>, 'tenantId' | 'record'>): Promise<TenantRecord> => {
+    llmConfigure: method((r, id) => async (changes: Omit<Partial<TenantInput>, 'tenantId' | 'record'>, audit?: AuditOptions): Promise<TenantRecord> => {
       tenantToColumns(changes, 'changes') // validate before the tenant row is created
-      await tenantRowOf(ctx, r, id)
-      return ctx.store.update(id, changes)
+      assertAuditOptions(audit)
+      await tenantRowOf(ctx, r, id, audit)
+      return ctx.store.update(id, changes, audit)
     }),
+    llmAuditEvents: method(
+      (_r, id) =>
+        async (q: Omit<AuditQuery, 'tenantId'> = {}): Promise<AuditPage> =>
+          ctx.audit.events({ ...arg(q, ['action', 'actorType', 'actorId', 'period', 'limit', 'cursor']), tenantId: id }),
+    ),
     llmApiKeys: method((r) => (): Promise<Record<string, string>> => host.apiKeysOf(r)),
     llmTrack: method(
       (r) =>

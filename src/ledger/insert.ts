@@ -32,6 +32,7 @@ const COLUMNS: Array<[column: string, value: (row: ExecutionRow) => unknown]> = 
   ['error_message', (r) => r.errorMessage],
   ['trace_id', (r) => r.traceId],
   ['parent_id', (r) => r.parentId],
+  ['api_key_id', (r) => r.apiKeyId],
   ['metadata', (r) => (r.metadata === null ? null : JSON.stringify(r.metadata))],
   ['created_at', () => null],
 ]

@@ -40,6 +40,7 @@ const RECORD_KEYS = new Set<string>([
   'errorMessage',
   'traceId',
   'parentId',
+  'apiKeyId',
   'metadata',
 ])
 
@@ -135,6 +136,7 @@ export function toExecutionRow(input: RecordExecutionInput, now: Date, path = 'e
     errorMessage: errorMessage === null ? null : redactText(errorMessage),
     traceId: optionalText(input.traceId, 'traceId', 191),
     parentId: optionalText(input.parentId, 'parentId', 191),
+    apiKeyId: optionalText(input.apiKeyId, 'apiKeyId', 191),
     metadata: toMetadataJson(input.metadata),
   }
 }
@@ -162,6 +164,7 @@ export function toExecutionRecord(row: Record<string, unknown>): ExecutionRecord
     errorMessage: (row.errorMessage as string | null) ?? null,
     traceId: (row.traceId as string | null) ?? null,
     parentId: (row.parentId as string | null) ?? null,
+    apiKeyId: (row.apiKeyId as string | null) ?? null,
     metadata: (row.metadata as JsonValue | null) ?? null,
   }
 }

@@ -49,6 +49,8 @@ export interface RecordExecutionInput {
   errorMessage?: string | null
   traceId?: string | null
   parentId?: string | null
+  /** The tenant API key the call was made with (its stable id). */
+  apiKeyId?: string | null
   metadata?: Record<string, unknown> | null
 }
 
@@ -71,6 +73,8 @@ export interface ExecutionFields {
   errorMessage: string | null
   traceId: string | null
   parentId: string | null
+  /** The tenant API key the call was made with; null = none. */
+  apiKeyId: string | null
   metadata: JsonValue | null
 }
 

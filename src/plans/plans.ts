@@ -19,8 +19,13 @@ import { bumpTenantVersion } from '../tenant/versions.js'
 import { PlanExistsError, PlanInUseError, PlanNotFoundError } from './errors.js'
 import { assertPlanKey, assertPlanVersion, planToColumns, type PlanChanges, type PlanInput } from './plan-input.js'
 import { toAssignment, toPlanRecord, type PlanAssignment, type PlanRecord } from './plan-record.js'
+import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
+import { changedFields, recordAuditEvent } from '../audit/record.js'
 
 type Tx = LlmPrismaClient
+
+/** A plan's audited fields (its row id and creation time are not changes). */
+const audited = ({ id: _id, createdAt: _c, ...rest }: PlanRecord): Record<string, unknown> => rest as Record<string, unknown>
 
 export const PLAN_CHANGE_AT = ['now', 'period_end'] as const
 export type PlanChangeAt = (typeof PLAN_CHANGE_AT)[number]
@@ -39,30 +44,47 @@ export class LlmPlans {
     this.config = toConfig(config)
   }
 
-  /** Creates version 1 of a new plan. */
-  async definePlan(input: PlanInput): Promise<PlanRecord> {
+  /** Creates version 1 of a new plan (audited: `plan.defined`). */
+  async definePlan(input: PlanInput, audit?: AuditOptions): Promise<PlanRecord> {
     const data = planToColumns(input)
+    assertAuditOptions(audit)
     if (await this.latestRow(data.key as string)) throw new PlanExistsError(data.key as string)
-    const row = await this.client.llmPlan.create({ data: { id: randomUUID(), version: 1, ...data } })
-    return toPlanRecord(row as Record<string, unknown>)
+    return (await this.client.$transaction(async (tx: Tx) => {
+      const plan = toPlanRecord((await tx.llmPlan.create({ data: { id: randomUUID(), version: 1, ...data } })) as Record<string, unknown>)
+      await recordAuditEvent(tx, { action: 'plan.defined', targetType: 'plan', targetId: plan.key, after: audited(plan) }, this.config.now(), audit)
+      return plan
+    })) as PlanRecord
   }
 
   /**
    * Changes a plan: the latest version is edited in place while no tenant has ever been on it;
    * otherwise (immutable) the changes become the next version. Tenants stay on their version.
    */
-  async updatePlan(key: string, changes: PlanChanges): Promise<PlanRecord> {
+  async updatePlan(key: string, changes: PlanChanges, audit?: AuditOptions): Promise<PlanRecord> {
     assertPlanKey(key)
     const data = planToColumns(changes, 'changes', { requireKeyAndName: false })
     if ('key' in data) throw new InvalidArgumentError('changes.key', 'omitted (a plan key cannot change)', data.key)
+    assertAuditOptions(audit)
     return (await this.client.$transaction(async (tx: Tx) => {
       const latest = await this.latestRow(key, tx)
       if (!latest) throw new PlanNotFoundError(key)
-      const used = await tx.llmTenantPlan.count({ where: { planId: latest.id } })
-      if (used === 0) return toPlanRecord((await tx.llmPlan.update({ where: { id: latest.id }, data })) as Record<string, unknown>)
-      const { id: _id, createdAt: _createdAt, version, ...copy } = latest
-      const row = await tx.llmPlan.create({ data: { ...copy, ...data, id: randomUUID(), version: Number(version) + 1 } })
-      return toPlanRecord(row as Record<string, unknown>)
+      const used = (await tx.llmTenantPlan.count({ where: { planId: latest.id } })) as number
+      let plan: PlanRecord
+      if (used === 0) plan = toPlanRecord((await tx.llmPlan.update({ where: { id: latest.id }, data })) as Record<string, unknown>)
+      else {
+        const { id: _id, createdAt: _createdAt, version, ...copy } = latest
+        plan = toPlanRecord(
+          (await tx.llmPlan.create({ data: { ...copy, ...data, id: randomUUID(), version: Number(version) + 1 } })) as Record<string, unknown>,
+        )
+      }
+      const diff = changedFields(audited(toPlanRecord(latest)), audited(plan))
+      await recordAuditEvent(
+        tx,
+        { action: 'plan.updated', targetType: 'plan', targetId: key, ...diff, metadata: { version: plan.version, newVersion: used > 0 } },
+        this.config.now(),
+        audit,
+      )
+      return plan
     })) as PlanRecord
   }
 
@@ -84,8 +106,9 @@ export class LlmPlans {
   }
 
   /** Deletes every version of a plan no tenant is on or scheduled onto (PlanInUseError otherwise). */
-  async deletePlan(key: string): Promise<number> {
+  async deletePlan(key: string, audit?: AuditOptions): Promise<number> {
     assertPlanKey(key)
+    assertAuditOptions(audit)
     return (await this.client.$transaction(async (tx: Tx) => {
       const versions = (await tx.llmPlan.findMany({ where: { key } })) as Array<{ id: string }>
       if (versions.length === 0) throw new PlanNotFoundError(key)
@@ -93,6 +116,7 @@ export class LlmPlans {
       if (onIt.length > 0) throw new PlanInUseError(key, [...new Set(onIt.map((a) => a.tenantId))])
       // The assignment history keeps the plan's key and version (billing prices it when invoicing).
       const { count } = (await tx.llmPlan.deleteMany({ where: { key } })) as { count: number }
+      await recordAuditEvent(tx, { action: 'plan.deleted', targetType: 'plan', targetId: key, before: { key, versions: count } }, this.config.now(), audit)
       return count
     })) as number
   }
@@ -102,7 +126,7 @@ export class LlmPlans {
    * current assignment now; `at: 'period_end'` starts the new one at the start of next month in the
    * config's time zone. A pending scheduled change is replaced. The tenant row is created if missing.
    */
-  async changePlan(tenantId: string, key: string, options: { at?: PlanChangeAt; version?: number } = {}): Promise<PlanAssignment> {
+  async changePlan(tenantId: string, key: string, options: { at?: PlanChangeAt; version?: number } = {}, audit?: AuditOptions): Promise<PlanAssignment> {
     const id = assertIdentifier(tenantId, 'tenantId')
     assertPlanKey(key)
     assertQuery(options, ['at', 'version'], 'options')
@@ -110,27 +134,48 @@ export class LlmPlans {
     if (!(PLAN_CHANGE_AT as readonly string[]).includes(at as string))
       throw new InvalidArgumentError('options.at', PLAN_CHANGE_AT.map((a) => `'${a}'`).join(' or '), at)
     if (options.version !== undefined) assertPlanVersion(options.version, 'options.version')
+    assertAuditOptions(audit)
     const now = this.config.now()
     const plan = await this.planRow(this.client, key, options.version)
-    await ensureTenantRow(this.client, this.provider, { tenantId: id }, now)
+    await ensureTenantRow(this.client, this.provider, { tenantId: id }, now, audit)
     const from =
       at === 'now' ? now : bucketStart('month', new Date(bucketStart('month', now, this.config.timeZone).getTime() + 32 * 86_400_000), this.config.timeZone)
     const assignment = (await this.client.$transaction(async (tx: Tx) => {
       await this.lockTenant(tx, id)
+      const previous = (await tx.llmTenantPlan.findFirst({
+        where: { tenantId: id, effectiveFrom: { lte: now }, ...notEndedBy(now) },
+        orderBy: { effectiveFrom: 'desc' },
+      })) as { planKey: string; planVersion: number } | null
       await tx.llmTenantPlan.deleteMany({ where: { tenantId: id, effectiveFrom: { gt: now } } }) // a pending scheduled change
       await tx.llmTenantPlan.updateMany({ where: { tenantId: id, effectiveFrom: { lte: from }, ...notEndedBy(from) }, data: { effectiveTo: from } })
-      return tx.llmTenantPlan.create({
+      const created = await tx.llmTenantPlan.create({
         data: { id: randomUUID(), tenantId: id, planId: plan.id, planKey: plan.key, planVersion: plan.version, effectiveFrom: from, effectiveTo: null },
       })
+      await recordAuditEvent(
+        tx,
+        {
+          action: 'plan.changed',
+          tenantId: id,
+          targetType: 'tenant',
+          targetId: id,
+          before: previous ? { planKey: previous.planKey, planVersion: previous.planVersion } : { planKey: null, planVersion: null },
+          after: { planKey: plan.key, planVersion: plan.version, effectiveFrom: from },
+          metadata: { at },
+        },
+        now,
+        audit,
+      )
+      return created
     })) as Record<string, unknown>
     bumpTenantVersion(id)
     return toAssignment(assignment)
   }
 
   /** Moves every tenant on version `from` of a plan to version `to`, effective now. Returns how many. */
-  async movePlanVersion(key: string, options: { from: number; to: number }): Promise<number> {
+  async movePlanVersion(key: string, options: { from: number; to: number }, audit?: AuditOptions): Promise<number> {
     assertPlanKey(key)
     assertQuery(options, ['from', 'to'], 'options')
+    assertAuditOptions(audit)
     const from = await this.planRow(this.client, key, assertPlanVersion(options?.from, 'options.from'))
     const to = await this.planRow(this.client, key, assertPlanVersion(options?.to, 'options.to'))
     const now = this.config.now()
@@ -144,6 +189,23 @@ export class LlmPlans {
         await tx.llmTenantPlan.create({
           data: { id: randomUUID(), tenantId: a.tenantId, planId: to.id, planKey: key, planVersion: to.version, effectiveFrom: now },
         })
+      }
+      // One event per tenant moved: the log by tenant shows every plan its calls were priced by.
+      for (const tenant of new Set(current.map((a) => a.tenantId))) {
+        await recordAuditEvent(
+          tx,
+          {
+            action: 'plan.changed',
+            tenantId: tenant,
+            targetType: 'tenant',
+            targetId: tenant,
+            before: { planKey: key, planVersion: from.version },
+            after: { planKey: key, planVersion: to.version, effectiveFrom: now },
+            metadata: { movePlanVersion: true },
+          },
+          now,
+          audit,
+        )
       }
       // Scheduled ones have not started: they simply start on the new version.
       const scheduled = (await tx.llmTenantPlan.findMany({ where: { planId: from.id, effectiveFrom: { gt: now } } })) as Array<{ tenantId: string }>

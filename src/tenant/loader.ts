@@ -6,8 +6,10 @@ import { randomUUID } from 'node:crypto'
 import { placeholder, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
 import { LIMIT_COLUMNS, LIMIT_TYPES, type Enforcement, type LimitValues } from '../config/limits.js'
 import { agentRateLimitsFromJson, rateLimitsFromJson, type AgentRateLimitValues, type RateLimitValues } from '../config/rate-limits.js'
-import { tenantToColumns, type TenantInput } from './store.js'
+import { tenantToColumns, toTenantRecord, type TenantInput } from './store.js'
 import { bumpTenantVersion, tenantVersion } from './versions.js'
+import { inTransaction, recordAuditEvent } from '../audit/record.js'
+import type { AuditOptions } from '../audit/actor.js'
 
 export type TenantRow = Record<string, unknown>
 
@@ -66,8 +68,12 @@ export async function findTenantRow(client: LlmPrismaClient, tenantId: string): 
   return (await client.llmTenant.findUnique({ where: { tenantId } })) as TenantRow | null
 }
 
-/** Creates the tenant row unless it exists (no error, no duplicate under concurrency); returns the row. */
-export async function ensureTenantRow(client: LlmPrismaClient, provider: SqlProvider, input: TenantInput, now: Date): Promise<TenantRow> {
+/**
+ * Creates the tenant row unless it exists (no error, no duplicate under concurrency); returns the
+ * row. A row it creates is audited (`tenant.created`) in the same transaction; of concurrent first
+ * uses only the one whose INSERT created the row writes the event.
+ */
+export async function ensureTenantRow(client: LlmPrismaClient, provider: SqlProvider, input: TenantInput, now: Date, audit?: AuditOptions): Promise<TenantRow> {
   const existing = await findTenantRow(client, input.tenantId)
   if (existing) return existing
   const data = tenantToColumns(input)
@@ -90,10 +96,17 @@ export async function ensureTenantRow(client: LlmPrismaClient, provider: SqlProv
   const names = Object.keys(columns)
   const sql = `INSERT INTO "llm_tenants" (${names.map((n) => `"${n}"`).join(', ')})
     VALUES (${names.map((_, i) => placeholder(provider, i + 1)).join(', ')}) ON CONFLICT ("tenant_id") DO NOTHING`
-  await client.$executeRawUnsafe(sql, ...Object.values(columns))
+  const row = await inTransaction(client, async (tx) => {
+    const inserted = await tx.$executeRawUnsafe(sql, ...Object.values(columns))
+    const created = await findTenantRow(tx, input.tenantId)
+    if (!created) throw new Error(`tenant row ${input.tenantId} vanished after insert`)
+    if (inserted === 1) {
+      const { id: _id, createdAt: _c, updatedAt: _u, ...after } = toTenantRecord(created)
+      await recordAuditEvent(tx, { action: 'tenant.created', tenantId: input.tenantId, targetType: 'tenant', targetId: input.tenantId, after }, now, audit)
+    }
+    return created
+  })
   bumpTenantVersion(input.tenantId)
-  const row = await findTenantRow(client, input.tenantId)
-  if (!row) throw new Error(`tenant row ${input.tenantId} vanished after insert`)
   return row
 }
 

@@ -24,6 +24,9 @@ import { assertEnforcement, limitsFromRow, limitsToColumns, type Enforcement, ty
 import { assertIdentifier, assertTenantId } from '../foundation/validation.js'
 import type { JsonValue } from '../foundation/validation.js'
 import { parseAgentLimits, parseMaxConcurrent, type AgentLimitsInput } from '../config/limits.js'
+import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
+import { changedFields, inTransaction, recordAuditEvent } from '../audit/record.js'
+import { TenantNotFoundError } from './errors.js'
 
 export interface TenantInput {
   tenantId: string
@@ -181,11 +184,28 @@ export function toTenantRecord(row: Record<string, unknown>): TenantRecord {
   }
 }
 
+/** Fields whose change is a `tenant.limits.changed` event (what a tenant's calls are admitted by). */
+const LIMIT_FIELDS = ['limits', 'maxConcurrent', 'agentLimits', 'rateLimits', 'agentRateLimits', 'enforcement', 'inheritGlobal'] as const
+
+/** The audit action of a change from `before` to `after` (one event per admin write). */
+export function tenantChangeAction(
+  changed: Record<string, unknown> | null,
+): 'tenant.activated' | 'tenant.deactivated' | 'tenant.limits.changed' | 'tenant.updated' {
+  if (changed && 'active' in changed) return changed.active ? 'tenant.activated' : 'tenant.deactivated'
+  if (changed && LIMIT_FIELDS.some((f) => f in changed)) return 'tenant.limits.changed'
+  return 'tenant.updated'
+}
+
+/** The audited fields of a tenant record (ids and timestamps are the event's own). */
+const auditedOf = ({ id: _id, createdAt: _c, updatedAt: _u, ...rest }: TenantRecord): Record<string, unknown> => rest
+
 export class TenantStore {
   private readonly client: LlmPrismaClient
+  private readonly now: () => Date
 
-  constructor(client: unknown) {
+  constructor(client: unknown, options: { now?: () => Date } = {}) {
     this.client = assertClient(client)
+    this.now = options.now ?? (() => new Date())
   }
 
   async find(tenantId: string): Promise<TenantRecord | null> {
@@ -195,27 +215,56 @@ export class TenantStore {
     return row ? toTenantRecord(row) : null
   }
 
-  /** Creates the tenant or updates the given fields of an existing one (validated first). */
-  async upsert(input: TenantInput): Promise<TenantRecord> {
+  /**
+   * Creates the tenant or updates the given fields of an existing one (validated first), with its
+   * audit event (`tenant.created`, or the change's action) in the same transaction.
+   */
+  async upsert(input: TenantInput, audit?: AuditOptions): Promise<TenantRecord> {
     const data = tenantToColumns(input)
     if (typeof data.tenantId !== 'string') throw new InvalidArgumentError('tenantId', 'a non-empty string', input?.tenantId)
+    assertAuditOptions(audit)
     const { tenantId, ...changes } = data
-    const row = (await this.client.llmTenant.upsert({
-      where: { tenantId },
-      create: { id: randomUUID(), ...data },
-      update: changes,
-    })) as Record<string, unknown>
+    const record = await inTransaction(this.client, async (tx) => {
+      const existing = (await tx.llmTenant.findUnique({ where: { tenantId } })) as Record<string, unknown> | null
+      if (existing) return this.write(tx, existing, changes, audit)
+      const row = toTenantRecord((await tx.llmTenant.create({ data: { id: randomUUID(), ...data } })) as Record<string, unknown>)
+      await recordAuditEvent(
+        tx,
+        { action: 'tenant.created', tenantId: row.tenantId, targetType: 'tenant', targetId: row.tenantId, after: auditedOf(row) },
+        this.now(),
+        audit,
+      )
+      return row
+    })
     bumpTenantVersion(tenantId as string)
-    return toTenantRecord(row)
+    return record
   }
 
-  /** Updates fields of an existing tenant; `tenantId` cannot be changed. */
-  async update(tenantId: string, changes: Omit<Partial<TenantInput>, 'tenantId'>): Promise<TenantRecord> {
+  /** Updates fields of an existing tenant (`tenantId` cannot change), audited in the same transaction. */
+  async update(tenantId: string, changes: Omit<Partial<TenantInput>, 'tenantId'>, audit?: AuditOptions): Promise<TenantRecord> {
     const id = assertIdentifier(tenantId, 'tenantId')
     const data = tenantToColumns(changes, 'changes')
     if ('tenantId' in data) throw new InvalidArgumentError('changes.tenantId', 'omitted (a tenant id cannot change)', data.tenantId)
-    const row = (await this.client.llmTenant.update({ where: { tenantId: id }, data })) as Record<string, unknown>
+    assertAuditOptions(audit)
+    const record = await inTransaction(this.client, async (tx) => {
+      const existing = (await tx.llmTenant.findUnique({ where: { tenantId: id } })) as Record<string, unknown> | null
+      if (!existing) throw new TenantNotFoundError(id)
+      return this.write(tx, existing, data, audit)
+    })
     bumpTenantVersion(id)
-    return toTenantRecord(row)
+    return record
+  }
+
+  private async write(tx: LlmPrismaClient, existing: Record<string, unknown>, data: Record<string, unknown>, audit?: AuditOptions): Promise<TenantRecord> {
+    const before = toTenantRecord(existing)
+    const row = toTenantRecord((await tx.llmTenant.update({ where: { tenantId: before.tenantId }, data })) as Record<string, unknown>)
+    const diff = changedFields(auditedOf(before), auditedOf(row))
+    await recordAuditEvent(
+      tx,
+      { action: tenantChangeAction(diff.after), tenantId: row.tenantId, targetType: 'tenant', targetId: row.tenantId, ...diff },
+      this.now(),
+      audit,
+    )
+    return row
   }
 }
