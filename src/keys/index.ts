@@ -1,0 +1,5 @@
+export { createApiKeys, issueApiKey, LlmApiKeys, parseGracePeriod, type ApiKeysOptions, type IssuedApiKey, type KeyIssuing } from './api-keys.js'
+export { ApiKeyExpiredError, ApiKeyNotFoundError, ApiKeyRevokedError, InvalidApiKeyError } from './errors.js'
+export { hashApiKey, isWellFormedKey } from './format.js'
+export type { ApiKeyChanges, ApiKeyInput, ApiKeyLimits, ApiKeyRecord } from './key-record.js'
+export type { VerifiedApiKey } from './verify.js'
