@@ -96,3 +96,17 @@ export {
   type AuditPage,
   type AuditQuery,
 } from './audit/index.js'
+export {
+  ApiKeyExpiredError,
+  ApiKeyNotFoundError,
+  ApiKeyRevokedError,
+  InvalidApiKeyError,
+  LlmApiKeys,
+  createApiKeys,
+  type ApiKeyChanges,
+  type ApiKeyInput,
+  type ApiKeyRecord,
+  type ApiKeysOptions,
+  type IssuedApiKey,
+  type VerifiedApiKey,
+} from './keys/index.js'

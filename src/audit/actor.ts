@@ -51,7 +51,13 @@ export function parseActor(actor: unknown, field = 'actor'): AuditActor {
 export function withActor<T>(actor: AuditActor, fn: () => T): T {
   const parsed = parseActor(actor)
   if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'a function to run as the actor', fn)
-  return storage.run(parsed, fn)
+  return storage.run(parsed, () => {
+    const result = fn()
+    // Prisma's query promises are lazy: they run when first awaited. Awaiting starts here, inside
+    // the actor's scope — not in the caller's `await`, after the scope has ended.
+    const thenable = result as { then?: unknown } | null
+    return (thenable && typeof thenable === 'object' && typeof thenable.then === 'function' ? Promise.resolve(result) : result) as T
+  })
 }
 
 /** The actor of a change: the call's option, else the ambient actor, else 'system'. */

@@ -84,7 +84,7 @@ export class LlmBudgets {
     let rates: RateDelta[] = []
     let leave: () => void
     try {
-      admitted = await this.tenants.admit(tenant, request.agentType, { at: startedAt })
+      admitted = await this.tenants.admit(tenant, request.agentType, { at: startedAt, apiKeyId: request.apiKeyId })
       const reservation: Reservation = {
         executionId,
         keys: admitted.keys,
@@ -103,6 +103,7 @@ export class LlmBudgets {
           startedAt,
           traceId: request.traceId,
           parentId: request.parentId,
+          apiKeyId: request.apiKeyId,
           metadata: request.metadata as Record<string, unknown> | null,
         },
         startedAt,
@@ -300,7 +301,11 @@ export class LlmBudgets {
   }
 
   /** Resolves the tenant and its effective policy for an agent (no reservation). */
-  admit(tenant: TenantRef | null | undefined, agentType: string, opts: { skipActiveCheck?: boolean; at?: Date } = {}): Promise<Admitted> {
+  admit(
+    tenant: TenantRef | null | undefined,
+    agentType: string,
+    opts: { skipActiveCheck?: boolean; at?: Date; apiKeyId?: string | null } = {},
+  ): Promise<Admitted> {
     return this.tenants.admit(tenant, agentType, opts)
   }
 

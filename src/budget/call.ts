@@ -19,6 +19,11 @@ export interface TrackCall {
   estimate?: { cost?: UsdInput; tokens?: number }
   traceId?: string | null
   parentId?: string | null
+  /**
+   * The tenant API key the call is made with (`verifyApiKey(...).key.id`): recorded on the ledger
+   * row, and the key's own limits apply besides the tenant's.
+   */
+  apiKeyId?: string | null
   metadata?: Record<string, unknown> | null
   signal?: AbortSignal
 }
@@ -32,11 +37,12 @@ export interface ValidatedCall {
   estimateTokens: bigint
   traceId: string | null
   parentId: string | null
+  apiKeyId: string | null
   /** Validated and redacted: a refusal row carries it too. */
   metadata: JsonValue | null
 }
 
-const TRACK_KEYS = new Set(['agentType', 'model', 'provider', 'estimate', 'traceId', 'parentId', 'metadata', 'signal'])
+const TRACK_KEYS = new Set(['agentType', 'model', 'provider', 'estimate', 'traceId', 'parentId', 'apiKeyId', 'metadata', 'signal'])
 
 /** Validates a call completely (bad input writes nothing) and applies the estimate defaults and caps. */
 export function validateCall(call: TrackCall, budgets: BudgetOptions): ValidatedCall {
@@ -51,7 +57,7 @@ export function validateCall(call: TrackCall, budgets: BudgetOptions): Validated
   const cap = budgets.maxReservation
   const min = (a: bigint, b: bigint | null) => (b !== null && b < a ? b : a)
   const provider = call.provider === undefined || call.provider === null ? null : assertIdentifier(call.provider, 'call.provider', 255)
-  for (const field of ['traceId', 'parentId'] as const) {
+  for (const field of ['traceId', 'parentId', 'apiKeyId'] as const) {
     const v = call[field]
     if (v !== undefined && v !== null && (typeof v !== 'string' || v.length === 0 || v.length > 191)) {
       throw new InvalidArgumentError(`call.${field}`, 'a non-empty string of at most 191 characters, or null', v)
@@ -65,6 +71,7 @@ export function validateCall(call: TrackCall, budgets: BudgetOptions): Validated
     estimateTokens: min(BigInt(tokens), cap.tokens),
     traceId: call.traceId ?? null,
     parentId: call.parentId ?? null,
+    apiKeyId: call.apiKeyId ?? null,
     metadata: toMetadataJson(call.metadata, 'call.metadata'),
   }
 }

@@ -18,8 +18,11 @@ export type CountLimitType = 'dailyTokens' | 'monthlyTokens' | 'dailyExecutions'
 export type BudgetFigures = { limitType: CostLimitType; limit: Decimal; current: Decimal } | { limitType: CountLimitType; limit: number; current: number }
 
 export interface BudgetExceededDetails {
-  scope: 'tenant' | 'global' | 'agent'
+  /** `api_key`: the limit of the tenant API key the call was made with (`apiKeyId`). */
+  scope: 'tenant' | 'global' | 'agent' | 'api_key'
   tenantId: string | null
+  /** The key whose own limit refused (scope `api_key`); null otherwise. */
+  apiKeyId?: string | null
   agentType: string | null
   /** When the period of the refusing limit resets (its next day or month in the configured zone); null for maxConcurrent. */
   retryAfter: Date | null
@@ -33,7 +36,8 @@ export interface BudgetExceededDetails {
  * token / execution / maxConcurrent figures are numbers.
  */
 class BudgetExceeded extends LlmTenantError {
-  readonly scope: 'tenant' | 'global' | 'agent'
+  readonly scope: 'tenant' | 'global' | 'agent' | 'api_key'
+  readonly apiKeyId: string | null
   readonly limitType: CostLimitType | CountLimitType
   /** Decimal dollars for cost limits, a number otherwise. */
   readonly limit: Decimal | number
@@ -50,9 +54,11 @@ class BudgetExceeded extends LlmTenantError {
     const who =
       details.scope === 'global'
         ? 'global budget'
-        : details.scope === 'agent'
-          ? `agent "${details.agentType}" budget${details.tenantId ? ` of tenant "${details.tenantId}"` : ' (all tenants)'}`
-          : `tenant "${details.tenantId}"`
+        : details.scope === 'api_key'
+          ? `API key ${details.apiKeyId} of tenant "${details.tenantId}"`
+          : details.scope === 'agent'
+            ? `agent "${details.agentType}" budget${details.tenantId ? ` of tenant "${details.tenantId}"` : ' (all tenants)'}`
+            : `tenant "${details.tenantId}"`
     const resets = details.retryAfter ? `; resets ${details.retryAfter.toISOString()}` : ''
     super(
       'BUDGET_EXCEEDED',
@@ -60,6 +66,7 @@ class BudgetExceeded extends LlmTenantError {
     )
     this.name = 'BudgetExceededError'
     this.scope = details.scope
+    this.apiKeyId = details.apiKeyId ?? null
     this.limitType = details.limitType
     this.limit = details.limit
     this.current = details.current
@@ -95,8 +102,10 @@ export class AdmissionError extends LlmTenantError {
 }
 
 export interface RateLimitDetails {
-  scope: 'tenant' | 'global' | 'agent'
+  scope: 'tenant' | 'global' | 'agent' | 'api_key'
   tenantId: string | null
+  /** The key whose own rate limit refused (scope `api_key`); null otherwise. */
+  apiKeyId?: string | null
   agentType: string | null
   /** The limit's name, e.g. `requestsPerMinute`. */
   name: RateLimitKey
@@ -124,6 +133,7 @@ export interface RateLimitDetails {
 export class RateLimitExceededError extends LlmTenantError {
   readonly scope: RateLimitDetails['scope']
   readonly tenantId: string | null
+  readonly apiKeyId: string | null
   readonly agentType: string | null
   /** The limit's name, e.g. `requestsPerMinute` (`name` is the error's class name). */
   readonly limitName: RateLimitKey
@@ -138,13 +148,16 @@ export class RateLimitExceededError extends LlmTenantError {
     const who =
       d.scope === 'global'
         ? 'global rate limit'
-        : d.scope === 'agent'
-          ? `agent "${d.agentType}" rate limit${d.tenantId ? ` of tenant "${d.tenantId}"` : ''}`
-          : `tenant "${d.tenantId}"`
+        : d.scope === 'api_key'
+          ? `API key ${d.apiKeyId} of tenant "${d.tenantId}"`
+          : d.scope === 'agent'
+            ? `agent "${d.agentType}" rate limit${d.tenantId ? ` of tenant "${d.tenantId}"` : ''}`
+            : `tenant "${d.tenantId}"`
     const when = d.retryAfterMs === null ? 'the call is larger than the whole window' : `retry after ${d.retryAfterMs} ms`
     super('RATE_LIMITED', `Rate limit exceeded: ${who} ${d.name} ${d.limit} (${d.limitType} per ${d.window}; ${when}; agent ${d.agentType ?? 'none'})`)
     this.name = 'RateLimitExceededError'
     this.scope = d.scope
+    this.apiKeyId = d.apiKeyId ?? null
     this.tenantId = d.tenantId
     this.agentType = d.agentType
     this.limitName = d.name

@@ -17,6 +17,7 @@ import type { CounterKey, Scope } from '../ledger/counters/keys.js'
 import type { PlanLimits } from '../plans/plan-limits.js'
 import type { LimitSource, RateCheck, RateScope } from '../rate-limits/keys.js'
 import type { TenantRowLimits } from '../tenant/loader.js'
+import type { ApiKeyLimits } from '../keys/key-record.js'
 
 /** An override with where it came from: the call's `{ id, limits }` or the tenantConfigResolver. */
 export interface SourcedOverride {
@@ -65,6 +66,7 @@ export function effectivePolicy(
   row: TenantRowLimits | null,
   plan: PlanLimits | null,
   overrides: SourcedOverride[],
+  apiKey: ApiKeyLimits | null = null,
 ): EffectivePolicy {
   const inherit = row?.inheritGlobal ?? true
   const globalOr = <T>(value: T, none: T): [LimitSource, T] => (inherit ? ['global', value] : ['global', none])
@@ -120,15 +122,31 @@ export function effectivePolicy(
   }
   add('global_agent', 'dailyCost', 'day', globalAgent?.dailyCost, budgets.enforcement, 'cost')
   add('global_agent', 'monthlyCost', 'month', globalAgent?.monthlyCost, budgets.enforcement, 'cost')
+  // A key's own limits apply on top of its tenant's (its calls count toward both), with the
+  // tenant's enforcement.
+  if (apiKey && tenantId !== null) {
+    for (const type of LIMIT_TYPES) add('api_key', type, PERIOD_OF(type), apiKey.limits[type], tenantEnforcement, MEASURE[type])
+    for (const c of checks) if (c.scope === 'api_key') c.tenantId = tenantId
+  }
 
   const rateChecks: RateCheck[] = []
   const addRate = (scope: RateScope, name: RateLimitKey, picked: [LimitSource, bigint | null | undefined], enforcement: Enforcement) => {
     const [source, limit] = picked
     if (limit === null || limit === undefined || enforcement !== 'hard') return
     const { measure, window } = splitRateLimitKey(name)
-    const tenant = scope === 'tenant' || scope === 'tenant_agent' ? (tenantId as string) : ''
+    const tenant = scope === 'tenant' || scope === 'tenant_agent' ? (tenantId as string) : scope === 'api_key' ? (apiKey?.id as string) : ''
     const agent = scope === 'tenant_agent' || scope === 'global_agent' ? agentType : ''
-    rateChecks.push({ scope, key: [scope, tenant, agent, measure, window], name, measure, window, limit, enforcement, source })
+    rateChecks.push({
+      scope,
+      key: [scope, tenant, agent, measure, window],
+      name,
+      measure,
+      window,
+      limit,
+      enforcement,
+      source,
+      ...(scope === 'api_key' ? { tenantId: tenantId as string } : {}),
+    })
   }
   const rateChain = (
     read: (o: ParsedOverride) => RateLimitValues | undefined,
@@ -162,6 +180,7 @@ export function effectivePolicy(
         tenantEnforcement,
       )
     }
+    if (apiKey && tenantId !== null) addRate('api_key', name, ['api_key', stored(apiKey.rateLimits[name])], tenantEnforcement)
     addRate('global', name, ['global', budgets.rateLimits[name]], budgets.enforcement)
     addRate('global_agent', name, ['global', budgets.perAgentRateLimits[agentType]?.[name]], budgets.enforcement)
   }

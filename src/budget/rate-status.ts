@@ -11,7 +11,7 @@ import { readRateRows } from '../rate-limits/statements.js'
 import type { BudgetExceededError, RateLimitExceededError } from './errors.js'
 
 export interface RateWindowStatus {
-  scope: 'tenant' | 'global' | 'agent'
+  scope: 'tenant' | 'global' | 'agent' | 'api_key'
   name: RateLimitKey
   measure: RateMeasure
   window: RateWindow
@@ -50,7 +50,7 @@ export async function rateWindowStatus(db: RawRunner, provider: SqlProvider, che
     const stored = byId.get(rateKeyId(c.key))
     const { remaining, resetsAtNs } = remainingAt(stored?.tatNs ?? 0n, nowNs, c.limit, c.window, stored?.limitValue ?? 0n)
     return {
-      scope: c.scope === 'tenant' ? 'tenant' : c.scope === 'global' ? 'global' : 'agent',
+      scope: c.scope === 'tenant' || c.scope === 'global' || c.scope === 'api_key' ? c.scope : 'agent',
       name: c.name,
       measure: c.measure,
       window: c.window,

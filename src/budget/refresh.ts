@@ -53,11 +53,11 @@ async function ledgerTotals(
   const tenant = tenantId !== undefined ? ` AND "tenant_id" = ${p(3)}` : ''
   const cast = provider === 'postgresql' ? '::text' : ''
   const groups = (await tx.$queryRawUnsafe(
-    `SELECT "tenant_id", "agent_type", SUM("total_cost_nanos")${cast} AS cost, SUM("total_tokens")${cast} AS tokens, COUNT(*)${cast} AS n
+    `SELECT "tenant_id", "agent_type", "api_key_id", SUM("total_cost_nanos")${cast} AS cost, SUM("total_tokens")${cast} AS tokens, COUNT(*)${cast} AS n
        FROM "llm_executions" WHERE "started_at" >= ${p(1)} AND "started_at" < ${p(2)} AND "status" NOT IN (${UNCOUNTED_STATUSES_SQL})${tenant}
-      GROUP BY "tenant_id", "agent_type"`,
+      GROUP BY "tenant_id", "agent_type", "api_key_id"`,
     ...(tenantId !== undefined ? [from, to, tenantId] : [from, to]),
-  )) as Array<{ tenant_id: string | null; agent_type: string; cost: unknown; tokens: unknown; n: unknown }>
+  )) as Array<{ tenant_id: string | null; agent_type: string; api_key_id: string | null; cost: unknown; tokens: unknown; n: unknown }>
   const totals = new Map<string, Totals>()
   const add = (key: CounterKey, g: (typeof groups)[number]) => {
     const t = totals.get(keyId(key)) ?? zero()
@@ -75,6 +75,8 @@ async function ledgerTotals(
       add(['tenant', g.tenant_id, '', period, bucket], g)
       add(['tenant_agent', g.tenant_id, g.agent_type, period, bucket], g)
     }
+    // A key's rows exist only where it has limits; refreshing one tenant leaves them alone.
+    if (g.api_key_id !== null && tenantId === undefined) add(['api_key', g.api_key_id, '', period, bucket], g)
   }
   return totals
 }

@@ -25,6 +25,7 @@ export interface RefusedCall {
   provider?: string | null
   traceId?: string | null
   parentId?: string | null
+  apiKeyId?: string | null
   /** Already validated and redacted metadata of the call. */
   metadata?: JsonValue | null
   /** The call's one instant: its ledger row's startedAt. */
@@ -47,6 +48,7 @@ export async function recordRefusal(client: RawRunner, provider: SqlProvider, ca
       errorMessage: err.message,
       traceId: call.traceId ?? null,
       parentId: call.parentId ?? null,
+      apiKeyId: call.apiKeyId ?? null,
       metadata: (call.metadata as Record<string, unknown> | null | undefined) ?? null,
     },
     call.at,

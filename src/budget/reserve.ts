@@ -149,6 +149,11 @@ function tightestCheck(rows: CounterRow[], policy: EffectivePolicy, res: Reserva
   return best!
 }
 
+/** How a refusal names its scope: tenant×agent and global×agent are both 'agent'. */
+export function publicScope(scope: string): 'tenant' | 'global' | 'agent' | 'api_key' {
+  return scope === 'tenant' || scope === 'global' || scope === 'api_key' ? scope : 'agent'
+}
+
 /**
  * The typed refusal for a hard check: money as Decimal dollars, counts as numbers, and when the
  * refusing period resets (`at` is the call's instant; maxConcurrent has no period, so no reset).
@@ -157,8 +162,9 @@ export function refusalError(check: LimitCheck & { current: bigint }, agentType:
   const period = check.key[3]
   const retryAfter = period === 'inflight' ? null : bucketRange(period, check.key[4], timeZone).to
   const base = {
-    scope: check.scope === 'tenant' ? ('tenant' as const) : check.scope === 'global' ? ('global' as const) : ('agent' as const),
-    tenantId: check.key[1] === '' ? null : check.key[1],
+    scope: publicScope(check.scope),
+    tenantId: check.scope === 'api_key' ? (check.tenantId ?? null) : check.key[1] === '' ? null : check.key[1],
+    apiKeyId: check.scope === 'api_key' ? check.key[1] : null,
     agentType,
     retryAfter,
     retryAfterSeconds: retryAfter === null ? null : Math.max(1, Math.ceil((retryAfter.getTime() - at.getTime()) / 1000)),
@@ -172,8 +178,9 @@ export function refusalError(check: LimitCheck & { current: bigint }, agentType:
 /** The typed refusal for a rate window: `retryAfterNs` null = the call can never fit it. */
 export function rateRefusalError(check: RateCheck, agentType: string | null, nowNs: bigint, retryAfterNs: bigint | null): RateLimitExceededError {
   return new RateLimitExceededError({
-    scope: check.scope === 'tenant' ? 'tenant' : check.scope === 'global' ? 'global' : 'agent',
-    tenantId: check.key[1] === '' ? null : check.key[1],
+    scope: publicScope(check.scope),
+    tenantId: check.scope === 'api_key' ? (check.tenantId ?? null) : check.key[1] === '' ? null : check.key[1],
+    apiKeyId: check.scope === 'api_key' ? check.key[1] : null,
     agentType,
     name: check.name,
     window: check.window,

@@ -14,6 +14,10 @@ import { ensureTenantRow, findTenantRow, rowLimits, TenantRowCache, type TenantR
 import { currentTenant, ResolvedTenantRef, resolveTenantRef, type ResolvedTenant } from '../tenant/ref.js'
 import type { TenantInput } from '../tenant/store.js'
 import { TenantInactiveError } from './errors.js'
+import { InvalidArgumentError } from '../foundation/errors.js'
+import { ApiKeyNotFoundError } from '../keys/errors.js'
+import { apiKeyCacheId, loadApiKeyLimits } from '../keys/limits.js'
+import type { ApiKeyLimits } from '../keys/key-record.js'
 import { effectivePolicy, type EffectivePolicy, type SourcedOverride } from './policy.js'
 
 /** What admission caches per tenant: its row and its plan assignments (current and scheduled). */
@@ -39,6 +43,7 @@ export interface Admitted {
 
 export class TenantAdmission {
   private readonly rows: TenantRowCache<LoadedTenant>
+  private readonly apiKeys: TenantRowCache<ApiKeyLimits | null>
 
   constructor(
     private readonly client: LlmPrismaClient,
@@ -47,6 +52,7 @@ export class TenantAdmission {
     private readonly options: BudgetsOptions,
   ) {
     this.rows = new TenantRowCache<LoadedTenant>(config.tenantCacheTtlMs)
+    this.apiKeys = new TenantRowCache<ApiKeyLimits | null>(config.tenantCacheTtlMs)
   }
 
   /** Explicit tenant → withTenant() → tenantResolver → none. */
@@ -61,7 +67,11 @@ export class TenantAdmission {
   }
 
   /** Resolves the tenant and its effective policy for an agent at `at` (no reservation). */
-  async admit(tenant: TenantRef | null | undefined, agentType: string, opts: { skipActiveCheck?: boolean; at?: Date } = {}): Promise<Admitted> {
+  async admit(
+    tenant: TenantRef | null | undefined,
+    agentType: string,
+    opts: { skipActiveCheck?: boolean; at?: Date; apiKeyId?: string | null } = {},
+  ): Promise<Admitted> {
     const at = opts.at ?? this.config.now()
     const resolved = !this.config.multiTenancy ? null : tenant instanceof ResolvedTenantRef ? tenant.value : await this.resolve(tenant)
     let loaded: LoadedTenant = { row: null, plans: [] }
@@ -80,10 +90,20 @@ export class TenantAdmission {
       }
     }
     const tenantId = resolved?.tenantId ?? null
-    const allKeys = counterKeysFor(tenantId, agentType, at, this.config.timeZone)
+    const apiKey = opts.apiKeyId ? await this.apiKey(opts.apiKeyId, tenantId) : null
+    const allKeys = counterKeysFor(tenantId, agentType, at, this.config.timeZone, apiKey?.id ?? null)
     const plan = planAt(loaded.plans, at)?.plan ?? null
-    const policy = effectivePolicy(this.config.budgets, tenantId, agentType, allKeys, loaded.row ? rowLimits(loaded.row) : null, plan, overrides)
+    const policy = effectivePolicy(this.config.budgets, tenantId, agentType, allKeys, loaded.row ? rowLimits(loaded.row) : null, plan, overrides, apiKey)
     return { tenantId, agentType, policy, keys: maintainedKeys(allKeys, policy) }
+  }
+
+  /** The limits of the call's API key (cached like tenant rows); it must be a key of the call's tenant. */
+  private async apiKey(apiKeyId: string, tenantId: string | null): Promise<ApiKeyLimits> {
+    const key = await this.apiKeys.get(apiKeyCacheId(apiKeyId), () => loadApiKeyLimits(this.client, apiKeyId))
+    if (!key) throw new ApiKeyNotFoundError(apiKeyId)
+    if (key.tenantId !== tenantId)
+      throw new InvalidArgumentError('call.apiKeyId', `the id of a key of the call's tenant (${tenantId === null ? 'none' : `"${tenantId}"`})`, apiKeyId)
+    return key
   }
 
   /** The tenant's row and its plan assignments that have not ended (a scheduled change included). */

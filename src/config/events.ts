@@ -8,7 +8,7 @@ import type { BudgetLimitType } from './limits.js'
 
 export interface BudgetEvent {
   type: 'soft_limit_reached' | 'hard_limit_refused'
-  scope: 'tenant' | 'global' | 'agent'
+  scope: 'tenant' | 'global' | 'agent' | 'api_key'
   limitType: BudgetLimitType
   /** Dollars as a decimal string for cost limits; a count otherwise. */
   limit: string

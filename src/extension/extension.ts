@@ -14,6 +14,7 @@ import { LlmLedger } from '../ledger/ledger.js'
 import { LlmPlans } from '../plans/plans.js'
 import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
 import { LlmAuditLog, type AuditQuery } from '../audit/log.js'
+import { LlmApiKeys, type ApiKeysOptions } from '../keys/api-keys.js'
 import type { PeriodInput } from '../foundation/periods.js'
 import { describeHostModel, type HostModelOptions } from './host.js'
 import { ensureTenantRow } from '../tenant/loader.js'
@@ -32,11 +33,13 @@ export interface LlmTenantOptions<M extends string> extends HostModelOptions<any
   providers?: RuntimeOptions['providers']
   /** Price overrides / fallback for agents. */
   pricing?: RuntimeOptions['pricing']
+  /** Tenant API keys issued by the app (prefix, pepper, negative cache): `$llm.apiKeys`. */
+  tenantApiKeys?: Omit<ApiKeysOptions, 'config'>
 }
 
 type Rec = Record<string, unknown>
 
-const OPTION_KEYS = ['model', 'id', 'name', 'limits', 'enforcement', 'inheritGlobal', 'budget', 'apiKeys', 'config', 'providers', 'pricing']
+const OPTION_KEYS = ['model', 'id', 'name', 'limits', 'enforcement', 'inheritGlobal', 'budget', 'apiKeys', 'config', 'providers', 'pricing', 'tenantApiKeys']
 
 export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
   return Prisma.defineExtension((base) => {
@@ -71,7 +74,19 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
     })
     const plans = new LlmPlans(base, config)
     const audit = new LlmAuditLog(base, config)
-    const ctx: TenantContext = { client, provider, host, ledger, budgets, store: new TenantStore(base, { now: config.now }), plans, audit, now: config.now }
+    const apiKeys = new LlmApiKeys(base, { ...(options.tenantApiKeys ?? {}), config })
+    const ctx: TenantContext = {
+      client,
+      provider,
+      host,
+      ledger,
+      budgets,
+      store: new TenantStore(base, { now: config.now }),
+      plans,
+      audit,
+      apiKeys,
+      now: config.now,
+    }
     const idOf = (tenant: string | Rec) => {
       if (typeof tenant === 'string') return tenant
       if (typeof tenant !== 'object' || tenant === null || Array.isArray(tenant)) {
@@ -92,6 +107,10 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
       llmDeactivate: (tenant: string | Rec, audit?: AuditOptions) => setActive(tenant, false, audit),
       llmActivate: (tenant: string | Rec, audit?: AuditOptions) => setActive(tenant, true, audit),
       llmAuditEvents: (q: AuditQuery = {}) => audit.events(q),
+      llmVerifyApiKey: (raw: string) => apiKeys.verifyApiKey(raw),
+      llmRevokeApiKey: (keyId: string, auditOptions?: AuditOptions) => apiKeys.revokeApiKey(keyId, auditOptions),
+      llmRotateApiKey: (keyId: string, rotation: { gracePeriod?: number | string } = {}, auditOptions?: AuditOptions) =>
+        apiKeys.rotateApiKey(keyId, rotation, auditOptions),
       llmTopSpenders: (q: { period?: PeriodInput; limit?: number } = {}) => ledger.costByTenant(q),
       llmRefreshCounters: (q: { tenantId?: string } = {}) => budgets.refreshCounters(q),
       llmReleaseExpiredHolds: () => budgets.releaseExpiredHolds(),
@@ -143,6 +162,7 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
           budgets,
           plans,
           audit,
+          apiKeys,
           track: budgets.track.bind(budgets),
           runtime,
           defineAgent: (agent: AgentOptions) => runtime.defineAgent(agent),

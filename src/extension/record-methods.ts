@@ -21,6 +21,8 @@ import type { LlmPlans, PlanChangeAt } from '../plans/plans.js'
 import type { PlanAssignment, PlanRecord } from '../plans/plan-record.js'
 import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
 import type { AuditPage, AuditQuery, LlmAuditLog } from '../audit/log.js'
+import type { IssuedApiKey, LlmApiKeys } from '../keys/api-keys.js'
+import type { ApiKeyInput, ApiKeyRecord } from '../keys/key-record.js'
 
 export interface TenantContext {
   client: LlmPrismaClient
@@ -31,6 +33,7 @@ export interface TenantContext {
   store: TenantStore
   plans: LlmPlans
   audit: LlmAuditLog
+  apiKeys: LlmApiKeys
   now: () => Date
 }
 
@@ -149,6 +152,21 @@ export function recordMethods(ctx: TenantContext) {
       await tenantRowOf(ctx, r, id, audit)
       return ctx.store.update(id, changes, audit)
     }),
+    llmCreateApiKey: method((r, id) => async (input: ApiKeyInput, audit?: AuditOptions): Promise<IssuedApiKey> => {
+      assertAuditOptions(audit)
+      await tenantRowOf(ctx, r, id, audit)
+      return ctx.apiKeys.createApiKey(id, input, audit)
+    }),
+    llmListApiKeys: method(
+      (_r, id) =>
+        (q: { includeRotated?: boolean } = {}): Promise<ApiKeyRecord[]> =>
+          ctx.apiKeys.listApiKeys(id, q),
+    ),
+    llmUsageByApiKey: method(
+      (_r, id) =>
+        async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> =>
+          ledger.usageByApiKey({ tenantId: id, ...usage(q) }),
+    ),
     llmAuditEvents: method(
       (_r, id) =>
         async (q: Omit<AuditQuery, 'tenantId'> = {}): Promise<AuditPage> =>

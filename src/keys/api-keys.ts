@@ -17,6 +17,7 @@ import { ApiKeyNotFoundError, ApiKeyRevokedError } from './errors.js'
 import { assertKeyPrefix, generateApiKey, hashApiKey, keyStart } from './format.js'
 import { apiKeyToColumns, auditedKey, toApiKeyRecord, type ApiKeyChanges, type ApiKeyInput, type ApiKeyRecord } from './key-record.js'
 import { ApiKeyVerifier, type VerifiedApiKey } from './verify.js'
+import { apiKeyChanged } from './limits.js'
 
 export interface ApiKeysOptions {
   /** The shared config (clock, `tenantCacheTtlMs` — how soon other processes see a revocation). */
@@ -148,10 +149,16 @@ export class LlmApiKeys {
       const before = toApiKeyRecord(await this.row(tx, id))
       const after = toApiKeyRecord((await tx.llmApiKey.update({ where: { id }, data })) as Record<string, unknown>)
       const diff = changedFields(auditedKey(before), auditedKey(after))
-      await recordAuditEvent(tx, { action: 'api_key.updated', tenantId: after.tenantId, targetType: 'api_key', targetId: id, ...diff }, this.config.now(), audit)
+      await recordAuditEvent(
+        tx,
+        { action: 'api_key.updated', tenantId: after.tenantId, targetType: 'api_key', targetId: id, ...diff },
+        this.config.now(),
+        audit,
+      )
       return after
     })
     this.verifier.forgetKnown()
+    apiKeyChanged(id)
     return record
   }
 
@@ -167,13 +174,21 @@ export class LlmApiKeys {
       await tx.llmApiKey.updateMany({ where: { replacedBy: id, OR: [{ revokedAt: null }, { revokedAt: { gt: now } }] }, data: { revokedAt: now } })
       await recordAuditEvent(
         tx,
-        { action: 'api_key.revoked', tenantId: after.tenantId, targetType: 'api_key', targetId: id, before: { revokedAt: before.revokedAt }, after: { revokedAt: now } },
+        {
+          action: 'api_key.revoked',
+          tenantId: after.tenantId,
+          targetType: 'api_key',
+          targetId: id,
+          before: { revokedAt: before.revokedAt },
+          after: { revokedAt: now },
+        },
         now,
         audit,
       )
       return after
     })
     this.verifier.forgetKnown()
+    apiKeyChanged(id)
     return record
   }
 
@@ -182,7 +197,11 @@ export class LlmApiKeys {
    * (default 0: refused at once), then is refused. The key's id — and so its usage, budgets and
    * rate limits — stays the same.
    */
-  async rotateApiKey(keyId: string, options: { gracePeriod?: number | string } = {}, audit?: AuditOptions): Promise<IssuedApiKey & { previousSecretRetiresAt: Date }> {
+  async rotateApiKey(
+    keyId: string,
+    options: { gracePeriod?: number | string } = {},
+    audit?: AuditOptions,
+  ): Promise<IssuedApiKey & { previousSecretRetiresAt: Date }> {
     const id = assertIdentifier(keyId, 'keyId')
     assertQuery(options, ['gracePeriod'], 'options')
     const grace = options.gracePeriod === undefined ? 0 : parseGracePeriod(options.gracePeriod)
@@ -233,6 +252,7 @@ export class LlmApiKeys {
     })
     this.verifier.forgetKnown()
     this.verifier.forgetUnknown()
+    apiKeyChanged(id)
     return result
   }
 

@@ -62,10 +62,14 @@ function randomBase62(count: number): string {
   return out
 }
 
+/** `body` (`<prefix>_` and the random part) with its checksum appended. */
+export function withChecksum(body: string): string {
+  return body + checksum(body)
+}
+
 /** A new raw key with the prefix. */
 export function generateApiKey(prefix: string): string {
-  const body = `${prefix}_${randomBase62(RANDOM_CHARS)}`
-  return body + checksum(body)
+  return withChecksum(`${prefix}_${randomBase62(RANDOM_CHARS)}`)
 }
 
 /**

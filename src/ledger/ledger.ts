@@ -145,6 +145,14 @@ export class LlmLedger {
     return this.usageBy('model', query)
   }
 
+  /**
+   * Usage per tenant API key (by the key's stable id, so a rotation does not split or reset it);
+   * calls made without a key are under `none`.
+   */
+  usageByApiKey(query?: PeriodQuery): Promise<Record<string, UsageFigures>> {
+    return this.usageBy('apiKeyId', query)
+  }
+
   /** Every zone-local day of the period (zero-filled), in order: `{ 'YYYY-MM-DD': figures }`. */
   usageByDay(query?: PeriodQuery): Promise<Record<string, UsageFigures>> {
     return usageByDay(this.client, this.provider, resolveScope(query, this.config))
@@ -202,7 +210,7 @@ export class LlmLedger {
     }))
   }
 
-  private async usageBy(field: 'agentType' | 'model', query?: PeriodQuery): Promise<Record<string, UsageFigures>> {
+  private async usageBy(field: 'agentType' | 'model' | 'apiKeyId', query?: PeriodQuery): Promise<Record<string, UsageFigures>> {
     const scope = resolveScope(query, this.config)
     const groups = (await this.client.llmExecution.groupBy({
       by: [field],
@@ -213,7 +221,7 @@ export class LlmLedger {
     })) as Grouped[]
     const result: Record<string, UsageFigures> = {}
     for (const g of groups) {
-      result[g[field] as string] = {
+      result[(g[field] as string | null) ?? 'none'] = {
         cost: nanosToUsd(toNanos(g._sum.totalCostNanos)),
         tokens: Number(toNanos(g._sum.totalTokens)),
         count: g._count._all,

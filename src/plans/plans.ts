@@ -33,6 +33,62 @@ export type PlanChangeAt = (typeof PLAN_CHANGE_AT)[number]
 /** Assignments not ended by `at` (current, or scheduled to start later). */
 const notEndedBy = (at: Date) => ({ OR: [{ effectiveTo: null }, { effectiveTo: { gt: at } }] })
 
+/** A plan version's row (Prisma field names). */
+export type PlanRow = Record<string, unknown> & { id: string; key: string; version: number }
+
+/** A plan version's row — the latest, or `version` — read with `db` (a caller's transaction too); PlanNotFoundError if none. */
+export async function findPlanRow(db: Tx, key: string, version?: number): Promise<PlanRow> {
+  const row =
+    version === undefined
+      ? await db.llmPlan.findFirst({ where: { key }, orderBy: { version: 'desc' } })
+      : await db.llmPlan.findFirst({ where: { key, version: assertPlanVersion(version) } })
+  if (!row) throw new PlanNotFoundError(key, version ?? null)
+  return row as PlanRow
+}
+
+/**
+ * The write of a plan change, inside the caller's transaction `tx` (changePlan's own, or
+ * provisioning's one transaction — Prisma has no nested transactions): ends the assignment in
+ * force at `from`, drops a pending scheduled one, starts the new one at `from`, and records
+ * 'plan.changed' unless `audit` is false (the caller's own event records the plan). The caller
+ * serialises concurrent changes of the tenant and bumps its version after commit.
+ */
+export async function assignPlan(
+  tx: Tx,
+  tenantId: string,
+  plan: PlanRow,
+  when: { from: Date; now: Date; at?: PlanChangeAt },
+  audit?: AuditOptions | false,
+): Promise<PlanAssignment> {
+  const { from, now } = when
+  const previous = (await tx.llmTenantPlan.findFirst({
+    where: { tenantId, effectiveFrom: { lte: now }, ...notEndedBy(now) },
+    orderBy: { effectiveFrom: 'desc' },
+  })) as { planKey: string; planVersion: number } | null
+  await tx.llmTenantPlan.deleteMany({ where: { tenantId, effectiveFrom: { gt: now } } }) // a pending scheduled change
+  await tx.llmTenantPlan.updateMany({ where: { tenantId, effectiveFrom: { lte: from }, ...notEndedBy(from) }, data: { effectiveTo: from } })
+  const created = await tx.llmTenantPlan.create({
+    data: { id: randomUUID(), tenantId, planId: plan.id, planKey: plan.key, planVersion: plan.version, effectiveFrom: from, effectiveTo: null },
+  })
+  if (audit !== false) {
+    await recordAuditEvent(
+      tx,
+      {
+        action: 'plan.changed',
+        tenantId,
+        targetType: 'tenant',
+        targetId: tenantId,
+        before: previous ? { planKey: previous.planKey, planVersion: previous.planVersion } : { planKey: null, planVersion: null },
+        after: { planKey: plan.key, planVersion: plan.version, effectiveFrom: from },
+        metadata: { at: when.at ?? 'now' },
+      },
+      now,
+      audit,
+    )
+  }
+  return toAssignment(created as Record<string, unknown>)
+}
+
 export class LlmPlans {
   readonly config: LlmConfig
   private readonly client: LlmPrismaClient
@@ -142,33 +198,10 @@ export class LlmPlans {
       at === 'now' ? now : bucketStart('month', new Date(bucketStart('month', now, this.config.timeZone).getTime() + 32 * 86_400_000), this.config.timeZone)
     const assignment = (await this.client.$transaction(async (tx: Tx) => {
       await this.lockTenant(tx, id)
-      const previous = (await tx.llmTenantPlan.findFirst({
-        where: { tenantId: id, effectiveFrom: { lte: now }, ...notEndedBy(now) },
-        orderBy: { effectiveFrom: 'desc' },
-      })) as { planKey: string; planVersion: number } | null
-      await tx.llmTenantPlan.deleteMany({ where: { tenantId: id, effectiveFrom: { gt: now } } }) // a pending scheduled change
-      await tx.llmTenantPlan.updateMany({ where: { tenantId: id, effectiveFrom: { lte: from }, ...notEndedBy(from) }, data: { effectiveTo: from } })
-      const created = await tx.llmTenantPlan.create({
-        data: { id: randomUUID(), tenantId: id, planId: plan.id, planKey: plan.key, planVersion: plan.version, effectiveFrom: from, effectiveTo: null },
-      })
-      await recordAuditEvent(
-        tx,
-        {
-          action: 'plan.changed',
-          tenantId: id,
-          targetType: 'tenant',
-          targetId: id,
-          before: previous ? { planKey: previous.planKey, planVersion: previous.planVersion } : { planKey: null, planVersion: null },
-          after: { planKey: plan.key, planVersion: plan.version, effectiveFrom: from },
-          metadata: { at },
-        },
-        now,
-        audit,
-      )
-      return created
-    })) as Record<string, unknown>
+      return assignPlan(tx, id, plan, { from, now, at }, audit)
+    })) as PlanAssignment
     bumpTenantVersion(id)
-    return toAssignment(assignment)
+    return assignment
   }
 
   /** Moves every tenant on version `from` of a plan to version `to`, effective now. Returns how many. */
@@ -261,10 +294,8 @@ export class LlmPlans {
     return (await db.llmPlan.findFirst({ where: { key }, orderBy: { version: 'desc' } })) as Record<string, unknown> | null
   }
 
-  private async planRow(db: Tx, key: string, version?: number): Promise<Record<string, unknown> & { id: string; key: string; version: number }> {
-    const row = version === undefined ? await this.latestRow(key, db) : await db.llmPlan.findFirst({ where: { key, version: assertPlanVersion(version) } })
-    if (!row) throw new PlanNotFoundError(key, version ?? null)
-    return row as Record<string, unknown> & { id: string; key: string; version: number }
+  private planRow(db: Tx, key: string, version?: number): Promise<PlanRow> {
+    return findPlanRow(db, key, version)
   }
 
   /** Serialises concurrent changes of one tenant's plan (PostgreSQL; SQLite has one writer). */

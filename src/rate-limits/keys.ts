@@ -5,11 +5,12 @@
 import type { Enforcement } from '../config/limits.js'
 import type { RateLimitKey, RateMeasure, RateWindow } from '../config/rate-limits.js'
 
-export type RateScope = 'tenant' | 'tenant_agent' | 'global' | 'global_agent'
+/** `api_key`: a tenant API key's own limits (the key's second part is the key id). */
+export type RateScope = 'tenant' | 'tenant_agent' | 'global' | 'global_agent' | 'api_key'
 export type RateKey = readonly [scope: RateScope, tenantId: string, agentType: string, measure: RateMeasure, window: RateWindow]
 
 /** Where an effective value came from (budget status and rate-limit status report it). */
-export type LimitSource = 'override' | 'resolver' | 'tenant' | 'plan' | 'global'
+export type LimitSource = 'override' | 'resolver' | 'tenant' | 'plan' | 'global' | 'api_key'
 
 /** One rate limit that applies to a call. */
 export interface RateCheck {
@@ -22,6 +23,8 @@ export interface RateCheck {
   limit: bigint
   enforcement: Enforcement
   source: LimitSource
+  /** The tenant of an `api_key` check. */
+  tenantId?: string
 }
 
 export function rateKeyId(key: RateKey): string {

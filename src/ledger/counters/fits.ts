@@ -35,4 +35,6 @@ export interface LimitCheck {
   measure: 'cost' | 'tokens' | 'executions'
   limit: bigint
   enforcement: Enforcement
+  /** The tenant of an `api_key` check (its key's second part is the key id). */
+  tenantId?: string
 }

@@ -8,11 +8,14 @@ import { TZDate } from '@date-fns/tz'
 import { addDays, addMonths } from 'date-fns'
 import { dayKey } from '../../foundation/periods.js'
 
-const SCOPES = ['tenant', 'global', 'tenant_agent', 'global_agent'] as const
+const SCOPES = ['tenant', 'global', 'tenant_agent', 'global_agent', 'api_key'] as const
 export type Scope = (typeof SCOPES)[number]
 type PeriodKind = 'day' | 'month' | 'inflight'
 
-/** [scope, tenantId ('' = none), agentType ('' = none), period, bucket] — the counter primary key. */
+/**
+ * [scope, tenantId ('' = none), agentType ('' = none), period, bucket] — the counter primary key.
+ * For the `api_key` scope the second part is the key's stable id (a key belongs to one tenant).
+ */
 export type CounterKey = readonly [scope: Scope, tenantId: string, agentType: string, period: PeriodKind, bucket: string]
 
 const INFLIGHT_BUCKET = '*'
@@ -43,8 +46,11 @@ export function keyId(key: CounterKey): string {
   return id
 }
 
-/** Keys touched by one call, sorted (a fixed lock order avoids deadlocks between transactions). */
-export function counterKeysFor(tenantId: string | null, agentType: string, at: Date, timeZone: string): CounterKey[] {
+/**
+ * Keys touched by one call, sorted (a fixed lock order avoids deadlocks between transactions). A
+ * call made with a tenant API key also has the key's rows (kept only where the key has limits).
+ */
+export function counterKeysFor(tenantId: string | null, agentType: string, at: Date, timeZone: string, apiKeyId: string | null = null): CounterKey[] {
   const { day, month } = buckets(at, timeZone)
   const keys: CounterKey[] = []
   for (const [period, bucket] of [
@@ -53,6 +59,7 @@ export function counterKeysFor(tenantId: string | null, agentType: string, at: D
   ] as const) {
     keys.push(['global', '', '', period, bucket], ['global_agent', '', agentType, period, bucket])
     if (tenantId !== null) keys.push(['tenant', tenantId, '', period, bucket], ['tenant_agent', tenantId, agentType, period, bucket])
+    if (apiKeyId !== null) keys.push(['api_key', apiKeyId, '', period, bucket])
   }
   if (tenantId !== null) keys.push(['tenant', tenantId, '', 'inflight', INFLIGHT_BUCKET])
   return keys.sort(compareKeys)

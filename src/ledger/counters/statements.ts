@@ -102,6 +102,7 @@ async function insertCounterRows(db: RawRunner, provider: SqlProvider, keys: rea
       const filters = [`e."started_at" >= ${p.add(from)}`, `e."started_at" < ${p.add(to)}`]
       if (scope === 'tenant' || scope === 'tenant_agent') filters.push(`e."tenant_id" = ${p.add(tenantId)}`)
       if (scope === 'tenant_agent' || scope === 'global_agent') filters.push(`e."agent_type" = ${p.add(agentType)}`)
+      if (scope === 'api_key') filters.push(`e."api_key_id" = ${p.add(tenantId)}`)
       select = `SELECT ${cols}, COALESCE(SUM(e."total_cost_nanos"), 0), COALESCE(SUM(e."total_tokens"), 0), COUNT(*) FROM "llm_executions" AS e
         WHERE ${filters.join(' AND ')} AND e."status" NOT IN (${UNCOUNTED_STATUSES_SQL})`
     }
