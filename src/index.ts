@@ -110,3 +110,25 @@ export {
   type IssuedApiKey,
   type VerifiedApiKey,
 } from './keys/index.js'
+export {
+  AgentConfigNotFoundError,
+  AgentDisabledError,
+  AgentTemplateNotFoundError,
+  LlmAgentConfigs,
+  createAgentConfigs,
+  type AgentConfigInput,
+  type AgentConfigRecord,
+  type AgentTemplateInput,
+  type AgentTemplateRecord,
+  type CodeAgentTemplate,
+} from './agent-configs/index.js'
+export {
+  IdempotencyConflictError,
+  LlmProvisioning,
+  TenantExistsError,
+  createProvisioning,
+  type ProvisionTenantInput,
+  type ProvisionedTenant,
+  type ProvisioningOptions,
+} from './provisioning/index.js'
+export { UnknownAgentError } from './agents/errors.js'

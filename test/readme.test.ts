@@ -71,6 +71,27 @@ const PROMISES: Array<{ has: string; prints: Array<string | RegExp>; never?: str
       '"requests-minute";q=3;w=60, "tokens-day";q=10000;w=86400',
     ],
   },
+  {
+    has: "prefix: 'sk_live', pepper:",
+    prints: ['true 38 12', 'true api_key', 'true malformed', 'true true', /^2$/m, /^true$/m, /^production sk_live_[0-9A-Za-z]{4}… revoked: true$/m],
+  },
+  {
+    has: "await withActor({ type: 'user', id: 'u_42'",
+    prints: [
+      'tenant.deactivated by job:dunning, plan.changed by user:u_42, tenant.limits.changed by user:u_42',
+      '{"limits":{"dailyCost":"10"},"metadata":null} {"limits":{"dailyCost":"25"},"metadata":{"apiKey":"[REDACTED]","tier":"gold"}}',
+      'tenant.created null',
+    ],
+    never: ['sk-not-for-logs'],
+  },
+  {
+    has: "const signup = { tenantId: 'acme', idempotencyKey: 'signup-7f3a'",
+    prints: ['false starter Support,Triage', /^acme$/m, 'true true null', /^true$/m, /^gpt-4\.1-mini\nBe brief\.\ngpt-4o\ntrue$/m],
+  },
+  {
+    has: "const signup = { tenantId: 'acme', name: 'Acme', plan: 'starter'",
+    prints: ['Support true true null', 'tenant.provisioned by user:u_1'],
+  },
 ]
 
 /** An empty app folder: node_modules, the generated client, and tsconfig paths to this repository's source. */

@@ -38,6 +38,8 @@ export interface AttemptContext {
   pricing: PricingOptions
   traceId: string
   parentId: string | null
+  /** The tenant API key the run is attributed to. */
+  apiKeyId: string | null
   step: number
   attempt: number
   now: () => Date
@@ -102,6 +104,7 @@ export async function runAttempt(a: AttemptContext, def: AgentDefinition, model:
         estimate: { cost: est.cost, tokens: est.tokens },
         traceId: a.traceId,
         parentId: a.parentId,
+        apiKeyId: a.apiKeyId,
         metadata: meta,
         signal: req.signal,
       },

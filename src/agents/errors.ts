@@ -50,3 +50,15 @@ export class MaxStepsExceededError extends LlmTenantError {
     super('MAX_STEPS_EXCEEDED', `Agent "${agentType}" did not finish within maxSteps = ${maxSteps} provider calls`)
   }
 }
+
+/** `runtime.agent(name)` for a name no `defineAgent` of this runtime registered. */
+export class UnknownAgentError extends LlmTenantError {
+  readonly agentName: string
+  constructor(agentName: string, known: string[]) {
+    super(
+      'UNKNOWN_AGENT',
+      `No agent "${agentName}" is defined on this runtime (defined: ${known.length ? known.join(', ') : 'none'}): define it with defineAgent first`,
+    )
+    this.agentName = agentName
+  }
+}

@@ -21,8 +21,11 @@ import { ResolvedTenantRef, type ResolvedTenant } from '../tenant/ref.js'
 import { runAttempt } from './attempt.js'
 import { CircuitBreakers } from './breaker.js'
 import { defineAgent, type AgentDefinition, type AgentOptions } from './define.js'
-import { AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError, MissingApiKeyError, type AttemptInfo } from './errors.js'
+import { AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError, MissingApiKeyError, UnknownAgentError, type AttemptInfo } from './errors.js'
 import { streamAgent } from './stream.js'
+import { withTenantConfig } from './tenant-config.js'
+import { AgentConfigCache } from '../agent-configs/cache.js'
+import { AgentDisabledError } from '../agent-configs/errors.js'
 import type { Agent, AgentInput, AgentResult, AgentStream, AgentUsage, RunOptions, RunSetup } from './types.js'
 
 export type { Agent, AgentInput, AgentResult, AgentStream, RunOptions } from './types.js'
@@ -60,7 +63,7 @@ export function normalizeInput(input: AgentInput): ChatMessage[] {
 }
 
 const RUNTIME_KEYS = ['config', 'providers', 'pricing', 'tenantApiKeys', 'budgets', 'clientCacheSize']
-const RUN_KEYS = ['tenant', 'apiKeys', 'signal', 'traceId', 'parentId']
+const RUN_KEYS = ['tenant', 'apiKeys', 'signal', 'traceId', 'parentId', 'apiKeyId']
 
 /** Throws unless `value` is undefined or a plain object whose keys are all in `keys`. */
 function assertOptions(value: unknown, keys: readonly string[], field: string): void {
@@ -78,7 +81,7 @@ function assertRunOptions(opts: RunOptions): void {
   if (signal !== undefined && (typeof signal?.addEventListener !== 'function' || typeof signal.aborted !== 'boolean')) {
     throw new InvalidArgumentError('options.signal', 'an AbortSignal', opts.signal)
   }
-  for (const field of ['traceId', 'parentId'] as const) {
+  for (const field of ['traceId', 'parentId', 'apiKeyId'] as const) {
     if (opts[field] !== undefined && (typeof opts[field] !== 'string' || opts[field] === ''))
       throw new InvalidArgumentError(`options.${field}`, 'a non-empty string', opts[field])
   }
@@ -89,6 +92,10 @@ export class LlmRuntime {
   readonly budgets: LlmBudgets
   readonly clients: SdkClientCache
   readonly breakers = new CircuitBreakers()
+  /** Agents by name, as defineAgent registered them (the latest definition of a name wins). */
+  private readonly registry = new Map<string, Agent>()
+  /** Tenants' agent configs, cached per tenant for tenantCacheTtlMs. */
+  private readonly agentConfigs: AgentConfigCache
 
   constructor(
     client: unknown,
@@ -102,6 +109,7 @@ export class LlmRuntime {
     assertClient(client)
     detectProvider(client)
     this.config = toConfig(options.config)
+    this.agentConfigs = new AgentConfigCache(assertClient(client), this.config.tenantCacheTtlMs)
     this.budgets = new LlmBudgets(client, this.config, options.budgets)
     this.clients = new SdkClientCache(options.clientCacheSize ?? 256)
     for (const p of options.pricing?.prices ?? []) validatePrice(p, `pricing.prices[${p?.model}]`)
@@ -112,17 +120,28 @@ export class LlmRuntime {
     return this.options.pricing ?? {}
   }
 
+  /** Defines an agent and registers it under its name (`runtime.agent(name)`). */
   defineAgent(options: AgentOptions): Agent {
     const definition = defineAgent(options)
-    return {
+    const agent: Agent = {
       definition,
       run: (input, opts) => this.run(definition, input, opts),
       stream: (input, opts) => this.stream(definition, input, opts),
     }
+    this.registry.set(definition.name, agent)
+    return agent
   }
 
-  async run(def: AgentDefinition, input: AgentInput, opts: RunOptions = {}): Promise<AgentResult> {
-    const setup = await this.prepare(def, input, opts)
+  /** The agent defineAgent registered under `name` (UnknownAgentError if none): an app's code can find it by the name its config uses. */
+  agent(name: string): Agent {
+    const agent = typeof name === 'string' ? this.registry.get(name) : undefined
+    if (!agent) throw new UnknownAgentError(String(name), [...this.registry.keys()].sort())
+    return agent
+  }
+
+  async run(code: AgentDefinition, input: AgentInput, opts: RunOptions = {}): Promise<AgentResult> {
+    const setup = await this.prepare(code, input, opts)
+    const def = setup.definition
     let messages = setup.messages
     let parentId = opts.parentId ?? null
     const attempts: AttemptInfo[] = []
@@ -137,6 +156,7 @@ export class LlmRuntime {
         pricing: this.pricing,
         traceId: setup.traceId,
         parentId,
+        apiKeyId: setup.tenantApiKeyId,
         step,
         now: this.config.now,
       }
@@ -182,8 +202,12 @@ export class LlmRuntime {
     return streamAgent(this, def, input, opts)
   }
 
-  /** Tenant, key and SDK client for a run; a missing key is refused (and recorded) before any call. */
-  async prepare(def: AgentDefinition, input: AgentInput, opts: RunOptions): Promise<RunSetup> {
+  /**
+   * Tenant, the tenant's version of the agent, key and SDK client for a run; a disabled agent is
+   * refused before anything (no reservation, no ledger row); a missing key is refused (and
+   * recorded) before any call.
+   */
+  async prepare(code: AgentDefinition, input: AgentInput, opts: RunOptions): Promise<RunSetup> {
     assertRunOptions(opts)
     const messages = normalizeInput(input)
     let resolved: ResolvedTenant | null
@@ -194,6 +218,7 @@ export class LlmRuntime {
       if (this.config.failMode === 'closed') throw new AdmissionError(`Tenant resolution failed: ${redactText(String((err as Error)?.message ?? err))}`)
       resolved = null
     }
+    const def = await this.definitionFor(code, resolved)
     const traceId = opts.traceId ?? randomUUID()
     const tenantKeys = resolved && this.options.tenantApiKeys ? await this.options.tenantApiKeys(resolved) : {}
     const endpoint = this.options.providers?.[def.provider] ?? {}
@@ -202,11 +227,26 @@ export class LlmRuntime {
     )
     if (!apiKey) {
       const err = new MissingApiKeyError(def.provider, resolved?.tenantId ?? null)
-      await this.recordRefusal(def, def.model, resolved, traceId, opts.parentId ?? null, err)
+      await this.recordRefusal(def, def.model, resolved, traceId, opts.parentId ?? null, err, opts.apiKeyId ?? null)
       throw err
     }
     const sdk = await this.clients.get(def.provider, apiKey, endpoint)
-    return { messages, resolved, tenant: new ResolvedTenantRef(resolved), traceId, apiKey, sdk }
+    return { definition: def, messages, resolved, tenant: new ResolvedTenantRef(resolved), traceId, apiKey, tenantApiKeyId: opts.apiKeyId ?? null, sdk }
+  }
+
+  /** The definition a tenant's run uses: its agent config's settings over the code's, or the code's. */
+  private async definitionFor(code: AgentDefinition, tenant: ResolvedTenant | null): Promise<AgentDefinition> {
+    if (!tenant) return code
+    let config: Awaited<ReturnType<AgentConfigCache['configOf']>>
+    try {
+      config = await this.agentConfigs.configOf(tenant.tenantId, code.name)
+    } catch (err) {
+      // Like tenant resolution: closed refuses the run, open runs it as the code defines it.
+      if (this.config.failMode === 'closed') throw new AdmissionError(`Agent config lookup failed: ${redactText(String((err as Error)?.message ?? err))}`)
+      return code
+    }
+    if (config && !config.enabled) throw new AgentDisabledError(tenant.tenantId, code.name)
+    return withTenantConfig(code, config)
   }
 
   request(def: AgentDefinition, model: string, messages: ChatMessage[], signal?: AbortSignal, stream = false): ProviderRequest {
@@ -243,7 +283,7 @@ export class LlmRuntime {
     for (const model of models) {
       if (this.breakers.acquire(tenantId, def.name, model, def.circuitBreaker, Date.now()) === 'open') {
         const err = new CircuitBreakerOpenError(tenantId, def.name, [model])
-        const id = await this.recordRefusal(def, model, setup.resolved, setup.traceId, at.parentId, err)
+        const id = await this.recordRefusal(def, model, setup.resolved, setup.traceId, at.parentId, err, setup.tenantApiKeyId)
         attempts.push({ executionId: id, model, status: 'refused', errorClass: err.name, message: err.message })
         continue
       }
@@ -290,9 +330,10 @@ export class LlmRuntime {
     traceId: string,
     parentId: string | null,
     err: Error,
+    apiKeyId: string | null = null,
   ): Promise<string> {
     const id = await this.budgets.recordRefusal(
-      { tenantId: tenant?.tenantId ?? null, agentType: def.name, model, provider: def.provider, traceId, parentId, at: this.config.now() },
+      { tenantId: tenant?.tenantId ?? null, agentType: def.name, model, provider: def.provider, traceId, parentId, apiKeyId, at: this.config.now() },
       err,
     )
     await yieldToEventLoop() // a refusal loop must not starve the process (see LlmBudgets.track)

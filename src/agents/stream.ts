@@ -91,6 +91,7 @@ async function streamAttempt(a: StreamAttemptContext, model: string, attempt: nu
         estimate: { cost: est.cost, tokens: est.tokens },
         traceId: setup.traceId,
         parentId: a.parentId,
+        apiKeyId: setup.tenantApiKeyId,
         metadata: meta,
         signal: a.signal,
       },
@@ -154,7 +155,7 @@ export function streamAgent(rt: StreamRuntime, def: AgentDefinition, input: Agen
     let failedCostNanos = 0n
     const attemptContext: StreamAttemptContext = {
       rt,
-      def,
+      def: setup.definition, // the tenant's version of the agent, when it has a config
       setup,
       parentId,
       signal: controller.signal,
@@ -162,7 +163,7 @@ export function streamAgent(rt: StreamRuntime, def: AgentDefinition, input: Agen
       charged: (nanos) => void (failedCostNanos += nanos),
     }
     const out = await rt.callModels(
-      def,
+      setup.definition,
       setup,
       { parentId, signal: controller.signal },
       attempts,

@@ -20,6 +20,11 @@ export interface RunOptions {
   signal?: AbortSignal
   traceId?: string
   parentId?: string
+  /**
+   * The tenant API key the run is made with (`verifyApiKey(raw).key.id`): every ledger row of the
+   * run records it, and the key's own limits apply besides the tenant's.
+   */
+  apiKeyId?: string
 }
 
 export interface AgentUsage extends NormalizedUsage {}
@@ -54,10 +59,15 @@ export interface AgentStream extends AsyncIterable<string> {
 
 /** A prepared run: its messages, tenant, trace, the key chosen and the SDK client for it. */
 export interface RunSetup {
+  /** The definition the run uses: the code's, or the tenant's version of it (its agent config). */
+  definition: AgentDefinition
   messages: ChatMessage[]
   resolved: ResolvedTenant | null
   tenant: ResolvedTenantRef
   traceId: string
+  /** The provider key chosen for the run. */
   apiKey: string
+  /** The tenant API key the run is attributed to (RunOptions.apiKeyId). */
+  tenantApiKeyId: string | null
   sdk: unknown
 }

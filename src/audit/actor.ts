@@ -32,7 +32,7 @@ const SYSTEM: Readonly<AuditActor> = Object.freeze({ type: 'system', id: null, a
 const ACTOR_TYPE = /^[A-Za-z0-9_.:-]{1,64}$/
 
 /** Validates an actor (a typed error naming the field; nothing is written with a bad actor). */
-export function parseActor(actor: unknown, field = 'actor'): AuditActor {
+function parseActor(actor: unknown, field = 'actor'): AuditActor {
   assertQuery(actor, ['type', 'id', 'apiKeyId', 'requestId'], field)
   const a = actor as AuditActor
   if (typeof a.type !== 'string' || !ACTOR_TYPE.test(a.type)) {

@@ -45,7 +45,7 @@ export interface AuditPage {
 
 const QUERY_KEYS = ['tenantId', 'action', 'actorType', 'actorId', 'period', 'limit', 'cursor'] as const
 
-export function toAuditEventRecord(row: Record<string, unknown>): AuditEventRecord {
+function toAuditEventRecord(row: Record<string, unknown>): AuditEventRecord {
   return {
     id: row.id as string,
     occurredAt: row.occurredAt as Date,

@@ -46,7 +46,7 @@ export interface AuditEventInput {
 }
 
 /** A JSON-safe copy: bigints and Decimals as strings, Dates as ISO strings, credentials redacted. */
-export function auditJson(value: unknown): unknown {
+function auditJson(value: unknown): unknown {
   const plain = (v: unknown): unknown => {
     if (typeof v === 'bigint') return v.toString()
     if (v instanceof Date) return v.toISOString()
@@ -59,28 +59,40 @@ export function auditJson(value: unknown): unknown {
   return redactMetadata(plain(value))
 }
 
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** The parts of two JSON values that differ: nested objects are compared field by field. */
+function diff(b: Record<string, unknown>, a: Record<string, unknown>, ignore: readonly string[]): [Record<string, unknown>, Record<string, unknown>] {
+  const changedB: Record<string, unknown> = {}
+  const changedA: Record<string, unknown> = {}
+  for (const key of new Set([...Object.keys(b), ...Object.keys(a)])) {
+    if (ignore.includes(key)) continue
+    const [x, y] = [b[key] ?? null, a[key] ?? null]
+    if (isPlainObject(x) && isPlainObject(y)) {
+      const [nb, na] = diff(x, y, [])
+      if (Object.keys(nb).length > 0 || Object.keys(na).length > 0) [changedB[key], changedA[key]] = [nb, na]
+    } else if (JSON.stringify(x) !== JSON.stringify(y)) {
+      changedB[key] = x
+      changedA[key] = y
+    }
+  }
+  return [changedB, changedA]
+}
+
 /**
- * The fields of `after` whose value differs from `before` (compared as JSON), as a pair of objects
- * holding only those fields; null when nothing changed.
+ * The fields of `after` whose value differs from `before` (compared as JSON; nested objects such
+ * as `limits` field by field), as a pair of objects holding only those fields. With one side
+ * null (a creation or deletion) the other is recorded whole.
  */
 export function changedFields(
   before: Record<string, unknown> | null,
   after: Record<string, unknown> | null,
   ignore: readonly string[] = ['updatedAt', 'createdAt'],
 ): { before: Record<string, unknown> | null; after: Record<string, unknown> | null } {
-  if (before === null || after === null)
-    return { before: before && (auditJson(before) as Record<string, unknown>), after: after && (auditJson(after) as Record<string, unknown>) }
-  const b = auditJson(before) as Record<string, unknown>
-  const a = auditJson(after) as Record<string, unknown>
-  const changedB: Record<string, unknown> = {}
-  const changedA: Record<string, unknown> = {}
-  for (const key of new Set([...Object.keys(b), ...Object.keys(a)])) {
-    if (ignore.includes(key)) continue
-    if (JSON.stringify(b[key]) !== JSON.stringify(a[key])) {
-      changedB[key] = b[key] ?? null
-      changedA[key] = a[key] ?? null
-    }
-  }
+  const b = before && (auditJson(before) as Record<string, unknown>)
+  const a = after && (auditJson(after) as Record<string, unknown>)
+  if (b === null || a === null) return { before: b, after: a }
+  const [changedB, changedA] = diff(b, a, ignore)
   return { before: changedB, after: changedA }
 }
 

@@ -46,10 +46,11 @@ export async function attemptSqlite(
   deltas: Delta[],
   rates: RateDelta[],
   now: Date,
+  rateNow: Date = now,
 ): Promise<Attempt> {
   const direct = directSqliteConnection(client)
-  if (direct?.available) return reserveOnConnection(direct, res, row, deltas, rates, now)
-  const nowNs = toNs(now)
+  if (direct?.available) return reserveOnConnection(direct, res, row, deltas, rates, now, rateNow)
+  const nowNs = toNs(rateNow)
   // Counters only if every window fits too; windows only if the counters moved: all or nothing.
   const counters = allOrNothingUpdateSqlite(deltas, now, rates.length > 0 ? ratesFitSqlite(rates, nowNs) : undefined)
   const countersTaken = (earlier: unknown[][]) => earlier[0].length === deltas.length
@@ -91,8 +92,16 @@ function readRatesStatement(rates: RateDelta[]): [string, unknown[]] {
  * constant texts, compiled once: 8 vs 20 µs of SQLite time for the four counter rows of a call in
  * bench scenario 1's setup.
  */
-function reserveOnConnection(direct: SqliteDirectConnection, res: Reservation, row: ExecutionRow, deltas: Delta[], rates: RateDelta[], now: Date): Attempt {
-  const nowNs = toNs(now)
+function reserveOnConnection(
+  direct: SqliteDirectConnection,
+  res: Reservation,
+  row: ExecutionRow,
+  deltas: Delta[],
+  rates: RateDelta[],
+  now: Date,
+  rateNow: Date,
+): Attempt {
+  const nowNs = toNs(rateNow)
   const admitted = direct.transaction((tx) => {
     for (const d of deltas) if (tx.changes(UPDATE_COUNTER_ROW_SQLITE, counterRowValues(d, now)) === 0) return { commit: false, value: false }
     for (const r of rates) {

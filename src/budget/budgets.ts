@@ -127,6 +127,7 @@ export class LlmBudgets {
           () => this.releaseExpiredHolds(),
           this.config.timeZone,
           this.spent,
+          () => this.config.now(),
         )
       } catch (err) {
         gate.ticket.refused()

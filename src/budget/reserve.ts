@@ -73,6 +73,7 @@ async function attempt(
   rates: RateDelta[],
   now: Date,
   first: boolean,
+  rateNow: Date,
 ): Promise<Attempt> {
   // Several pooled connections can be dead at once (every idle one, after a database restart): each
   // retry takes another, up to a few.
@@ -81,7 +82,7 @@ async function attempt(
     try {
       return provider === 'postgresql'
         ? await attemptPg(client, res, row, deltas, rates, now, first)
-        : await attemptSqlite(client, res, row, deltas, rates, now)
+        : await attemptSqlite(client, res, row, deltas, rates, now, rateNow)
     } catch (err) {
       if (reconnects < 4 && isLostConnection(err)) {
         reconnects++
@@ -150,7 +151,7 @@ function tightestCheck(rows: CounterRow[], policy: EffectivePolicy, res: Reserva
 }
 
 /** How a refusal names its scope: tenant×agent and global×agent are both 'agent'. */
-export function publicScope(scope: string): 'tenant' | 'global' | 'agent' | 'api_key' {
+function publicScope(scope: string): 'tenant' | 'global' | 'agent' | 'api_key' {
   return scope === 'tenant' || scope === 'global' || scope === 'api_key' ? scope : 'agent'
 }
 
@@ -228,6 +229,7 @@ export async function reserve(
   sweep: () => Promise<number>,
   timeZone: string,
   spent?: SpentCache,
+  clock?: () => Date,
 ): Promise<void> {
   const certain = spent?.certainRefusal(policy, res)
   if (certain) throw refusalError(certain, row.agentType, now, timeZone)
@@ -235,7 +237,11 @@ export async function reserve(
   let swept = false
   let rows: CounterRow[] = []
   for (let round = 0; round < 8; round++) {
-    const tried = await attempt(client, provider, res, row, deltas, rates, now, round === 0)
+    // Windows are decided at the moment of the decision (PostgreSQL: the database clock), not at
+    // the call's instant: a call that waited for the write lock behind later-started ones would
+    // otherwise compute its wait from an earlier instant than theirs and overstate retryAfterMs.
+    const rateNow = clock ? new Date(Math.max(now.getTime(), clock().getTime())) : now
+    const tried = await attempt(client, provider, res, row, deltas, rates, now, round === 0, rateNow)
     if (tried.ok) return
     rows = tried.rows ?? (await readCounters(client, provider, res.keys))
     if (rows.length < res.keys.length) {
@@ -253,7 +259,7 @@ export async function reserve(
     }
     if (rates.length > 0) {
       const seen = tried.rates ?? {
-        nowNs: toNs(now),
+        nowNs: toNs(rateNow),
         rows: await readRateRows(
           client,
           provider,
@@ -280,7 +286,7 @@ export async function reserve(
   // the limit closest to its edge, with its latest figures (never a made-up "current 0").
   if (policy.checks.some((c) => c.enforcement === 'hard')) throw refusalError(tightestCheck(rows, policy, res), row.agentType, now, timeZone)
   const last = {
-    nowNs: toNs(now),
+    nowNs: toNs(clock ? new Date(Math.max(now.getTime(), clock().getTime())) : now),
     rows: await readRateRows(
       client,
       provider,

@@ -15,6 +15,9 @@ import { LlmPlans } from '../plans/plans.js'
 import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
 import { LlmAuditLog, type AuditQuery } from '../audit/log.js'
 import { LlmApiKeys, type ApiKeysOptions } from '../keys/api-keys.js'
+import { LlmAgentConfigs } from '../agent-configs/store.js'
+import { LlmProvisioning, type ProvisioningOptions } from '../provisioning/provisioning.js'
+import type { ProvisionTenantInput } from '../provisioning/input.js'
 import type { PeriodInput } from '../foundation/periods.js'
 import { describeHostModel, type HostModelOptions } from './host.js'
 import { ensureTenantRow } from '../tenant/loader.js'
@@ -35,11 +38,27 @@ export interface LlmTenantOptions<M extends string> extends HostModelOptions<any
   pricing?: RuntimeOptions['pricing']
   /** Tenant API keys issued by the app (prefix, pepper, negative cache): `$llm.apiKeys`. */
   tenantApiKeys?: Omit<ApiKeysOptions, 'config'>
+  /** Agent templates in code, by product type, for `llmProvisionTenant` (`$llm.provisioning`). */
+  agentTemplates?: ProvisioningOptions['templates']
 }
 
 type Rec = Record<string, unknown>
 
-const OPTION_KEYS = ['model', 'id', 'name', 'limits', 'enforcement', 'inheritGlobal', 'budget', 'apiKeys', 'config', 'providers', 'pricing', 'tenantApiKeys']
+const OPTION_KEYS = [
+  'model',
+  'id',
+  'name',
+  'limits',
+  'enforcement',
+  'inheritGlobal',
+  'budget',
+  'apiKeys',
+  'config',
+  'providers',
+  'pricing',
+  'tenantApiKeys',
+  'agentTemplates',
+]
 
 export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
   return Prisma.defineExtension((base) => {
@@ -75,6 +94,16 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
     const plans = new LlmPlans(base, config)
     const audit = new LlmAuditLog(base, config)
     const apiKeys = new LlmApiKeys(base, { ...(options.tenantApiKeys ?? {}), config })
+    const agentConfigs = new LlmAgentConfigs(base, config)
+    // Provisioned tenants start from the model's defaults (limits, enforcement), like auto-created ones.
+    const provisioning = new LlmProvisioning(base, config, {
+      keys: apiKeys,
+      templates: options.agentTemplates,
+      tenantDefaults: (tenantId) => {
+        const { tenantId: _id, ...defaults } = host.tenantInput(null, tenantId)
+        return defaults
+      },
+    })
     const ctx: TenantContext = {
       client,
       provider,
@@ -85,6 +114,7 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
       plans,
       audit,
       apiKeys,
+      agentConfigs,
       now: config.now,
     }
     const idOf = (tenant: string | Rec) => {
@@ -111,6 +141,7 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
       llmRevokeApiKey: (keyId: string, auditOptions?: AuditOptions) => apiKeys.revokeApiKey(keyId, auditOptions),
       llmRotateApiKey: (keyId: string, rotation: { gracePeriod?: number | string } = {}, auditOptions?: AuditOptions) =>
         apiKeys.rotateApiKey(keyId, rotation, auditOptions),
+      llmProvisionTenant: (input: ProvisionTenantInput, auditOptions?: AuditOptions) => provisioning.provisionTenant(input, auditOptions),
       llmTopSpenders: (q: { period?: PeriodInput; limit?: number } = {}) => ledger.costByTenant(q),
       llmRefreshCounters: (q: { tenantId?: string } = {}) => budgets.refreshCounters(q),
       llmReleaseExpiredHolds: () => budgets.releaseExpiredHolds(),
@@ -166,6 +197,9 @@ export function llmTenant<M extends string>(options: LlmTenantOptions<M>) {
           track: budgets.track.bind(budgets),
           runtime,
           defineAgent: (agent: AgentOptions) => runtime.defineAgent(agent),
+          agent: (name: string) => runtime.agent(name),
+          agentConfigs,
+          provisioning,
           withTenant: <T>(tenant: TenantRef | null, fn: () => T) => withTenant(tenant, fn),
         },
       },

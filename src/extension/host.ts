@@ -66,7 +66,7 @@ export function describeHostModel(client: unknown, options: HostModelOptions<any
   }
   const fields = model.fields.filter((f) => f.kind === 'scalar' || f.kind === 'enum').map((f) => f.name)
   const needs: Record<string, true> = {}
-  const useField = (value: unknown, option: string, allowed: string) => {
+  const checkFieldOption = (value: unknown, option: string, allowed: string) => {
     if (value === undefined) return
     if (typeof value === 'string') {
       if (!fields.includes(value)) throw new InvalidArgumentError(option, `${allowed}: one of ${fields.join(', ')}, or a function`, value)
@@ -85,8 +85,8 @@ export function describeHostModel(client: unknown, options: HostModelOptions<any
   }
   if (options.budget !== undefined && typeof options.budget !== 'boolean') throw new InvalidArgumentError('budget', 'true or false', options.budget)
   const idOption = options.id ?? 'id'
-  useField(idOption, 'id', 'a field name')
-  useField(options.name, 'name', 'a field name')
+  checkFieldOption(idOption, 'id', 'a field name')
+  checkFieldOption(options.name, 'name', 'a field name')
   if (options.apiKeys !== undefined && (typeof options.apiKeys !== 'object' || options.apiKeys === null || Array.isArray(options.apiKeys))) {
     throw new InvalidArgumentError('apiKeys', `{ [provider]: field name or function } with provider one of ${PROVIDERS.join(', ')}`, options.apiKeys)
   }
@@ -94,7 +94,7 @@ export function describeHostModel(client: unknown, options: HostModelOptions<any
     // A misspelt provider (`openAI`) would never be read: the call would fall back to the shared key.
     if (!(PROVIDERS as readonly string[]).includes(provider))
       throw new InvalidArgumentError(`apiKeys.${provider}`, `a provider: ${PROVIDERS.join(', ')}`, provider)
-    useField(source, `apiKeys.${provider}`, 'a field name')
+    checkFieldOption(source, `apiKeys.${provider}`, 'a field name')
   }
   if (fields.includes('id')) needs.id = true
 

@@ -23,6 +23,8 @@ import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
 import type { AuditPage, AuditQuery, LlmAuditLog } from '../audit/log.js'
 import type { IssuedApiKey, LlmApiKeys } from '../keys/api-keys.js'
 import type { ApiKeyInput, ApiKeyRecord } from '../keys/key-record.js'
+import type { LlmAgentConfigs } from '../agent-configs/store.js'
+import { agentConfigToColumns, assertAgentName, type AgentConfigInput, type AgentConfigRecord } from '../agent-configs/input.js'
 
 export interface TenantContext {
   client: LlmPrismaClient
@@ -34,6 +36,7 @@ export interface TenantContext {
   plans: LlmPlans
   audit: LlmAuditLog
   apiKeys: LlmApiKeys
+  agentConfigs: LlmAgentConfigs
   now: () => Date
 }
 
@@ -167,6 +170,14 @@ export function recordMethods(ctx: TenantContext) {
         async (q: PeriodArg = {}): Promise<Record<string, UsageFigures>> =>
           ledger.usageByApiKey({ tenantId: id, ...usage(q) }),
     ),
+    llmAgentConfigs: method((_r, id) => (): Promise<AgentConfigRecord[]> => ctx.agentConfigs.listAgentConfigs(id)),
+    llmSetAgentConfig: method((r, id) => async (agentName: string, input: AgentConfigInput, audit?: AuditOptions): Promise<AgentConfigRecord> => {
+      assertAgentName(agentName)
+      agentConfigToColumns(input, 'input', { create: false }) // validate before the tenant row is created
+      assertAuditOptions(audit)
+      await tenantRowOf(ctx, r, id, audit) // the tenant row with the extension's defaults, when it is new
+      return ctx.agentConfigs.setAgentConfig(id, agentName, input, audit)
+    }),
     llmAuditEvents: method(
       (_r, id) =>
         async (q: Omit<AuditQuery, 'tenantId'> = {}): Promise<AuditPage> =>

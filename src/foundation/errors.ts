@@ -1,3 +1,5 @@
+import { redactText } from './redact.js'
+
 /**
  * The base of every error the library throws on purpose (`LlmTenantError`, so apps can
  * `instanceof`-check one class) and the errors of the foundation: bad input and schema mismatch.
@@ -35,7 +37,11 @@ export class InvalidArgumentError extends LlmTenantError {
 function describe(value: unknown): string {
   if (value === undefined) return 'undefined'
   if (value === null) return 'null'
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value)
+  // Key-shaped strings are redacted before they are shortened (a cut key would no longer match).
+  if (typeof value === 'string') {
+    const safe = redactText(value)
+    return JSON.stringify(safe.length > 60 ? `${safe.slice(0, 57)}...` : safe)
+  }
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value)
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()
   if (Array.isArray(value)) return 'an array'

@@ -26,8 +26,12 @@ const CREDENTIAL_KEY_PARTS = [
   'cookie',
 ]
 
-/** Values that look like provider keys or bearer headers, wherever they appear in text. */
-const CREDENTIAL_VALUE = /\b(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{12,}|Bearer\s+[A-Za-z0-9._~+/=-]{12,})/g
+/**
+ * Values that look like provider keys, bearer headers or this library's tenant API keys
+ * (`<prefix>_<30 base62>`), wherever they appear in text.
+ */
+const CREDENTIAL_VALUE =
+  /\b(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{12,}|Bearer\s+[A-Za-z0-9._~+/=-]{12,}|[a-z][a-z0-9]{0,15}(?:_[a-z0-9]{1,16}){0,2}_[0-9A-Za-z]{30}(?![0-9A-Za-z]))/g
 
 export function isCredentialKey(key: string): boolean {
   const normalised = key.toLowerCase().replace(/[^a-z0-9]/g, '')

@@ -4,6 +4,7 @@
  * for logs; an HTTP layer answers all of them with the same 401).
  */
 import { LlmTenantError } from '../foundation/errors.js'
+import { redactText } from '../foundation/redact.js'
 
 export class InvalidApiKeyError extends LlmTenantError {
   readonly reason: 'malformed' | 'unknown' | 'tenant_deleted'
@@ -36,7 +37,9 @@ export class ApiKeyExpiredError extends LlmTenantError {
 export class ApiKeyNotFoundError extends LlmTenantError {
   readonly keyId: string
   constructor(keyId: string) {
-    super('API_KEY_NOT_FOUND', `No API key ${keyId}`)
-    this.keyId = keyId
+    // An id given by mistake may be a raw key: it is redacted like any key-shaped text.
+    const safe = redactText(keyId)
+    super('API_KEY_NOT_FOUND', `No API key ${safe}`)
+    this.keyId = safe
   }
 }

@@ -10,11 +10,10 @@ import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { InvalidArgumentError } from '../foundation/errors.js'
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
-export const RANDOM_CHARS = 24
-export const CHECKSUM_CHARS = 6
+const RANDOM_CHARS = 24
+const CHECKSUM_CHARS = 6
 /** A prefix: lowercase letters and digits, optionally in `_`-separated parts (`sk`, `sk_live`). */
 const PREFIX = /^[a-z][a-z0-9]{0,15}(?:_[a-z0-9]{1,16}){0,2}$/
-export const MAX_KEY_LENGTH = 128
 
 export function assertKeyPrefix(prefix: unknown, field = 'prefix'): string {
   if (typeof prefix !== 'string' || !PREFIX.test(prefix)) {

@@ -1,8 +1,8 @@
 /** The provider-neutral shapes the agent runtime speaks; each adapter maps them to its SDK. */
+import type { ProviderName } from '../foundation/providers.js'
 import type { NormalizedUsage } from '../pricing/price.js'
 
-export const PROVIDERS = ['openai', 'anthropic'] as const
-export type ProviderName = (typeof PROVIDERS)[number]
+export { PROVIDERS, type ProviderName } from '../foundation/providers.js'
 
 export interface ToolCall {
   id: string

@@ -27,6 +27,7 @@ import { parseAgentLimits, parseMaxConcurrent, type AgentLimitsInput } from '../
 import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
 import { changedFields, inTransaction, recordAuditEvent } from '../audit/record.js'
 import { TenantNotFoundError } from './errors.js'
+import { isUniqueViolation } from '../db/unique-violation.js'
 
 export interface TenantInput {
   tenantId: string
@@ -188,7 +189,7 @@ export function toTenantRecord(row: Record<string, unknown>): TenantRecord {
 const LIMIT_FIELDS = ['limits', 'maxConcurrent', 'agentLimits', 'rateLimits', 'agentRateLimits', 'enforcement', 'inheritGlobal'] as const
 
 /** The audit action of a change from `before` to `after` (one event per admin write). */
-export function tenantChangeAction(
+function tenantChangeAction(
   changed: Record<string, unknown> | null,
 ): 'tenant.activated' | 'tenant.deactivated' | 'tenant.limits.changed' | 'tenant.updated' {
   if (changed && 'active' in changed) return changed.active ? 'tenant.activated' : 'tenant.deactivated'
@@ -224,18 +225,22 @@ export class TenantStore {
     if (typeof data.tenantId !== 'string') throw new InvalidArgumentError('tenantId', 'a non-empty string', input?.tenantId)
     assertAuditOptions(audit)
     const { tenantId, ...changes } = data
-    const record = await inTransaction(this.client, async (tx) => {
-      const existing = (await tx.llmTenant.findUnique({ where: { tenantId } })) as Record<string, unknown> | null
-      if (existing) return this.write(tx, existing, changes, audit)
-      const row = toTenantRecord((await tx.llmTenant.create({ data: { id: randomUUID(), ...data } })) as Record<string, unknown>)
-      await recordAuditEvent(
-        tx,
-        { action: 'tenant.created', tenantId: row.tenantId, targetType: 'tenant', targetId: row.tenantId, after: auditedOf(row) },
-        this.now(),
-        audit,
-      )
-      return row
-    })
+    const attempt = () =>
+      inTransaction(this.client, async (tx) => {
+        const existing = (await tx.llmTenant.findUnique({ where: { tenantId } })) as Record<string, unknown> | null
+        if (existing) return this.write(tx, existing, changes, audit)
+        const row = toTenantRecord((await tx.llmTenant.create({ data: { id: randomUUID(), ...data } })) as Record<string, unknown>)
+        await recordAuditEvent(
+          tx,
+          { action: 'tenant.created', tenantId: row.tenantId, targetType: 'tenant', targetId: row.tenantId, after: auditedOf(row) },
+          this.now(),
+          audit,
+        )
+        return row
+      })
+    // Two first upserts of one tenant race to create it: the loser's transaction rolled back on the
+    // unique violation, and its retry finds the row and updates it.
+    const record = await attempt().catch((err) => (isUniqueViolation(err) ? attempt() : Promise.reject(err)))
     bumpTenantVersion(tenantId as string)
     return record
   }

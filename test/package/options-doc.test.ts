@@ -31,6 +31,8 @@ const REQUIRED = [
   'UsageReport',
   'PlanInput',
   'PlanPricesInput',
+  'ApiKeysOptions',
+  'ApiKeyInput',
 ]
 
 interface Table {

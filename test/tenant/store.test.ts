@@ -45,6 +45,16 @@ describe.each(DATABASES)('tenant rows on %s', (kind) => {
     expect((await store().find('dup'))?.name).toBe('two')
   })
 
+  it('regression: concurrent first upserts of one tenant failed with a unique violation (find-then-create in a transaction)', async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store().upsert({ tenantId: 'raced', name: `n${i}` })))
+    expect(new Set(results.map((r) => r.id)).size).toBe(1)
+    const rows = await db().rawQuery<{ n: number | string }>(`SELECT COUNT(*) AS n FROM llm_tenants WHERE tenant_id = 'raced'`)
+    expect(Number(rows[0].n)).toBe(1)
+    const events = await db().rawQuery<{ action: string }>(`SELECT action FROM llm_audit_events WHERE tenant_id = 'raced'`)
+    expect(events.filter((e) => e.action === 'tenant.created')).toHaveLength(1)
+    expect(events).toHaveLength(8)
+  })
+
   it.each([
     ['negative cost limit', { limits: { dailyCost: -1 } }, 'limits.dailyCost'],
     ['NaN cost limit', { limits: { monthlyCost: Number.NaN } }, 'limits.monthlyCost'],
