@@ -153,10 +153,10 @@ export function agentConfigToColumns(input: unknown, field: string, options: { c
 const list = (v: unknown): string[] | null => (Array.isArray(v) ? (v as string[]) : null)
 const int = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v))
 
-export function toAgentConfigRecord(row: Record<string, unknown>): AgentConfigRecord {
+/** The agent settings a config and a template row share. */
+function settingsOf(row: Record<string, unknown>) {
   return {
     id: row.id as string,
-    tenantId: row.tenantId as string,
     agentName: row.agentName as string,
     provider: row.provider as ProviderName,
     model: row.model as string,
@@ -165,6 +165,13 @@ export function toAgentConfigRecord(row: Record<string, unknown>): AgentConfigRe
     maxOutputTokens: int(row.maxOutputTokens),
     fallbackModels: list(row.fallbackModels),
     enabled: row.enabled !== false,
+  }
+}
+
+export function toAgentConfigRecord(row: Record<string, unknown>): AgentConfigRecord {
+  return {
+    ...settingsOf(row),
+    tenantId: row.tenantId as string,
     metadata: (row.metadata as JsonValue | null) ?? null,
     createdAt: row.createdAt as Date,
     updatedAt: row.updatedAt as Date,
@@ -173,16 +180,8 @@ export function toAgentConfigRecord(row: Record<string, unknown>): AgentConfigRe
 
 export function toAgentTemplateRecord(row: Record<string, unknown>): AgentTemplateRecord {
   return {
-    id: row.id as string,
+    ...settingsOf(row),
     productType: row.productType as string,
-    agentName: row.agentName as string,
-    provider: row.provider as ProviderName,
-    model: row.model as string,
-    instructions: (row.instructions as string | null) ?? null,
-    toolNames: list(row.toolNames),
-    maxOutputTokens: int(row.maxOutputTokens),
-    fallbackModels: list(row.fallbackModels),
-    enabled: row.enabled !== false,
     source: 'database',
     createdAt: row.createdAt as Date,
   }

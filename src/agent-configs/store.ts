@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import { toConfig, type LlmConfig, type LlmConfigInput } from '../config/config.js'
 import { assertClient, detectProvider, placeholder, type LlmPrismaClient, type SqlProvider } from '../db/client.js'
-import { isUniqueViolation } from '../db/unique-violation.js'
+import { retryOnConflict } from '../db/unique-violation.js'
 import { assertIdentifier } from '../foundation/validation.js'
 import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
 import { changedFields, inTransaction, recordAuditEvent } from '../audit/record.js'
@@ -84,16 +84,6 @@ function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
   )
-}
-
-/** One retry after a unique violation: two first writes of one key raced, the second becomes an update. */
-async function retryOnConflict<T>(write: () => Promise<T>): Promise<T> {
-  try {
-    return await write()
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err
-    return write()
-  }
 }
 
 export class LlmAgentConfigs {

@@ -13,3 +13,16 @@ export function isUniqueViolation(err: unknown): boolean {
   }
   return false
 }
+
+/**
+ * Runs `write` again once after a unique violation: two first writes of one key raced (each
+ * found nothing and inserted); the loser's transaction rolled back, and its retry finds the row.
+ */
+export async function retryOnConflict<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write()
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err
+    return write()
+  }
+}

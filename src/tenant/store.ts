@@ -27,7 +27,7 @@ import { parseAgentLimits, parseMaxConcurrent, type AgentLimitsInput } from '../
 import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
 import { changedFields, inTransaction, recordAuditEvent } from '../audit/record.js'
 import { TenantNotFoundError } from './errors.js'
-import { isUniqueViolation } from '../db/unique-violation.js'
+import { retryOnConflict } from '../db/unique-violation.js'
 
 export interface TenantInput {
   tenantId: string
@@ -189,9 +189,7 @@ export function toTenantRecord(row: Record<string, unknown>): TenantRecord {
 const LIMIT_FIELDS = ['limits', 'maxConcurrent', 'agentLimits', 'rateLimits', 'agentRateLimits', 'enforcement', 'inheritGlobal'] as const
 
 /** The audit action of a change from `before` to `after` (one event per admin write). */
-function tenantChangeAction(
-  changed: Record<string, unknown> | null,
-): 'tenant.activated' | 'tenant.deactivated' | 'tenant.limits.changed' | 'tenant.updated' {
+function tenantChangeAction(changed: Record<string, unknown> | null): 'tenant.activated' | 'tenant.deactivated' | 'tenant.limits.changed' | 'tenant.updated' {
   if (changed && 'active' in changed) return changed.active ? 'tenant.activated' : 'tenant.deactivated'
   if (changed && LIMIT_FIELDS.some((f) => f in changed)) return 'tenant.limits.changed'
   return 'tenant.updated'
@@ -240,7 +238,7 @@ export class TenantStore {
       })
     // Two first upserts of one tenant race to create it: the loser's transaction rolled back on the
     // unique violation, and its retry finds the row and updates it.
-    const record = await attempt().catch((err) => (isUniqueViolation(err) ? attempt() : Promise.reject(err)))
+    const record = await retryOnConflict(attempt)
     bumpTenantVersion(tenantId as string)
     return record
   }
