@@ -1,4 +1,7 @@
-/** The benchmark scenarios (see bench/README.md). Each returns figures; run.ts prints and records. */
+/**
+ * The benchmark scenarios (see bench/README.md). Each returns figures; run.ts prints and records.
+ * Scenario 8 (plans and rate limits) is in lib/rate-limits.ts, on this file's per-call helpers.
+ */
 import { BudgetExceededError, LlmBudgets, TenantStore, createLedger } from '../src/index.ts'
 import { SdkClientCache } from '../src/providers/clients.ts'
 import { openDatabase, POSTGRES_URL, type DbKind, type TestDatabase } from '../test/support/databases.ts'
@@ -17,17 +20,18 @@ export interface Mode {
 }
 
 const NOW = () => new Date()
-const usage = async (c: { reportUsage(u: object): void }) => c.reportUsage({ inputTokens: 10, outputTokens: 5, inputCost: '0.00001', outputCost: '0.00002' })
-const call = { agentType: 'Bench', model: 'm', estimate: { cost: '0.0001', tokens: 100 } }
+export const usage = async (c: { reportUsage(u: object): void }) =>
+  c.reportUsage({ inputTokens: 10, outputTokens: 5, inputCost: '0.00001', outputCost: '0.00002' })
+export const call = { agentType: 'Bench', model: 'm', estimate: { cost: '0.0001', tokens: 100 } }
 
 /**
  * One tracked call per iteration, rotating over 8 seeded tenants (each with its share of the seeded
  * ledger), with a tenant limit and a global budget in force — the realistic "tenant + global" setup.
  */
-const PER_CALL_CONFIG = { budgets: { globalMonthly: 1_000_000, enforcement: 'hard' as const } }
-async function trackedLatencies(budgets: LlmBudgets, n: number): Promise<number[]> {
-  for (let i = 0; i < 40; i++) await budgets.track(`tenant-${i % 8}`, call, usage)
-  return timeCalls(n, (i) => budgets.track(`tenant-${i % 8}`, call, usage))
+export const PER_CALL_CONFIG = { budgets: { globalMonthly: 1_000_000, enforcement: 'hard' as const } }
+export async function trackedLatencies(budgets: LlmBudgets, n: number, tenant = (i: number) => `tenant-${i % 8}`): Promise<number[]> {
+  for (let i = 0; i < 40; i++) await budgets.track(tenant(i), call, usage)
+  return timeCalls(n, (i) => budgets.track(tenant(i), call, usage))
 }
 
 /** The baselines check the same tenants and the global month (SUM-per-check aggregates all tenants). */

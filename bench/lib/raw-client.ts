@@ -42,7 +42,25 @@ function delegates(runner: Runner) {
         return rows[0] ? camel(rows[0]) : null
       },
     },
+    // Admission loads the tenant's plan assignments with its row (src/plans/load.ts): the same query.
+    // The floor's tenants are on no plan, so the plans themselves are never read.
+    llmTenantPlan: {
+      findMany: async ({ where }: { where: { tenantId: string; OR: [unknown, { effectiveTo: { gt: Date } }] } }) => {
+        const rows = (await runner.$queryRawUnsafe(
+          `SELECT * FROM "llm_tenant_plans" WHERE "tenant_id" = ${'$1'} AND ("effective_to" IS NULL OR "effective_to" > ${'$2'}) ORDER BY "effective_from", "created_at"`,
+          where.tenantId,
+          where.OR[1].effectiveTo.gt,
+        )) as Record<string, unknown>[]
+        return rows.map(camel)
+      },
+    },
+    // The client check (assertClient) asks that every model of the schema be there; the hot path uses none of these.
     llmExecution: {},
+    llmPlan: {},
+    llmApiKey: {},
+    llmAgentConfig: {},
+    llmAgentTemplate: {},
+    llmAuditEvent: {},
   }
 }
 
