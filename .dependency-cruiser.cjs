@@ -26,7 +26,7 @@ const LAYERS = {
   'rate-limits': ['foundation', 'db', 'config', 'ledger', 'tenant'],
   keys: ['foundation', 'db', 'config', 'ledger', 'tenant', 'crypto', 'audit'],
   'agent-configs': ['foundation', 'db', 'config', 'tenant', 'audit'],
-  sessions: ['foundation', 'db', 'config', 'ledger', 'tenant'],
+  sessions: ['foundation', 'db', 'config', 'ledger', 'tenant', 'audit'],
   provisioning: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'keys', 'audit', 'agent-configs'],
   // layer 4: the admission pipeline; its hot-path machinery below it
   'budget/perf': ['foundation', 'db', 'config', 'ledger'],

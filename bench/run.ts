@@ -2,7 +2,8 @@
  * `npm run bench` (full) / `npm run bench -- --quick` (under two minutes): runs every scenario on
  * SQLite and PostgreSQL (PostgreSQL from TEST_POSTGRES_URL, default 127.0.0.1:5432/test), prints a
  * table and writes bench/RESULTS.md. Figures are medians with min–max over repeated runs.
- * `--only=1,5` runs a subset (1–4 per-call, 5 concurrency, 6 analytics, 7 memory, 8 plans & rate limits, 9 tenant API keys).
+ * `--only=1,5` runs a subset (1–4 per-call, 5 concurrency, 6 analytics, 7 memory, 8 plans & rate limits, 9 tenant API keys,
+ * 10 HTTP API, 11 row-level security, 12 billing).
  */
 import { execSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
@@ -17,6 +18,9 @@ process.env.TEST_POSTGRES_URL ??= 'postgresql://postgres@127.0.0.1:5432/test'
 const { analytics, concurrency, memory, perCall } = await import('./scenarios.ts')
 const { rateLimits } = await import('./lib/rate-limits.ts')
 const { apiKeysScenario } = await import('./lib/api-keys.ts')
+const { httpScenario } = await import('./lib/http.ts')
+const { rlsScenario } = await import('./lib/rls.ts')
+const { invoicing } = await import('./lib/billing.ts')
 const quick = process.argv.includes('--quick')
 const only = process.argv
   .find((a) => a.startsWith('--only='))
@@ -43,6 +47,7 @@ const TARGETS: Array<[RegExp, string]> = [
   [/^ours with one rate window ÷ \(rate-limiter-flexible/, '≤ 1.0'],
   [/^ours: admitted past the limit, 4 processes/, '0'],
   [/^per-call p50 with a key ÷ without/, '≤ 1.05'],
+  [/^run: in-process calls\/s ÷ HTTP/, '≤ 1.3'],
   [/^verifyApiKey uncached p50 ratio 100,000 ÷ 100/, '≈ 1 (unchanged)'],
 ]
 
@@ -59,6 +64,9 @@ if (wants('6')) for (const kind of ['sqlite', 'postgresql'] as const) log(await 
 if (wants('7')) log(await memory(mode))
 if (wants('8')) for (const kind of ['sqlite', 'postgresql'] as const) log(await rateLimits(kind, mode))
 if (wants('9')) for (const kind of ['sqlite', 'postgresql'] as const) log(await apiKeysScenario(kind, mode))
+if (wants('10')) for (const kind of ['sqlite', 'postgresql'] as const) log(await httpScenario(kind, mode))
+if (wants('11')) log(await rlsScenario('postgresql', mode))
+if (wants('12')) for (const kind of ['sqlite', 'postgresql'] as const) log(await invoicing(kind, mode))
 
 const admin = new pg.Client({ connectionString: process.env.TEST_POSTGRES_URL })
 await admin.connect()

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const out = mkdtempSync(join(tmpdir(), 'llm-tenant-pack-'))
 // Exports that are data files (the schema fragment, the DDL), not modules: attw has nothing to resolve there.
-const DATA_FILES = ['./prisma/llm-tenant.prisma', './sql/sqlite.sql', './sql/postgresql.sql']
+const DATA_FILES = ['./prisma/llm-tenant.prisma', './sql/sqlite.sql', './sql/postgresql.sql', './sql/postgresql-rls.sql']
 const bin = (name) => join(root, 'node_modules/.bin', name)
 try {
   const [packed] = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', out], { cwd: root, encoding: 'utf8' }))

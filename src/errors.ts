@@ -23,3 +23,6 @@ export { ApiKeyExpiredError, ApiKeyNotFoundError, ApiKeyRevokedError, InvalidApi
 export { AgentConfigNotFoundError, AgentDisabledError, AgentTemplateNotFoundError } from './agent-configs/errors.js'
 export { IdempotencyConflictError, TenantExistsError } from './provisioning/errors.js'
 export { UnknownAgentError } from './agents/errors.js'
+export { InvoiceNotFoundError, InvoiceStateError } from './billing/errors.js'
+export { SessionQuotaExceededError, SessionTenantRequiredError } from './sessions/errors.js'
+export { TenantScopeMismatchError } from './db/rls.js'

@@ -37,6 +37,17 @@ const label = (b: Block) => `${b.source}:${b.line}`
 /** What each program promises to print (its comments), keyed by a line only that block has. */
 const PROMISES: Array<{ has: string; prints: Array<string | RegExp>; never?: string[] }> = [
   {
+    has: "const api = createLlmHttpHandler(prisma, { apiKeys, runtime, basePath: '/api/llm' })",
+    prints: [
+      '200 Echo: Where is my order? true',
+      'text/event-stream; charset=utf-8 event: delta event: done',
+      '429 rate_limited minute true',
+      '"requests-minute";q=2;w=60',
+      'acme 2 0.0000078',
+      '401 invalid_api_key',
+    ],
+  },
+  {
     has: "id: 'slug', // field name or (record) => string",
     prints: [
       'answered with a tenant key 0.00036',
@@ -92,6 +103,56 @@ const PROMISES: Array<{ has: string; prints: Array<string | RegExp>; never?: str
     has: "const signup = { tenantId: 'acme', name: 'Acme', plan: 'starter'",
     prints: ['Support true true null', 'tenant.provisioned by user:u_1'],
   },
+  {
+    has: "const run = await billing.generateInvoices({ period: 'last_month' })",
+    prints: [
+      '2026-03 1 30.30',
+      'base_fee basic 1296000 4.85',
+      'included_usage basic 48452 0.00',
+      'overage basic 1548 0.02',
+      'base_fee pro 1378800 25.26',
+      'included_usage pro 515478 0.00',
+      'overage pro 84522 0.17',
+      /^1$/m,
+      'finalized 30.30 25.30',
+      '7 true',
+    ],
+  },
+  {
+    has: "await support.run('My order is late', { tenant: 'acme', session: 'conv-42' })",
+    prints: [
+      'user: My order is late | assistant: Echo: My order is late | user: It is order 7 | assistant: Echo: It is order 7',
+      /^2$/m,
+      'conv-42 4 [{"role":"assistant","content":"Echo: It is order 7"}]',
+      '{"role":"user","content":"Thanks!"}',
+      'SESSION_QUOTA_EXCEEDED 1000n 2028n',
+      '{"sessions":0,"items":0,"bytes":0,"limits":{"maxItems":50,"maxAge":2592000,"storageBytes":1000}}',
+      'conv-42 Support 4',
+      'user,assistant,user,assistant',
+      /^1 0$/m,
+    ],
+  },
+  {
+    has: "rlsStatements({ serviceRole: 'my_llm_service' })",
+    prints: [
+      'llm_tenants, llm_executions, llm_budget_holds, llm_tenant_plans, llm_api_keys, llm_agent_configs, llm_audit_events, llm_invoices, llm_sessions, llm_session_items, llm_budget_counters, llm_rate_limits, llm_invoice_lines',
+      `CREATE POLICY "llm_tenant_isolation" ON "llm_api_keys" USING ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')) WITH CHECK`,
+      /^INVALID_ARGUMENT$/m,
+      /^Acme$/m,
+    ],
+  },
+  {
+    has: "await sessions.session('acme', 'conv-1').addItems(",
+    prints: [/^1 0$/m, /^1$/m],
+  },
+  {
+    has: "const api = createLlmHttpHandler(prisma, { apiKeys, basePath: '/api/llm' })",
+    prints: [/^200 401$/m],
+  },
+  {
+    has: "await plans.changePlan('acme', 'basic', { at: 'period_end' }) // from 1 March 00:00 Berlin",
+    prints: ['2026-03 30.30'],
+  },
 ]
 
 /** An empty app folder: node_modules, the generated client, and tsconfig paths to this repository's source. */
@@ -114,7 +175,11 @@ function scratchApp(): string {
         allowImportingTsExtensions: true,
         noEmit: true,
         moduleDetection: 'force',
-        paths: { 'prisma-llm-tenant': [join(root, 'src/index.ts')], 'prisma-llm-tenant/testing': [join(root, 'src/testing/index.ts')] },
+        paths: {
+          'prisma-llm-tenant': [join(root, 'src/index.ts')],
+          'prisma-llm-tenant/testing': [join(root, 'src/testing/index.ts')],
+          'prisma-llm-tenant/http': [join(root, 'src/http/index.ts')],
+        },
       },
       include: ['*.ts'],
     }),

@@ -60,6 +60,8 @@ function delegates(runner: Runner) {
     llmApiKey: {},
     llmAgentConfig: {},
     llmAgentTemplate: {},
+    llmInvoice: {},
+    llmInvoiceLine: {},
     llmAuditEvent: {},
   }
 }

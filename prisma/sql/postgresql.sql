@@ -108,6 +108,7 @@ CREATE TABLE IF NOT EXISTS "llm_plans" (
     "cost_markup_ppm" BIGINT,
     "metadata" JSONB,
     "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "session_limits" JSONB,
     CONSTRAINT "llm_plans_pkey" PRIMARY KEY ("id")
 );
 
@@ -207,6 +208,84 @@ CREATE TABLE IF NOT EXISTS "llm_audit_events" (
     CONSTRAINT "llm_audit_events_pkey" PRIMARY KEY ("id")
 );
 
+-- Added in 0.3.0 (billing).
+CREATE TABLE IF NOT EXISTS "llm_invoices" (
+    "id" TEXT NOT NULL,
+    "tenant_id" TEXT NOT NULL,
+    "period" TEXT NOT NULL,
+    "time_zone" TEXT NOT NULL,
+    "period_from" TIMESTAMP(3) NOT NULL,
+    "period_to" TIMESTAMP(3) NOT NULL,
+    "revision" INTEGER NOT NULL DEFAULT 1,
+    "void_seq" INTEGER NOT NULL DEFAULT 0,
+    "currency" TEXT NOT NULL,
+    "plan_versions" JSONB NOT NULL,
+    "usage_tokens" BIGINT NOT NULL DEFAULT 0,
+    "usage_cost_nanos" BIGINT NOT NULL DEFAULT 0,
+    "executions" BIGINT NOT NULL DEFAULT 0,
+    "subtotal_nanos" BIGINT NOT NULL,
+    "adjustments_nanos" BIGINT NOT NULL DEFAULT 0,
+    "total_nanos" BIGINT NOT NULL,
+    "fingerprint" TEXT NOT NULL,
+    "status" TEXT NOT NULL DEFAULT 'draft',
+    "issued_at" TIMESTAMP(3) NOT NULL,
+    "computed_at" TIMESTAMP(3) NOT NULL,
+    "finalized_at" TIMESTAMP(3),
+    "voided_at" TIMESTAMP(3),
+    "void_reason" TEXT,
+    "replaced_by" TEXT,
+    "replaces" TEXT,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "llm_invoices_pkey" PRIMARY KEY ("id")
+);
+
+CREATE TABLE IF NOT EXISTS "llm_invoice_lines" (
+    "id" TEXT NOT NULL,
+    "invoice_id" TEXT NOT NULL,
+    "position" INTEGER NOT NULL,
+    "kind" TEXT NOT NULL,
+    "description" TEXT NOT NULL,
+    "plan_key" TEXT,
+    "plan_version" INTEGER,
+    "period_from" TIMESTAMP(3),
+    "period_to" TIMESTAMP(3),
+    "unit" TEXT NOT NULL,
+    "quantity" TEXT NOT NULL,
+    "unit_price_nanos" BIGINT NOT NULL,
+    "divisor" BIGINT NOT NULL DEFAULT 1,
+    "allowance" TEXT,
+    "amount_nanos" BIGINT NOT NULL,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "llm_invoice_lines_pkey" PRIMARY KEY ("id")
+);
+
+CREATE TABLE IF NOT EXISTS "llm_sessions" (
+    "id" TEXT NOT NULL,
+    "tenant_id" TEXT NOT NULL,
+    "session_id" TEXT NOT NULL,
+    "agent" TEXT,
+    "metadata" JSONB,
+    "item_count" INTEGER NOT NULL DEFAULT 0,
+    "bytes" BIGINT NOT NULL DEFAULT 0,
+    "next_sequence" INTEGER NOT NULL DEFAULT 1,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updated_at" TIMESTAMP(3) NOT NULL,
+    CONSTRAINT "llm_sessions_pkey" PRIMARY KEY ("id")
+);
+
+CREATE TABLE IF NOT EXISTS "llm_session_items" (
+    "id" TEXT NOT NULL,
+    "tenant_id" TEXT NOT NULL,
+    "session_id" TEXT NOT NULL,
+    "sequence" INTEGER NOT NULL,
+    "role" TEXT,
+    "item" JSONB NOT NULL,
+    "tokens" INTEGER NOT NULL DEFAULT 0,
+    "bytes" INTEGER NOT NULL,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "llm_session_items_pkey" PRIMARY KEY ("id")
+);
+
 CREATE UNIQUE INDEX IF NOT EXISTS "llm_tenants_tenant_id_key" ON "llm_tenants"("tenant_id");
 CREATE INDEX IF NOT EXISTS "llm_tenants_tenant_record_type_tenant_record_id_idx" ON "llm_tenants"("tenant_record_type", "tenant_record_id");
 -- Earlier versions had ("tenant_id", "started_at") and then the spend index without "status"; the
@@ -236,3 +315,12 @@ CREATE INDEX IF NOT EXISTS "llm_audit_events_tenant_id_occurred_at_idx" ON "llm_
 CREATE INDEX IF NOT EXISTS "llm_audit_events_action_occurred_at_idx" ON "llm_audit_events"("action", "occurred_at");
 CREATE INDEX IF NOT EXISTS "llm_audit_events_actor_type_actor_id_occurred_at_idx" ON "llm_audit_events"("actor_type", "actor_id", "occurred_at");
 CREATE INDEX IF NOT EXISTS "llm_audit_events_occurred_at_idx" ON "llm_audit_events"("occurred_at");
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_invoices_tenant_id_period_void_seq_key" ON "llm_invoices"("tenant_id", "period", "void_seq");
+CREATE INDEX IF NOT EXISTS "llm_invoices_period_tenant_id_idx" ON "llm_invoices"("period", "tenant_id");
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_invoice_lines_invoice_id_position_key" ON "llm_invoice_lines"("invoice_id", "position");
+-- Added with the conversation store: plan limits for it, and its tables' indexes.
+ALTER TABLE "llm_plans" ADD COLUMN IF NOT EXISTS "session_limits" JSONB;
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_sessions_tenant_id_session_id_key" ON "llm_sessions"("tenant_id", "session_id");
+CREATE INDEX IF NOT EXISTS "llm_sessions_tenant_id_updated_at_idx" ON "llm_sessions"("tenant_id", "updated_at");
+CREATE UNIQUE INDEX IF NOT EXISTS "llm_session_items_tenant_id_session_id_sequence_key" ON "llm_session_items"("tenant_id", "session_id", "sequence");
+CREATE INDEX IF NOT EXISTS "llm_session_items_created_at_idx" ON "llm_session_items"("created_at");

@@ -27,6 +27,10 @@ import { withTenantConfig } from './tenant-config.js'
 import { AgentConfigCache } from '../agent-configs/cache.js'
 import { AgentDisabledError } from '../agent-configs/errors.js'
 import type { Agent, AgentInput, AgentResult, AgentStream, AgentUsage, RunOptions, RunSetup } from './types.js'
+import { appendTurn, openRunSession, type RunSession } from './session-turns.js'
+import { LlmSessionStore } from '../sessions/store.js'
+import type { SessionStoreOptions } from '../sessions/core.js'
+import { assertSessionId } from '../sessions/items.js'
 
 export type { Agent, AgentInput, AgentResult, AgentStream, RunOptions } from './types.js'
 import { assertQuery } from '../foundation/validation.js'
@@ -41,6 +45,8 @@ export interface RuntimeOptions {
   budgets?: BudgetsOptions
   /** Most SDK clients kept (one per distinct key). Default 256. */
   clientCacheSize?: number
+  /** The conversation store runs with `session` use (or its options; default: one over the same client and config). */
+  sessions?: LlmSessionStore | Omit<SessionStoreOptions, 'config'>
 }
 
 const ENV_KEYS: Record<ProviderName, string> = { openai: 'OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_KEY' }
@@ -62,8 +68,8 @@ export function normalizeInput(input: AgentInput): ChatMessage[] {
   return input.map((m) => ({ ...m }))
 }
 
-const RUNTIME_KEYS = ['config', 'providers', 'pricing', 'tenantApiKeys', 'budgets', 'clientCacheSize']
-const RUN_KEYS = ['tenant', 'apiKeys', 'signal', 'traceId', 'parentId', 'apiKeyId']
+const RUNTIME_KEYS = ['config', 'providers', 'pricing', 'tenantApiKeys', 'budgets', 'clientCacheSize', 'sessions']
+const RUN_KEYS = ['tenant', 'apiKeys', 'signal', 'traceId', 'parentId', 'apiKeyId', 'session']
 
 /** Throws unless `value` is undefined or a plain object whose keys are all in `keys`. */
 function assertOptions(value: unknown, keys: readonly string[], field: string): void {
@@ -85,6 +91,7 @@ function assertRunOptions(opts: RunOptions): void {
     if (opts[field] !== undefined && (typeof opts[field] !== 'string' || opts[field] === ''))
       throw new InvalidArgumentError(`options.${field}`, 'a non-empty string', opts[field])
   }
+  if (opts.session !== undefined) assertSessionId(opts.session, 'options.session')
 }
 
 export class LlmRuntime {
@@ -96,6 +103,8 @@ export class LlmRuntime {
   private readonly registry = new Map<string, Agent>()
   /** Tenants' agent configs, cached per tenant for tenantCacheTtlMs. */
   private readonly agentConfigs: AgentConfigCache
+  /** The conversation store runs with a `session` read and append (RuntimeOptions.sessions). */
+  readonly sessions: LlmSessionStore
 
   constructor(
     client: unknown,
@@ -112,6 +121,7 @@ export class LlmRuntime {
     this.agentConfigs = new AgentConfigCache(assertClient(client), this.config.tenantCacheTtlMs)
     this.budgets = new LlmBudgets(client, this.config, options.budgets)
     this.clients = new SdkClientCache(options.clientCacheSize ?? 256)
+    this.sessions = options.sessions instanceof LlmSessionStore ? options.sessions : new LlmSessionStore(client, { ...options.sessions, config: this.config })
     for (const p of options.pricing?.prices ?? []) validatePrice(p, `pricing.prices[${p?.model}]`)
     if (options.pricing?.fallback) validatePrice(options.pricing.fallback, 'pricing.fallback')
   }
@@ -183,7 +193,7 @@ export class LlmRuntime {
         continue
       }
       messages = [...messages, { role: 'assistant', content: response.text }]
-      return {
+      const done: AgentResult = {
         text: response.text,
         model: result.model,
         usage,
@@ -194,6 +204,7 @@ export class LlmRuntime {
         attempts,
         messages,
       }
+      return setup.session ? appendTurn(setup.session, done) : done
     }
     throw new MaxStepsExceededError(def.name, def.maxSteps)
   }
@@ -209,7 +220,7 @@ export class LlmRuntime {
    */
   async prepare(code: AgentDefinition, input: AgentInput, opts: RunOptions): Promise<RunSetup> {
     assertRunOptions(opts)
-    const messages = normalizeInput(input)
+    let messages = normalizeInput(input)
     let resolved: ResolvedTenant | null
     try {
       resolved = await this.budgets.resolveTenant(opts.tenant)
@@ -219,6 +230,13 @@ export class LlmRuntime {
       resolved = null
     }
     const def = await this.definitionFor(code, resolved)
+    let session: RunSession | null = null
+    if (opts.session !== undefined) {
+      // The call's tenant, as resolved above — never one read from the session id.
+      const opened = await openRunSession(this.sessions, resolved, opts.session, def.name)
+      session = opened.session
+      messages = [...opened.history, ...messages]
+    }
     const traceId = opts.traceId ?? randomUUID()
     const tenantKeys = resolved && this.options.tenantApiKeys ? await this.options.tenantApiKeys(resolved) : {}
     const endpoint = this.options.providers?.[def.provider] ?? {}
@@ -231,7 +249,17 @@ export class LlmRuntime {
       throw err
     }
     const sdk = await this.clients.get(def.provider, apiKey, endpoint)
-    return { definition: def, messages, resolved, tenant: new ResolvedTenantRef(resolved), traceId, apiKey, tenantApiKeyId: opts.apiKeyId ?? null, sdk }
+    return {
+      definition: def,
+      messages,
+      resolved,
+      tenant: new ResolvedTenantRef(resolved),
+      traceId,
+      apiKey,
+      tenantApiKeyId: opts.apiKeyId ?? null,
+      sdk,
+      session,
+    }
   }
 
   /** The definition a tenant's run uses: its agent config's settings over the code's, or the code's. */

@@ -15,6 +15,7 @@ import { nanosToUsd } from '../foundation/money.js'
 import type { NormalizedUsage } from '../pricing/price.js'
 import { ProviderError, toProviderError } from '../providers/errors.js'
 import { adapterFor, estimatedUsage, reportPriced, reservation } from './attempt.js'
+import { appendTurn } from './session-turns.js'
 import type { AgentDefinition } from './define.js'
 import type { AttemptInfo } from './errors.js'
 import type { AgentInput, AgentResult, AgentStream, RunOptions, RunSetup } from './types.js'
@@ -170,7 +171,7 @@ export function streamAgent(rt: StreamRuntime, def: AgentDefinition, input: Agen
       (model, attempt) => streamAttempt(attemptContext, model, attempt),
       () => delivered,
     )
-    return {
+    const done: AgentResult = {
       text: out.text,
       model: out.model,
       usage: out.usage,
@@ -181,6 +182,7 @@ export function streamAgent(rt: StreamRuntime, def: AgentDefinition, input: Agen
       attempts,
       messages: [...setup.messages, { role: 'assistant', content: out.text }],
     }
+    return setup.session ? appendTurn(setup.session, done) : done
   })()
   result.then(
     () => {

@@ -9,6 +9,7 @@ import type { ChatMessage, ProviderName } from '../providers/types.js'
 import type { ResolvedTenant, ResolvedTenantRef } from '../tenant/ref.js'
 import type { AgentDefinition } from './define.js'
 import type { AttemptInfo } from './errors.js'
+import type { RunSession } from './session-turns.js'
 
 export type AgentInput = string | ChatMessage[]
 
@@ -25,6 +26,12 @@ export interface RunOptions {
    * run records it, and the key's own limits apply besides the tenant's.
    */
   apiKeyId?: string
+  /**
+   * A conversation of the call's tenant (docs/sessions.md): its history goes before `input`, and
+   * after a successful call the turn is appended to it (`runtime.sessions`). The tenant is the
+   * call's, never taken from the id; a run without a tenant is refused.
+   */
+  session?: string
 }
 
 export interface AgentUsage extends NormalizedUsage {}
@@ -70,4 +77,6 @@ export interface RunSetup {
   /** The tenant API key the run is attributed to (RunOptions.apiKeyId). */
   tenantApiKeyId: string | null
   sdk: unknown
+  /** The run's session (RunOptions.session), or null. */
+  session: RunSession | null
 }

@@ -5,7 +5,7 @@
  * keys redacted and secrets (key hashes, raw keys) never passed in.
  */
 import { randomUUID } from 'node:crypto'
-import type { LlmPrismaClient } from '../db/client.js'
+import { placeholder, type LlmPrismaClient, type RawRunner, type SqlProvider } from '../db/client.js'
 import { redactMetadata } from '../foundation/redact.js'
 import { actorOf, type AuditOptions } from './actor.js'
 
@@ -29,6 +29,14 @@ export const AUDIT_ACTIONS = [
   'agent_config.deleted',
   'agent_template.changed',
   'agent_template.deleted',
+  'session.deleted',
+  'sessions.deleted',
+  'sessions.exported',
+  'invoice.generated',
+  'invoice.regenerated',
+  'invoice.finalized',
+  'invoice.voided',
+  'invoice.adjusted',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 
@@ -96,31 +104,83 @@ export function changedFields(
   return { before: changedB, after: changedA }
 }
 
+/** The row of one event (what both writers below insert). */
+function auditRow(event: AuditEventInput, at: Date, options?: AuditOptions): Record<string, unknown> {
+  const actor = actorOf(options)
+  const metadata = { ...(event.metadata ?? {}), ...(options?.auditMetadata ?? {}) }
+  return {
+    id: randomUUID(),
+    occurredAt: at,
+    actorType: actor.type,
+    actorId: actor.id ?? null,
+    apiKeyId: actor.apiKeyId ?? null,
+    tenantId: event.tenantId ?? null,
+    action: event.action,
+    targetType: event.targetType,
+    targetId: event.targetId ?? null,
+    // Prisma rejects a bare null for Json columns; undefined leaves them NULL.
+    before: event.before == null ? undefined : auditJson(event.before),
+    after: event.after == null ? undefined : auditJson(event.after),
+    requestId: actor.requestId ?? null,
+    idempotencyKey: event.idempotencyKey ?? null,
+    metadata: Object.keys(metadata).length === 0 ? undefined : auditJson(metadata),
+  }
+}
+
 /** Writes one audit event with `db` (the change's transaction). Returns the event id. */
 export async function recordAuditEvent(db: LlmPrismaClient, event: AuditEventInput, at: Date, options?: AuditOptions): Promise<string> {
-  const actor = actorOf(options)
-  const id = randomUUID()
-  const metadata = { ...(event.metadata ?? {}), ...(options?.auditMetadata ?? {}) }
-  await db.llmAuditEvent.create({
-    data: {
-      id,
-      occurredAt: at,
-      actorType: actor.type,
-      actorId: actor.id ?? null,
-      apiKeyId: actor.apiKeyId ?? null,
-      tenantId: event.tenantId ?? null,
-      action: event.action,
-      targetType: event.targetType,
-      targetId: event.targetId ?? null,
-      // Prisma rejects a bare null for Json columns; undefined leaves them NULL.
-      before: event.before == null ? undefined : auditJson(event.before),
-      after: event.after == null ? undefined : auditJson(event.after),
-      requestId: actor.requestId ?? null,
-      idempotencyKey: event.idempotencyKey ?? null,
-      metadata: Object.keys(metadata).length === 0 ? undefined : auditJson(metadata),
-    },
-  })
-  return id
+  const data = auditRow(event, at, options)
+  await db.llmAuditEvent.create({ data })
+  return data.id as string
+}
+
+const EVENT_COLUMNS = [
+  'id',
+  'occurredAt',
+  'actorType',
+  'actorId',
+  'apiKeyId',
+  'tenantId',
+  'action',
+  'targetType',
+  'targetId',
+  'before',
+  'after',
+  'requestId',
+  'idempotencyKey',
+  'metadata',
+] as const
+const JSON_COLUMNS = new Set(['before', 'after', 'metadata'])
+const snake = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+
+/**
+ * Writes many events — one per change of a batch write, e.g. an invoicing run — with `db` (the
+ * batch's transaction), as multi-row INSERTs of 500 (Prisma's createMany costs ~0.25 ms a row).
+ */
+export async function recordAuditEvents(
+  db: RawRunner,
+  provider: SqlProvider,
+  events: readonly AuditEventInput[],
+  at: Date,
+  options?: AuditOptions,
+): Promise<number> {
+  let count = 0
+  const list = EVENT_COLUMNS.map((c) => `"${snake(c)}"`).join(', ')
+  for (let start = 0; start < events.length; start += 500) {
+    const params: unknown[] = []
+    const tuples = events.slice(start, start + 500).map((event) => {
+      const row = auditRow(event, at, options)
+      const slots = EVENT_COLUMNS.map((c) => {
+        const v = row[c]
+        params.push(JSON_COLUMNS.has(c) ? (v === undefined ? null : JSON.stringify(v)) : v)
+        const slot = placeholder(provider, params.length)
+        return provider === 'postgresql' && JSON_COLUMNS.has(c) ? `CAST(${slot} AS jsonb)` : slot
+      })
+      return `(${slots.join(', ')})`
+    })
+    count += await db.$executeRawUnsafe(`INSERT INTO "llm_audit_events" (${list}) VALUES ${tuples.join(', ')}`, ...params)
+  }
+  return count
 }
 
 /** Runs `fn` in a transaction of `client`, or directly when `client` already is one. */

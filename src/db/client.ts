@@ -33,6 +33,10 @@ export interface LlmPrismaClient {
   llmAgentConfig: ModelDelegate
   llmAgentTemplate: ModelDelegate
   llmAuditEvent: ModelDelegate
+  llmInvoice: ModelDelegate
+  llmInvoiceLine: ModelDelegate
+  llmSession: ModelDelegate
+  llmSessionItem: ModelDelegate
   $queryRawUnsafe(query: string, ...values: AnyArgs[]): PromiseLike<unknown>
   $executeRawUnsafe(query: string, ...values: AnyArgs[]): PromiseLike<number>
   $transaction(arg: AnyArgs, options?: AnyArgs): Promise<AnyArgs>
@@ -56,10 +60,21 @@ export function assertClient(client: unknown): LlmPrismaClient {
     throw new InvalidArgumentError('client', 'a Prisma client generated from a schema that includes prisma-llm-tenant/prisma/llm-tenant.prisma', client)
   }
   // A client generated from the 0.1 fragment lacks the plan models: say so now, not at the first call.
-  if (!c.llmPlan || !c.llmTenantPlan || !c.llmApiKey || !c.llmAgentConfig || !c.llmAgentTemplate || !c.llmAuditEvent) {
+  if (
+    !c.llmPlan ||
+    !c.llmTenantPlan ||
+    !c.llmApiKey ||
+    !c.llmAgentConfig ||
+    !c.llmAgentTemplate ||
+    !c.llmAuditEvent ||
+    !c.llmInvoice ||
+    !c.llmInvoiceLine ||
+    !c.llmSession ||
+    !c.llmSessionItem
+  ) {
     throw new InvalidArgumentError(
       'client',
-      'a Prisma client generated from the current llm-tenant.prisma (it declares LlmPlan, LlmTenantPlan, LlmApiKey, LlmAgentConfig, LlmAgentTemplate and LlmAuditEvent: regenerate)',
+      'a Prisma client generated from the current llm-tenant.prisma (it declares LlmPlan, LlmTenantPlan, LlmApiKey, LlmAgentConfig, LlmAgentTemplate, LlmAuditEvent, LlmInvoice, LlmInvoiceLine, LlmSession and LlmSessionItem: regenerate)',
       client,
     )
   }

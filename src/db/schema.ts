@@ -53,6 +53,7 @@ const ADDED_COLUMNS: ReadonlyArray<readonly [table: string, column: string, type
   ['llm_tenants', 'rate_limits', 'JSONB'],
   ['llm_tenants', 'agent_rate_limits', 'JSONB'],
   ['llm_executions', 'api_key_id', 'TEXT'],
+  ['llm_plans', 'session_limits', 'JSONB'],
 ]
 
 async function addMissingColumnsSqlite(client: RawExecutor): Promise<void> {

@@ -3,3 +3,4 @@ export { redactMetadata, redactText, isCredentialKey, REDACTED } from '../founda
 export { MAX_TOKENS } from '../foundation/validation.js'
 export type { PeriodQuery, TenantScope } from './scope.js'
 export * from './types.js'
+export { LlmExecutionPages, createExecutionPages, type ExecutionPage, type ExecutionPageQuery } from './pages.js'

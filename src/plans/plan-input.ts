@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from '../foundation/errors.js'
 import { Decimal, type UsdInput } from '../foundation/money.js'
 import { redactMetadata } from '../foundation/redact.js'
+import { currencyDigits, formatMinor, isWholeMinorUnits } from '../foundation/currency.js'
 import {
   assertEnforcement,
   limitsToColumns,
@@ -24,6 +25,7 @@ import {
   type AgentRateLimitsInput,
   type RateLimitsInput,
 } from '../config/rate-limits.js'
+import { parseSessionLimits, sessionLimitsToJson, type SessionLimitsInput } from '../config/session-limits.js'
 
 /** A plan's prices (billing): amounts in the plan's currency, exact. */
 export interface PlanPricesInput {
@@ -53,13 +55,28 @@ export interface PlanInput {
   agentRateLimits?: AgentRateLimitsInput | null
   enforcement?: Enforcement | null
   prices?: PlanPricesInput
+  /** Conversation-store limits for the plan's tenants (docs/sessions.md); a key absent = the store's default. */
+  sessions?: SessionLimitsInput | null
   metadata?: Record<string, unknown> | null
 }
 
 /** What updatePlan takes: every field but the key. */
 export type PlanChanges = Partial<Omit<PlanInput, 'key'>>
 
-const PLAN_KEYS = ['key', 'name', 'description', 'limits', 'maxConcurrent', 'agentLimits', 'rateLimits', 'agentRateLimits', 'enforcement', 'prices', 'metadata']
+const PLAN_KEYS = [
+  'key',
+  'name',
+  'description',
+  'limits',
+  'maxConcurrent',
+  'agentLimits',
+  'rateLimits',
+  'agentRateLimits',
+  'enforcement',
+  'prices',
+  'sessions',
+  'metadata',
+]
 const PRICE_KEYS = ['currency', 'baseFee', 'includedTokens', 'includedCost', 'overagePer1kTokens', 'costMarkup']
 
 export function assertPlanKey(value: unknown, field = 'key'): string {
@@ -170,6 +187,9 @@ export function planToColumns(input: unknown, field = 'plan', { requireKeyAndNam
       case 'prices':
         Object.assign(data, pricesToColumns(value, f))
         break
+      case 'sessions':
+        data.sessionLimits = value === null ? {} : sessionLimitsToJson(parseSessionLimits(value, f))
+        break
       case 'metadata':
         if (value !== null && (typeof value !== 'object' || Array.isArray(value))) throw new InvalidArgumentError(f, 'a plain JSON object or null', value)
         if (value !== null) data.metadata = redactMetadata(value)
@@ -181,4 +201,21 @@ export function planToColumns(input: unknown, field = 'plan', { requireKeyAndNam
     if (data.name === undefined) throw new InvalidArgumentError(`${field}.name`, 'a non-empty string', source.name)
   }
   return data
+}
+
+/**
+ * A plan's base fee is a line amount on every invoice: it must be a whole number of its currency's
+ * minor units (49.00 USD, 4900 JPY) — more precision is refused, never rounded. `columns` is the
+ * version's row as it will be stored (for updatePlan: the latest merged with the changes).
+ */
+export function assertBillablePrices(columns: Record<string, unknown>, field = 'plan'): void {
+  const currency = typeof columns.currency === 'string' ? columns.currency : 'USD'
+  const fee = columns.baseFeeNanos
+  if (typeof fee !== 'bigint' || isWholeMinorUnits(fee, currency)) return
+  const digits = currencyDigits(currency)
+  throw new InvalidArgumentError(
+    `${field}.prices.baseFee`,
+    `an amount with at most ${digits} decimal place${digits === 1 ? '' : 's'} (the minor unit of ${currency}), e.g. "${formatMinor(0n, currency).replace(/^0/, '49')}"`,
+    new Decimal(fee.toString()).dividedBy(1e9).toFixed(),
+  )
 }

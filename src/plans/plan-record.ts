@@ -3,6 +3,7 @@ import { limitsFromRow, type Enforcement, type Limits } from '../config/limits.j
 import { agentRateLimitsFromJson, rateLimitsAsNumbers, rateLimitsFromJson, type RateLimitKey } from '../config/rate-limits.js'
 import { Decimal, nanosToUsd } from '../foundation/money.js'
 import type { JsonValue } from '../foundation/validation.js'
+import { sessionLimitsFromJson } from '../config/session-limits.js'
 
 export interface PlanPrices {
   currency: string
@@ -27,6 +28,8 @@ export interface PlanRecord {
   agentRateLimits: Record<string, Partial<Record<RateLimitKey, number | null>>>
   enforcement: Enforcement | null
   prices: PlanPrices
+  /** Conversation-store limits the plan sets (a key absent = the store's default; null = none). */
+  sessions: { maxItems?: number | null; maxAge?: number | null; storageBytes?: number | null }
   metadata: JsonValue | null
   createdAt: Date
 }
@@ -42,6 +45,11 @@ export interface PlanAssignment {
 }
 
 const money = (v: unknown) => (v === null || v === undefined ? null : nanosToUsd(v as bigint))
+
+function sessionsOf(json: unknown): PlanRecord['sessions'] {
+  const { storageBytes, ...rest } = sessionLimitsFromJson(json)
+  return storageBytes === undefined ? rest : { ...rest, storageBytes: storageBytes === null ? null : Number(storageBytes) }
+}
 
 export function toPlanRecord(row: Record<string, unknown>): PlanRecord {
   const agentLimits = (row.agentLimits as Record<string, { dailyCost: string | null; monthlyCost: string | null }> | null) ?? {}
@@ -65,6 +73,7 @@ export function toPlanRecord(row: Record<string, unknown>): PlanRecord {
       overagePer1kTokens: money(row.overagePer1kTokensNanos),
       costMarkup: row.costMarkupPpm === null || row.costMarkupPpm === undefined ? null : new Decimal(String(row.costMarkupPpm)).dividedBy(10_000),
     },
+    sessions: sessionsOf(row.sessionLimits),
     metadata: (row.metadata as JsonValue | null) ?? null,
     createdAt: row.createdAt as Date,
   }

@@ -17,7 +17,7 @@ import { assertIdentifier, assertQuery } from '../foundation/validation.js'
 import { ensureTenantRow } from '../tenant/loader.js'
 import { bumpTenantVersion } from '../tenant/versions.js'
 import { PlanExistsError, PlanInUseError, PlanNotFoundError } from './errors.js'
-import { assertPlanKey, assertPlanVersion, planToColumns, type PlanChanges, type PlanInput } from './plan-input.js'
+import { assertBillablePrices, assertPlanKey, assertPlanVersion, planToColumns, type PlanChanges, type PlanInput } from './plan-input.js'
 import { toAssignment, toPlanRecord, type PlanAssignment, type PlanRecord } from './plan-record.js'
 import { assertAuditOptions, type AuditOptions } from '../audit/actor.js'
 import { changedFields, recordAuditEvent } from '../audit/record.js'
@@ -103,6 +103,7 @@ export class LlmPlans {
   /** Creates version 1 of a new plan (audited: `plan.defined`). */
   async definePlan(input: PlanInput, audit?: AuditOptions): Promise<PlanRecord> {
     const data = planToColumns(input)
+    assertBillablePrices(data)
     assertAuditOptions(audit)
     if (await this.latestRow(data.key as string)) throw new PlanExistsError(data.key as string)
     return (await this.client.$transaction(async (tx: Tx) => {
@@ -124,6 +125,7 @@ export class LlmPlans {
     return (await this.client.$transaction(async (tx: Tx) => {
       const latest = await this.latestRow(key, tx)
       if (!latest) throw new PlanNotFoundError(key)
+      assertBillablePrices({ ...latest, ...data }, 'changes')
       const used = (await tx.llmTenantPlan.count({ where: { planId: latest.id } })) as number
       let plan: PlanRecord
       if (used === 0) plan = toPlanRecord((await tx.llmPlan.update({ where: { id: latest.id }, data })) as Record<string, unknown>)

@@ -69,13 +69,29 @@ describe.each(DATABASES)('audit log on %s', (kind) => {
       ['keys.updateApiKey', 'api_key.updated', () => keys.updateApiKey(keyId, { limits: { dailyCost: '1' } })],
       ['keys.rotateApiKey', 'api_key.rotated', () => keys.rotateApiKey(keyId, { gracePeriod: '1m' })],
       ['keys.revokeApiKey', 'api_key.revoked', () => keys.revokeApiKey(keyId)],
-      ['agentConfigs.setAgentConfig (new)', 'agent_config.changed', () => agentConfigs.setAgentConfig('base', 'Support', { provider: 'openai', model: 'gpt-4o' })],
+      [
+        'agentConfigs.setAgentConfig (new)',
+        'agent_config.changed',
+        () => agentConfigs.setAgentConfig('base', 'Support', { provider: 'openai', model: 'gpt-4o' }),
+      ],
       ['agentConfigs.setAgentConfig', 'agent_config.changed', () => agentConfigs.setAgentConfig('base', 'Support', { model: 'gpt-4o-mini' })],
       ['record.llmSetAgentConfig', 'agent_config.changed', () => org.llmSetAgentConfig('Support', { provider: 'anthropic', model: 'claude-sonnet-4-5' })],
       ['agentConfigs.deleteAgentConfig', 'agent_config.deleted', () => agentConfigs.deleteAgentConfig('base', 'Support')],
-      ['agentConfigs.defineAgentTemplate', 'agent_template.changed', () => agentConfigs.defineAgentTemplate('desk', 'Triage', { provider: 'openai', model: 'gpt-4o-mini' })],
-      ['provisioning.provisionTenant', 'tenant.provisioned', () => provisioning.provisionTenant({ tenantId: 'provisioned', idempotencyKey: 'idem-1', productType: 'desk', plan: 'base-plan' })],
-      ['static llmProvisionTenant', 'tenant.provisioned', () => prisma().organization.llmProvisionTenant({ tenantId: 'provisioned-2', idempotencyKey: 'idem-2' })],
+      [
+        'agentConfigs.defineAgentTemplate',
+        'agent_template.changed',
+        () => agentConfigs.defineAgentTemplate('desk', 'Triage', { provider: 'openai', model: 'gpt-4o-mini' }),
+      ],
+      [
+        'provisioning.provisionTenant',
+        'tenant.provisioned',
+        () => provisioning.provisionTenant({ tenantId: 'provisioned', idempotencyKey: 'idem-1', productType: 'desk', plan: 'base-plan' }),
+      ],
+      [
+        'static llmProvisionTenant',
+        'tenant.provisioned',
+        () => prisma().organization.llmProvisionTenant({ tenantId: 'provisioned-2', idempotencyKey: 'idem-2' }),
+      ],
       ['agentConfigs.deleteAgentTemplate', 'agent_template.deleted', () => agentConfigs.deleteAgentTemplate('desk', 'Triage')],
     ]
     const log = createAuditLog(db().client, config)

@@ -26,6 +26,7 @@ describe('package exports', () => {
         './providers',
         './crypto',
         './testing',
+        './http',
       ]),
     )
   })

@@ -33,6 +33,11 @@ const REQUIRED = [
   'PlanPricesInput',
   'ApiKeysOptions',
   'ApiKeyInput',
+  'GenerateInvoicesInput',
+  'AdjustmentInput',
+  'VoidInvoiceOptions',
+  'InvoiceListQuery',
+  'InvoiceHtmlOptions',
 ]
 
 interface Table {

@@ -1,0 +1,122 @@
+/**
+ * `createLlmHttpHandler(prisma, options)`: the tenant HTTP API as one Fetch handler,
+ * `(request: Request) => Promise<Response>` — framework-neutral; adapters.ts mounts it on
+ * node:http, Express, Connect and Next.js route handlers, and Hono takes it as it is.
+ *
+ * Per request: a request id (`x-request-id`, in every answer and every error body, in the audit
+ * events and ledger rows the request writes) → route (404 / 405 with `Allow`) → the caller's key
+ * (401 / 403, auth.ts) → the route (400 / 413 for its input, request.ts) → JSON. Errors become
+ * responses in errors.ts; refusals by a rate window or budget get the tenant's `RateLimit-Policy`
+ * and `RateLimit` headers besides `Retry-After`. `GET {base}/openapi.json` needs no key.
+ */
+import { randomUUID } from 'node:crypto'
+import { rateLimitHeaders } from '../budget/rate-status.js'
+import { authenticate } from './auth.js'
+import { createServices, normalizeBasePath, type LlmHttpOptions, type Route, type Services } from './context.js'
+import { errorReply, errorResponse, HttpError, type ErrorReply } from './errors.js'
+import { openApiDocument } from './openapi.js'
+import { AGENT_ROUTES } from './routes-agents.js'
+import { KEY_ROUTES } from './routes-keys.js'
+import { USAGE_ROUTES } from './routes-usage.js'
+
+export type { LlmHttpOptions } from './context.js'
+
+export interface LlmHttpHandler {
+  (request: Request): Promise<Response>
+  /** Where the API is mounted ('' or e.g. '/api/llm'). */
+  readonly basePath: string
+  /** True when `pathname` is under the base path (adapters pass other requests on). */
+  handles(pathname: string): boolean
+  /** The OpenAPI 3.1 document served at `{basePath}/openapi.json`. */
+  readonly openapi: Record<string, unknown>
+}
+
+interface CompiledRoute extends Route {
+  segments: string[]
+}
+
+export const ROUTES: Route[] = [...USAGE_ROUTES, ...KEY_ROUTES, ...AGENT_ROUTES]
+
+const compiled: CompiledRoute[] = ROUTES.map((r) => ({ ...r, segments: r.path.split('/').slice(1) }))
+
+/** The route for a path below the base, with its `:params`; or the methods the path has (405), or nothing (404). */
+function match(method: string, path: string): { route: CompiledRoute; params: string[] } | { allow: string[] } | null {
+  const parts = path.split('/').slice(1)
+  const allow: string[] = []
+  for (const route of compiled) {
+    if (route.segments.length !== parts.length) continue
+    const params: string[] = []
+    const same = route.segments.every((s, i) => (s.startsWith(':') ? parts[i] !== '' && params.push(parts[i]) > 0 : s === parts[i]))
+    if (!same) continue
+    if (route.method === method) return { route, params }
+    allow.push(route.method)
+  }
+  return allow.length > 0 ? { allow } : null
+}
+
+function clientGone(request: Request): boolean {
+  try {
+    return request.signal.aborted
+  } catch {
+    return false
+  }
+}
+
+const newRequestId = () => `req_${randomUUID().replaceAll('-', '')}`
+
+export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): LlmHttpHandler {
+  const services: Services = createServices(prisma, options)
+  const basePath = normalizeBasePath(options.basePath)
+  const openapi = openApiDocument(basePath)
+  const openapiJson = JSON.stringify(openapi)
+  const report = options.onError ?? ((err: unknown, info: { requestId: string }) => console.error(`[prisma-llm-tenant/http] ${info.requestId}`, err))
+  const handles = (pathname: string) => basePath === '' || pathname === basePath || pathname.startsWith(`${basePath}/`)
+
+  async function rateHeaders(r: ErrorReply, err: unknown, tenantId: string | null): Promise<Record<string, string>> {
+    if (!r.limited || tenantId === null) return {}
+    try {
+      const agentType = (err as { agentType?: string | null }).agentType ?? undefined
+      const windows = await services.budgets.rateLimitStatus(tenantId, agentType ? { agentType } : {})
+      return rateLimitHeaders(windows, services.config.now())
+    } catch {
+      return {} // the refusal stands without its headers
+    }
+  }
+
+  async function handle(request: Request): Promise<Response> {
+    const requestId = newRequestId()
+    let tenantId: string | null = null
+    let path = '/'
+    try {
+      const url = new URL(request.url)
+      path = url.pathname
+      if (!handles(path)) throw new HttpError(404, 'not_found', 'No such route')
+      const below = path.slice(basePath.length) || '/'
+      if (request.method === 'GET' && below === '/openapi.json') {
+        return new Response(openapiJson, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId } })
+      }
+      const found = match(request.method, below)
+      if (!found) throw new HttpError(404, 'not_found', 'No such route')
+      if ('allow' in found) {
+        throw new HttpError(
+          405,
+          'method_not_allowed',
+          `Use ${found.allow.join(' or ')}`,
+          { allowed: found.allow.join(', ') },
+          { allow: found.allow.join(', ') },
+        )
+      }
+      const caller = await authenticate(request.headers, services.keys)
+      tenantId = caller.tenantId
+      return await found.route.run({ request, url, params: found.params, requestId, caller, services })
+    } catch (err) {
+      // The client went away (its request's signal aborted): nobody reads the answer, nothing to report.
+      const gone = clientGone(request)
+      const r = gone ? errorReply(new HttpError(499, 'client_closed_request', 'The client closed the request')) : errorReply(err)
+      if (r.unexpected) report(err, { requestId, method: request.method, path })
+      return errorResponse(r, requestId, await rateHeaders(r, err, tenantId))
+    }
+  }
+
+  return Object.assign(handle, { basePath, handles, openapi }) as LlmHttpHandler
+}

@@ -1,0 +1,7 @@
+export { LlmSessionStore, createSessionStore, type SessionExport, type SessionPage, type SessionStorage, type SessionSummary } from './store.js'
+export type { AppendEntry, SessionOptions, SessionStoreOptions } from './core.js'
+export { TenantSession } from './session.js'
+export type { SessionItem } from './items.js'
+export type { SessionLimits, SessionLimitsInput } from '../config/session-limits.js'
+export { SessionQuotaExceededError, SessionTenantRequiredError } from './errors.js'
+export { withTenantDb, TenantScopeMismatchError } from '../db/rls.js'
