@@ -40,6 +40,8 @@ export interface AttemptContext {
   parentId: string | null
   /** The tenant API key the run is attributed to. */
   apiKeyId: string | null
+  /** The run's own metadata (RunOptions.metadata), under the library's keys. */
+  runMetadata: Record<string, unknown>
   step: number
   attempt: number
   now: () => Date
@@ -93,7 +95,7 @@ export async function runAttempt(a: AttemptContext, def: AgentDefinition, model:
   const adapter = adapterFor(def)
   const est = reservation(def, model, req, a.now(), a.pricing)
   let executionId = ''
-  const meta = { step: a.step, attempt: a.attempt, api: def.provider === 'openai' ? def.api : 'messages' }
+  const meta = { ...a.runMetadata, step: a.step, attempt: a.attempt, api: def.provider === 'openai' ? def.api : 'messages' }
   try {
     return await a.budgets.track(
       a.tenant,

@@ -33,7 +33,7 @@ import type { SessionStoreOptions } from '../sessions/core.js'
 import { assertSessionId } from '../sessions/items.js'
 
 export type { Agent, AgentInput, AgentResult, AgentStream, RunOptions } from './types.js'
-import { assertQuery } from '../foundation/validation.js'
+import { assertQuery, toMetadataJson } from '../foundation/validation.js'
 import { AdmissionError, BudgetExceededError, RateLimitExceededError, TenantInactiveError } from '../budget/errors.js'
 
 export interface RuntimeOptions {
@@ -69,7 +69,7 @@ export function normalizeInput(input: AgentInput): ChatMessage[] {
 }
 
 const RUNTIME_KEYS = ['config', 'providers', 'pricing', 'tenantApiKeys', 'budgets', 'clientCacheSize', 'sessions']
-const RUN_KEYS = ['tenant', 'apiKeys', 'signal', 'traceId', 'parentId', 'apiKeyId', 'session']
+const RUN_KEYS = ['tenant', 'apiKeys', 'signal', 'traceId', 'parentId', 'apiKeyId', 'session', 'metadata']
 
 /** Throws unless `value` is undefined or a plain object whose keys are all in `keys`. */
 function assertOptions(value: unknown, keys: readonly string[], field: string): void {
@@ -87,6 +87,7 @@ function assertRunOptions(opts: RunOptions): void {
   if (signal !== undefined && (typeof signal?.addEventListener !== 'function' || typeof signal.aborted !== 'boolean')) {
     throw new InvalidArgumentError('options.signal', 'an AbortSignal', opts.signal)
   }
+  if (opts.metadata !== undefined) toMetadataJson(opts.metadata, 'options.metadata')
   for (const field of ['traceId', 'parentId', 'apiKeyId'] as const) {
     if (opts[field] !== undefined && (typeof opts[field] !== 'string' || opts[field] === ''))
       throw new InvalidArgumentError(`options.${field}`, 'a non-empty string', opts[field])
@@ -167,6 +168,7 @@ export class LlmRuntime {
         traceId: setup.traceId,
         parentId,
         apiKeyId: setup.tenantApiKeyId,
+        runMetadata: setup.runMetadata,
         step,
         now: this.config.now,
       }
@@ -245,7 +247,7 @@ export class LlmRuntime {
     )
     if (!apiKey) {
       const err = new MissingApiKeyError(def.provider, resolved?.tenantId ?? null)
-      await this.recordRefusal(def, def.model, resolved, traceId, opts.parentId ?? null, err, opts.apiKeyId ?? null)
+      await this.recordRefusal(def, def.model, resolved, traceId, opts.parentId ?? null, err, opts.apiKeyId ?? null, opts.metadata ?? null)
       throw err
     }
     const sdk = await this.clients.get(def.provider, apiKey, endpoint)
@@ -257,6 +259,7 @@ export class LlmRuntime {
       traceId,
       apiKey,
       tenantApiKeyId: opts.apiKeyId ?? null,
+      runMetadata: (toMetadataJson(opts.metadata, 'options.metadata') ?? {}) as Record<string, unknown>,
       sdk,
       session,
     }
@@ -311,7 +314,7 @@ export class LlmRuntime {
     for (const model of models) {
       if (this.breakers.acquire(tenantId, def.name, model, def.circuitBreaker, Date.now()) === 'open') {
         const err = new CircuitBreakerOpenError(tenantId, def.name, [model])
-        const id = await this.recordRefusal(def, model, setup.resolved, setup.traceId, at.parentId, err, setup.tenantApiKeyId)
+        const id = await this.recordRefusal(def, model, setup.resolved, setup.traceId, at.parentId, err, setup.tenantApiKeyId, setup.runMetadata)
         attempts.push({ executionId: id, model, status: 'refused', errorClass: err.name, message: err.message })
         continue
       }
@@ -359,9 +362,20 @@ export class LlmRuntime {
     parentId: string | null,
     err: Error,
     apiKeyId: string | null = null,
+    metadata: Record<string, unknown> | null = null,
   ): Promise<string> {
     const id = await this.budgets.recordRefusal(
-      { tenantId: tenant?.tenantId ?? null, agentType: def.name, model, provider: def.provider, traceId, parentId, apiKeyId, at: this.config.now() },
+      {
+        tenantId: tenant?.tenantId ?? null,
+        agentType: def.name,
+        model,
+        provider: def.provider,
+        traceId,
+        parentId,
+        apiKeyId,
+        metadata: toMetadataJson(metadata),
+        at: this.config.now(),
+      },
       err,
     )
     await yieldToEventLoop() // a refusal loop must not starve the process (see LlmBudgets.track)

@@ -80,7 +80,7 @@ async function streamAttempt(a: StreamAttemptContext, model: string, attempt: nu
   const pricing = rt.pricing
   const req = rt.request(def, model, setup.messages, a.signal, true)
   const est = reservation(def, model, req, rt.config.now(), pricing)
-  const meta = { step: 1, attempt, streamed: true }
+  const meta = { ...setup.runMetadata, step: 1, attempt, streamed: true }
   let executionId = ''
   try {
     return await rt.budgets.track(

@@ -32,6 +32,11 @@ export interface RunOptions {
    * call's, never taken from the id; a run without a tenant is refused.
    */
   session?: string
+  /**
+   * JSON recorded on every ledger row of the run (refusals too) beside the library's own keys
+   * (`step`, `attempt`, …, which win): e.g. the HTTP request id. Credential-shaped keys redacted.
+   */
+  metadata?: Record<string, unknown>
 }
 
 export interface AgentUsage extends NormalizedUsage {}
@@ -76,6 +81,8 @@ export interface RunSetup {
   apiKey: string
   /** The tenant API key the run is attributed to (RunOptions.apiKeyId). */
   tenantApiKeyId: string | null
+  /** RunOptions.metadata, validated and redacted. */
+  runMetadata: Record<string, unknown>
   sdk: unknown
   /** The run's session (RunOptions.session), or null. */
   session: RunSession | null

@@ -98,7 +98,14 @@ async function run(ctx: RouteContext): Promise<Response> {
   if (body.stream !== undefined && typeof body.stream !== 'boolean') {
     throw new HttpError(400, 'invalid_request', 'Invalid stream', { param: 'stream', allowed: 'true or false' })
   }
-  const options: RunOptions = { tenant: ctx.caller.tenantId, apiKeyId: ctx.caller.key.id, signal: ctx.request.signal, traceId: ctx.requestId }
+  const options: RunOptions = {
+    tenant: ctx.caller.tenantId,
+    apiKeyId: ctx.caller.key.id,
+    signal: ctx.request.signal,
+    traceId: ctx.requestId,
+    // The request id on every ledger row of the run, as on the error responses and audit events.
+    metadata: { requestId: ctx.requestId },
+  }
   if (body.stream !== true) {
     const result = await agent.run(input, options)
     return jsonResponse(200, runResultJson(result), ctx.requestId)

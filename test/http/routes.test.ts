@@ -33,7 +33,7 @@ describe.each(DATABASES)('HTTP API routes on %s', (kind) => {
     expect(body).toMatchObject({ text: 'Echo: Where is my order?', model: 'gpt-4o-mini', traceId: requestId, steps: 1 })
     expect(body.cost).toMatch(/^0\.\d+$/)
     const row = (await ledger().recentExecutions({ tenantId: 'acme', limit: 1 }))[0]
-    expect(row).toMatchObject({ id: body.executionId, status: 'success', apiKeyId: api.acme.keyId, traceId: requestId })
+    expect(row).toMatchObject({ id: body.executionId, status: 'success', apiKeyId: api.acme.keyId, traceId: requestId, metadata: { requestId } })
     expect(row.totalCost.toFixed()).toBe(body.cost)
   })
 
@@ -217,7 +217,12 @@ describe.each(DATABASES)('HTTP API routes on %s', (kind) => {
     })
     expect(body.error.requestId).toBe(r.headers.get('x-request-id'))
     const [refused] = await ledger().refusedExecutions({ tenantId: 'initech' })
-    expect(refused).toMatchObject({ apiKeyId: key.id, traceId: body.error.requestId, errorClass: 'RateLimitExceededError' })
+    expect(refused).toMatchObject({
+      apiKeyId: key.id,
+      traceId: body.error.requestId,
+      metadata: { requestId: body.error.requestId },
+      errorClass: 'RateLimitExceededError',
+    })
     // The OpenAI SDK sees its own RateLimitError, with the header it retries on.
     const client = new OpenAI({ apiKey: secret, baseURL: `${api.base}/v1`, maxRetries: 0 })
     const err = (await client.post('/agents/support/run', { body: { input: 'x' } }).catch((e: unknown) => e)) as any
