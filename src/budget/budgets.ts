@@ -258,11 +258,13 @@ export class LlmBudgets {
    * Per rate window that applies to the tenant (its own, its plan's, inherited, and the global
    * ones; an agent's too with `agentType`): limit, remaining, resetsAt and source.
    */
-  async rateLimitStatus(tenant: TenantRef, options: { agentType?: string } = {}): Promise<RateWindowStatus[]> {
-    assertQuery(options, ['agentType'], 'options')
+  async rateLimitStatus(tenant: TenantRef, options: { agentType?: string; apiKeyId?: string } = {}): Promise<RateWindowStatus[]> {
+    assertQuery(options, ['agentType', 'apiKeyId'], 'options')
     const agentType = options.agentType === undefined ? '' : assertIdentifier(options.agentType, 'options.agentType', 255)
+    // With a key: its own windows too (scope 'api_key'), as a call made with it is decided on.
+    const apiKeyId = options.apiKeyId === undefined ? null : assertIdentifier(options.apiKeyId, 'options.apiKeyId', 191)
     const at = this.config.now()
-    const admitted = await this.tenants.admit(tenant, agentType, { skipActiveCheck: true, at })
+    const admitted = await this.tenants.admit(tenant, agentType, { skipActiveCheck: true, at, apiKeyId })
     if (admitted.tenantId === null) throw new InvalidArgumentError('tenant', 'a tenant (multi-tenancy is on)', tenant)
     return rateWindowStatus(this.client, this.provider, admitted.policy.rateChecks, at)
   }

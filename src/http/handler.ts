@@ -72,11 +72,12 @@ export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): 
   const report = options.onError ?? ((err: unknown, info: { requestId: string }) => console.error(`[prisma-llm-tenant/http] ${info.requestId}`, err))
   const handles = (pathname: string) => basePath === '' || pathname === basePath || pathname.startsWith(`${basePath}/`)
 
-  async function rateHeaders(r: ErrorReply, err: unknown, tenantId: string | null): Promise<Record<string, string>> {
+  async function rateHeaders(r: ErrorReply, err: unknown, tenantId: string | null, apiKeyId: string | null): Promise<Record<string, string>> {
     if (!r.limited || tenantId === null) return {}
     try {
       const agentType = (err as { agentType?: string | null }).agentType ?? undefined
-      const windows = await services.budgets.rateLimitStatus(tenantId, agentType ? { agentType } : {})
+      // The windows the refused call was decided on: the tenant's and the key's own.
+      const windows = await services.budgets.rateLimitStatus(tenantId, { ...(agentType ? { agentType } : {}), ...(apiKeyId ? { apiKeyId } : {}) })
       return rateLimitHeaders(windows, services.config.now())
     } catch {
       return {} // the refusal stands without its headers
@@ -86,6 +87,7 @@ export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): 
   async function handle(request: Request): Promise<Response> {
     const requestId = newRequestId()
     let tenantId: string | null = null
+    let apiKeyId: string | null = null
     let path = '/'
     try {
       const url = new URL(request.url)
@@ -108,13 +110,14 @@ export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): 
       }
       const caller = await authenticate(request.headers, services.keys)
       tenantId = caller.tenantId
+      apiKeyId = caller.key.id
       return await found.route.run({ request, url, params: found.params, requestId, caller, services })
     } catch (err) {
       // The client went away (its request's signal aborted): nobody reads the answer, nothing to report.
       const gone = clientGone(request)
       const r = gone ? errorReply(new HttpError(499, 'client_closed_request', 'The client closed the request')) : errorReply(err)
       if (r.unexpected) report(err, { requestId, method: request.method, path })
-      return errorResponse(r, requestId, await rateHeaders(r, err, tenantId))
+      return errorResponse(r, requestId, await rateHeaders(r, err, tenantId, apiKeyId))
     }
   }
 

@@ -231,6 +231,18 @@ describe.each(DATABASES)('HTTP API routes on %s', (kind) => {
     expect(Number(err.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
   })
 
+  it('429 from a key’s own rate limit: the RateLimit headers name the key’s window beside the tenant’s', async () => {
+    await new TenantStore(db().client).upsert({ tenantId: 'keyed-429', enforcement: 'hard', rateLimits: { requestsPerMinute: 10 } })
+    const { secret } = await api.keys.createApiKey('keyed-429', { name: 'ci', rateLimits: { requestsPerMinute: 1 } })
+    expect((await run(secret)).status).toBe(200)
+    const r = await run(secret)
+    expect(r.status).toBe(429)
+    expect((await json(r)).error).toMatchObject({ type: 'rate_limited', scope: 'api_key', limit: 1 })
+    const policy = r.headers.get('ratelimit-policy') ?? ''
+    expect(policy).toContain('"requests-minute";q=10;w=60')
+    expect(policy).toContain('"api_key-requests-minute";q=1;w=60')
+  })
+
   it('429 budget_exceeded for a hard budget, with Retry-After until the day resets', async () => {
     await new TenantStore(db().client).upsert({ tenantId: 'umbrella', enforcement: 'hard', limits: { dailyExecutions: 1 } })
     const { secret } = await api.keys.createApiKey('umbrella', { name: 'main' })
