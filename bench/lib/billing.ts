@@ -192,7 +192,7 @@ export async function invoicing(kind: DbKind, mode: Mode): Promise<Figure[]> {
     if (String(ledger.tokens) !== String(invoiced.tokens) || String(ledger.nanos) !== String(invoiced.nanos)) {
       throw new Error(`invoices disagree with the ledger: ${JSON.stringify({ ledger, invoiced })}`)
     }
-    const scenario = '9 billing'
+    const scenario = '12 billing'
     const size = `${spec.tenants.toLocaleString('en-US')} tenants, ${spec.rows.toLocaleString('en-US')} rows`
     const note = `${Number(invoiced.lines).toLocaleString('en-US')} lines; seed ${(seedMs / 1000).toFixed(1)} s`
     const [firstBatch, lastBatch] = [samples[0], samples[samples.length - 1]]

@@ -63,6 +63,8 @@ function delegates(runner: Runner) {
     llmInvoice: {},
     llmInvoiceLine: {},
     llmAuditEvent: {},
+    llmSession: {},
+    llmSessionItem: {},
   }
 }
 

@@ -19,7 +19,7 @@ import { openRlsDatabase } from '../../test/support/rls.ts'
 import { call, usage, type Mode } from '../scenarios.ts'
 import { percentile, timeCalls, type Figure } from './stats.ts'
 
-const SCENARIO = '10 row-level security'
+const SCENARIO = '11 row-level security'
 const TENANTS = 8
 const tenant = (i: number) => `tenant-${i % TENANTS}`
 
