@@ -10,7 +10,9 @@ const LAYERS = {
   // layer 1
   db: ['foundation'],
   crypto: ['foundation'],
-  config: ['foundation'],
+  // telemetry: spans and instruments over @opentelemetry/api, below config (which holds one per config)
+  telemetry: ['foundation'],
+  config: ['foundation', 'telemetry'],
   pricing: ['foundation'],
   testing: ['foundation'],
   // layer 2: the domain — the execution ledger with its counters, tenants, providers; the audit
@@ -30,15 +32,15 @@ const LAYERS = {
   provisioning: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'keys', 'audit', 'agent-configs'],
   // layer 4: the admission pipeline; its hot-path machinery below it
   'budget/perf': ['foundation', 'db', 'config', 'ledger'],
-  budget: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'budget/perf'],
+  budget: ['foundation', 'db', 'config', 'telemetry', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'budget/perf'],
   // layer 5
-  agents: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'sessions', 'budget', 'providers', 'pricing'],
+  agents: ['foundation', 'db', 'config', 'telemetry', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'sessions', 'budget', 'providers', 'pricing'],
   // layer 6: the Prisma $extends glue, then the surfaces on top
   extension: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'provisioning', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'crypto'],
   billing: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'audit'],
-  observability: ['foundation', 'config', 'ledger', 'budget', 'agents'],
-  http: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'provisioning', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'observability'],
-  dashboard: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'provisioning', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'observability', 'http'],
+  observability: ['foundation', 'config', 'telemetry', 'ledger', 'budget', 'agents'],
+  http: ['foundation', 'db', 'config', 'telemetry', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'provisioning', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'observability'],
+  dashboard: ['foundation', 'db', 'config', 'telemetry', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'provisioning', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'observability', 'http'],
   cli: ['foundation', 'db', 'config', 'ledger', 'tenant', 'plans', 'rate-limits', 'keys', 'audit', 'agent-configs', 'provisioning', 'sessions', 'budget', 'providers', 'pricing', 'agents', 'extension', 'billing', 'crypto'],
 }
 

@@ -3,11 +3,11 @@
  * SQLite and PostgreSQL (PostgreSQL from TEST_POSTGRES_URL, default 127.0.0.1:5432/test), prints a
  * table and writes bench/RESULTS.md. Figures are medians with min–max over repeated runs.
  * `--only=1,5` runs a subset (1–4 per-call, 5 concurrency, 6 analytics, 7 memory, 8 plans & rate limits, 9 tenant API keys,
- * 10 HTTP API, 11 row-level security, 12 billing).
+ * 10 HTTP API, 11 row-level security, 12 billing, 13 observability, 14 dashboard).
  */
 import { execSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import pg from 'pg'
 import Database from 'better-sqlite3'
 import type { Mode } from './scenarios.ts'
@@ -21,6 +21,8 @@ const { apiKeysScenario } = await import('./lib/api-keys.ts')
 const { httpScenario } = await import('./lib/http.ts')
 const { rlsScenario } = await import('./lib/rls.ts')
 const { invoicing } = await import('./lib/billing.ts')
+const { observabilityScenario } = await import('./lib/observability.ts')
+const { dashboardScenario } = await import('./lib/dashboard.ts')
 const quick = process.argv.includes('--quick')
 const only = process.argv
   .find((a) => a.startsWith('--only='))
@@ -48,7 +50,9 @@ const TARGETS: Array<[RegExp, string]> = [
   [/^ours: admitted past the limit, 4 processes/, '0'],
   [/^per-call p50 with a key ÷ without/, '≤ 1.05'],
   [/^run: in-process calls\/s ÷ HTTP/, '≤ 1.3'],
+  [/^page /, '≤ 100 ms'],
   [/^verifyApiKey uncached p50 ratio 100,000 ÷ 100/, '≈ 1 (unchanged)'],
+  [/^per-call p50 with an SDK ÷ without \(agent run\)/, '≤ 1.10'],
 ]
 
 const figures: Figure[] = []
@@ -67,6 +71,8 @@ if (wants('9')) for (const kind of ['sqlite', 'postgresql'] as const) log(await 
 if (wants('10')) for (const kind of ['sqlite', 'postgresql'] as const) log(await httpScenario(kind, mode))
 if (wants('11')) log(await rlsScenario('postgresql', mode))
 if (wants('12')) for (const kind of ['sqlite', 'postgresql'] as const) log(await invoicing(kind, mode))
+if (wants('13')) for (const kind of ['sqlite', 'postgresql'] as const) log(await observabilityScenario(kind, mode))
+if (wants('14')) log(await dashboardScenario(mode))
 
 const admin = new pg.Client({ connectionString: process.env.TEST_POSTGRES_URL })
 await admin.connect()
@@ -95,5 +101,44 @@ const lines = [
   ...figures.map((f) => `| ${f.scenario} | ${f.db} | ${f.metric} | ${cell(f)} | ${f.unit} | ${target(f.metric)} |`),
   '',
 ]
-if (!only) writeFileSync(new URL('./RESULTS.md', import.meta.url), lines.join('\n'))
-console.log(`\n${only ? '(subset run: RESULTS.md not written)' : 'wrote bench/RESULTS.md'} in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+const results = new URL('./RESULTS.md', import.meta.url)
+if (!only) writeFileSync(results, lines.join('\n'))
+else if (process.argv.includes('--merge')) writeFileSync(results, mergedResults(readFileSync(results, 'utf8'), lines))
+console.log(
+  `\n${only ? (process.argv.includes('--merge') ? 'merged the subset into bench/RESULTS.md' : "(subset run: RESULTS.md not written; --merge replaces its scenarios' rows)") : 'wrote bench/RESULTS.md'} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+)
+
+/**
+ * `--only=… --merge`: the subset's rows replace the rows of the same scenarios in RESULTS.md, in
+ * place (the other scenarios' rows stay, from their own run), and the header says which scenarios
+ * were re-run when — so a figure is never shown as being from a run it was not measured in.
+ */
+function mergedResults(previous: string, fresh: string[]): string {
+  const rowScenario = (line: string) =>
+    line.startsWith('| ') && !line.startsWith('| ---') && !line.startsWith('| scenario') ? line.split(' | ')[0].slice(2).trim() : null
+  const freshRows = fresh.filter((l) => rowScenario(l) !== null)
+  const rerun = new Set(freshRows.map((l) => rowScenario(l)))
+  const out: string[] = []
+  let placed = false
+  for (const line of previous.split('\n')) {
+    const scenario = rowScenario(line)
+    if (scenario === null || !rerun.has(scenario)) out.push(line)
+    else if (!placed) {
+      out.push(...freshRows)
+      placed = true
+    }
+  }
+  // Scenarios new to the table go after its last row.
+  if (!placed) {
+    let last = -1
+    out.forEach((l, i) => {
+      if (rowScenario(l) !== null) last = i
+    })
+    out.splice(last + 1, 0, ...freshRows)
+  }
+  const note = `- Re-run on ${new Date().toISOString()} with \`npm run bench -- ${process.argv.slice(2).join(' ')}\`: scenarios ${[...rerun].join(', ')} (their rows below are from that run).`
+  // The notes go above the table (the file may have been reformatted with padded cells).
+  const at = out.findIndex((l) => /^\| scenario\s*\|/.test(l))
+  out.splice(at === -1 ? out.length : Math.max(at - 1, 0), 0, note)
+  return out.join('\n')
+}

@@ -23,6 +23,7 @@ export type { Enforcement, LimitType, Limits, LimitsInput, TenantInput, TenantRe
 export { LlmBudgets, type TrackCall, type BudgetsOptions } from './budget/budgets.js'
 export type { CallContext, UsageReport } from './budget/call.js'
 export type { BudgetEvent } from './config/events.js'
+export type { LlmLogger, TelemetryOptions, TenantAttributeOption } from './telemetry/options.js'
 export type { RefreshResult } from './budget/refresh.js'
 export { withTenant, currentTenant } from './tenant/ref.js'
 export type { TenantRef, TenantOverride } from './config/overrides.js'

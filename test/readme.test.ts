@@ -37,6 +37,14 @@ const label = (b: Block) => `${b.source}:${b.line}`
 /** What each program promises to print (its comments), keyed by a line only that block has. */
 const PROMISES: Array<{ has: string; prints: Array<string | RegExp>; never?: string[] }> = [
   {
+    has: "const signedIn = await dashboard(new Request('http://localhost/admin/llm/', { headers: { 'x-role': 'ops' } }))",
+    prints: ['200 401 true'],
+  },
+  {
+    has: "const tenantHome = await page('/', 'acme-admin')",
+    prints: ['200 true', '303 /admin/llm/tenants/acme', '403 404', '401 DENY'],
+  },
+  {
     has: "const api = createLlmHttpHandler(prisma, { apiKeys, runtime, basePath: '/api/llm' })",
     prints: [
       '200 Echo: Where is my order? true',
@@ -153,6 +161,18 @@ const PROMISES: Array<{ has: string; prints: Array<string | RegExp>; never?: str
     has: "await plans.changePlan('acme', 'basic', { at: 'period_end' }) // from 1 March 00:00 Berlin",
     prints: ['2026-03 30.30'],
   },
+  {
+    has: "const prometheus = await createPrometheusMetrics({ bearerToken: 'a-long-scrape-token-0123' })",
+    prints: [
+      'invoke_agent support > chat gpt-4o-mini true',
+      /^true$/m,
+      'llm_tenant.admission, llm_tenant.settle',
+      '12 true',
+      /^401$/m,
+      'executions of acme: 1 true',
+      'semconv 1.41.0 0',
+    ],
+  },
 ]
 
 /** An empty app folder: node_modules, the generated client, and tsconfig paths to this repository's source. */
@@ -179,6 +199,8 @@ function scratchApp(): string {
           'prisma-llm-tenant': [join(root, 'src/index.ts')],
           'prisma-llm-tenant/testing': [join(root, 'src/testing/index.ts')],
           'prisma-llm-tenant/http': [join(root, 'src/http/index.ts')],
+          'prisma-llm-tenant/observability': [join(root, 'src/observability/index.ts')],
+          'prisma-llm-tenant/dashboard': [join(root, 'src/dashboard/index.ts')],
         },
       },
       include: ['*.ts'],

@@ -17,7 +17,7 @@
 -- The service role (created unless it exists: needs CREATEROLE, or create it yourself first).
 DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'llm_tenant_service') THEN CREATE ROLE "llm_tenant_service" NOLOGIN; END IF; END $$;
 DO $$ BEGIN EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(), 'llm_tenant_service'); END $$;
-GRANT SELECT, INSERT, UPDATE, DELETE ON "llm_tenants", "llm_executions", "llm_budget_counters", "llm_budget_holds", "llm_plans", "llm_tenant_plans", "llm_rate_limits", "llm_api_keys", "llm_agent_configs", "llm_agent_templates", "llm_audit_events", "llm_invoices", "llm_invoice_lines", "llm_sessions", "llm_session_items" TO "llm_tenant_service";
+GRANT SELECT, INSERT, UPDATE, DELETE ON "llm_tenants", "llm_executions", "llm_budget_counters", "llm_budget_holds", "llm_plans", "llm_tenant_plans", "llm_rate_limits", "llm_api_keys", "llm_agent_configs", "llm_agent_templates", "llm_audit_events", "llm_invoices", "llm_invoice_lines", "llm_sessions", "llm_session_items", "llm_usage_days" TO "llm_tenant_service";
 
 -- llm_tenants
 ALTER TABLE "llm_tenants" ENABLE ROW LEVEL SECURITY;
@@ -123,3 +123,11 @@ DROP POLICY IF EXISTS "llm_tenant_isolation" ON "llm_invoice_lines";
 CREATE POLICY "llm_tenant_isolation" ON "llm_invoice_lines" USING ("invoice_id" IN (SELECT "id" FROM "llm_invoices" WHERE "tenant_id" = NULLIF(current_setting('app.tenant_id', true), ''))) WITH CHECK ("invoice_id" IN (SELECT "id" FROM "llm_invoices" WHERE "tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')));
 DROP POLICY IF EXISTS "llm_service_access" ON "llm_invoice_lines";
 CREATE POLICY "llm_service_access" ON "llm_invoice_lines" TO "llm_tenant_service" USING (true) WITH CHECK (true);
+
+-- llm_usage_days: the day rollup sums the executions of every tenant, so no row is any tenant's:
+-- row-level security is forced with no tenant policy (a tenant's session sees and changes nothing
+-- of it) and only the service role (the dashboard's connection, like top spenders') reads and
+-- writes it. Written as one ALTER: it is not a tenant-owned table (rlsTables lists those).
+ALTER TABLE "llm_usage_days" ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS "llm_service_access" ON "llm_usage_days";
+CREATE POLICY "llm_service_access" ON "llm_usage_days" TO "llm_tenant_service" USING (true) WITH CHECK (true);

@@ -70,6 +70,20 @@ CREATE TABLE IF NOT EXISTS "llm_budget_counters" (
     CONSTRAINT "llm_budget_counters_pkey" PRIMARY KEY ("scope", "tenant_id", "agent_type", "period", "bucket")
 );
 
+CREATE TABLE IF NOT EXISTS "llm_usage_days" (
+    "time_zone" TEXT NOT NULL,
+    "day" TEXT NOT NULL,
+    "agent_type" TEXT NOT NULL,
+    "model" TEXT NOT NULL,
+    "status" TEXT NOT NULL,
+    "day_start_ms" BIGINT NOT NULL,
+    "day_end_ms" BIGINT NOT NULL,
+    "cost_nanos" BIGINT NOT NULL DEFAULT 0,
+    "tokens" BIGINT NOT NULL DEFAULT 0,
+    "executions" BIGINT NOT NULL DEFAULT 0,
+    CONSTRAINT "llm_usage_days_pkey" PRIMARY KEY ("time_zone", "day", "agent_type", "model", "status")
+);
+
 CREATE TABLE IF NOT EXISTS "llm_budget_holds" (
     "id" TEXT NOT NULL,
     "tenant_id" TEXT,
@@ -295,12 +309,16 @@ CREATE INDEX IF NOT EXISTS "llm_executions_tenant_usage_idx" ON "llm_executions"
 DROP INDEX IF EXISTS "llm_executions_tenant_spend_idx";
 CREATE INDEX IF NOT EXISTS "llm_executions_started_at_idx" ON "llm_executions"("started_at");
 CREATE INDEX IF NOT EXISTS "llm_executions_trace_id_idx" ON "llm_executions"("trace_id");
+CREATE INDEX IF NOT EXISTS "llm_budget_counters_period_bucket_scope_idx" ON "llm_budget_counters"("period", "bucket", "scope");
+CREATE INDEX IF NOT EXISTS "llm_usage_days_day_start_ms_idx" ON "llm_usage_days"("day_start_ms");
 CREATE INDEX IF NOT EXISTS "llm_budget_holds_state_expires_at_idx" ON "llm_budget_holds"("state", "expires_at");
 CREATE INDEX IF NOT EXISTS "llm_budget_holds_tenant_id_idx" ON "llm_budget_holds"("tenant_id");
 CREATE UNIQUE INDEX IF NOT EXISTS "llm_plans_key_version_key" ON "llm_plans"("key", "version");
 CREATE INDEX IF NOT EXISTS "llm_tenant_plans_tenant_id_effective_from_idx" ON "llm_tenant_plans"("tenant_id", "effective_from");
 CREATE INDEX IF NOT EXISTS "llm_tenant_plans_plan_key_plan_version_idx" ON "llm_tenant_plans"("plan_key", "plan_version");
-CREATE INDEX IF NOT EXISTS "llm_rate_limits_tat_ns_idx" ON "llm_rate_limits"("tat_ns");
+-- No index on "tat_ns": every admission rewrites it, and an index would be rewritten with it (on
+-- PostgreSQL it also rules out HOT updates); pruning, the only reader by TAT, scans the bounded table.
+DROP INDEX IF EXISTS "llm_rate_limits_tat_ns_idx";
 -- Added in 0.2.0 (plans and rate limits): for databases created by an earlier version.
 ALTER TABLE "llm_tenants" ADD COLUMN IF NOT EXISTS "rate_limits" JSONB;
 ALTER TABLE "llm_tenants" ADD COLUMN IF NOT EXISTS "agent_rate_limits" JSONB;

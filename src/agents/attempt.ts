@@ -3,6 +3,7 @@
  * against the SDK with the tenant's key, priced exactly, settled with the real usage. A failed
  * attempt settles with zero usage (a 429/500 consumed nothing) and rethrows a scrubbed error.
  */
+import type { Span } from '@opentelemetry/api'
 import type { LlmBudgets } from '../budget/budgets.js'
 import type { CallContext } from '../budget/call.js'
 import { nanosToUsd } from '../foundation/money.js'
@@ -13,6 +14,7 @@ import { openaiChat, openaiResponses } from '../providers/openai.js'
 import type { ProviderAdapter, ProviderRequest, ProviderResponse } from '../providers/types.js'
 import type { ResolvedTenantRef } from '../tenant/ref.js'
 import type { AgentDefinition } from './define.js'
+import { inAttemptSpan, providerCallEnded } from './run-telemetry.js'
 
 export function adapterFor(def: AgentDefinition): ProviderAdapter {
   if (def.provider === 'anthropic') return anthropicMessages
@@ -45,6 +47,8 @@ export interface AttemptContext {
   step: number
   attempt: number
   now: () => Date
+  /** The run's span: the attempt's `chat {model}` span is its child. */
+  runSpan: Span
 }
 
 export interface PricedResponse {
@@ -96,37 +100,46 @@ export async function runAttempt(a: AttemptContext, def: AgentDefinition, model:
   const est = reservation(def, model, req, a.now(), a.pricing)
   let executionId = ''
   const meta = { ...a.runMetadata, step: a.step, attempt: a.attempt, api: def.provider === 'openai' ? def.api : 'messages' }
+  const telemetry = a.budgets.config.telemetry
   try {
-    return await a.budgets.track(
-      a.tenant,
-      {
-        agentType: def.name,
-        model,
-        provider: def.provider,
-        estimate: { cost: est.cost, tokens: est.tokens },
-        traceId: a.traceId,
-        parentId: a.parentId,
-        apiKeyId: a.apiKeyId,
-        metadata: meta,
-        signal: req.signal,
-      },
-      async (ctx) => {
-        executionId = ctx.executionId
-        let response: ProviderResponse
-        try {
-          response = await adapter.complete(a.client, req)
-        } catch (err) {
-          ctx.reportUsage({ metadata: meta })
-          throw toProviderError(err, def.provider, model, a.apiKey)
-        }
-        const usage = response.usage ?? estimatedUsage(est.inputTokens, response.text)
-        const costNanos = reportPriced(ctx, def, model, usage, a.now(), a.pricing, {
-          ...meta,
-          answeredModel: response.model,
-          usageEstimated: response.usage === null,
-        })
-        return { executionId: ctx.executionId, response, usage, costNanos }
-      },
+    return await inAttemptSpan(a, false, def, model, (spans) =>
+      a.budgets.trackInSpan(
+        spans,
+        a.tenant,
+        {
+          agentType: def.name,
+          model,
+          provider: def.provider,
+          estimate: { cost: est.cost, tokens: est.tokens },
+          traceId: a.traceId,
+          parentId: a.parentId,
+          apiKeyId: a.apiKeyId,
+          metadata: meta,
+          signal: req.signal,
+        },
+        async (ctx) => {
+          executionId = ctx.executionId
+          const span = spans.span as Span // admission opened the attempt's span
+          let response: ProviderResponse
+          const started = performance.now()
+          try {
+            response = await telemetry.within(span, () => adapter.complete(a.client, req))
+          } catch (err) {
+            ctx.reportUsage({ metadata: meta })
+            const failure = toProviderError(err, def.provider, model, a.apiKey)
+            providerCallEnded(telemetry, span, def, model, started, null, failure)
+            throw failure
+          }
+          const usage = response.usage ?? estimatedUsage(est.inputTokens, response.text)
+          providerCallEnded(telemetry, span, def, model, started, { responseModel: response.model, usage, estimated: response.usage === null })
+          const costNanos = reportPriced(ctx, def, model, usage, a.now(), a.pricing, {
+            ...meta,
+            answeredModel: response.model,
+            usageEstimated: response.usage === null,
+          })
+          return { executionId: ctx.executionId, response, usage, costNanos }
+        },
+      ),
     )
   } catch (err) {
     if (err && typeof err === 'object' && executionId) Object.defineProperty(err, 'executionId', { value: executionId, enumerable: false })

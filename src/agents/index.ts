@@ -1,4 +1,5 @@
-export { LlmRuntime, createLlmRuntime, normalizeInput, type RuntimeOptions } from './runtime.js'
+export { LlmRuntime, createLlmRuntime, type RuntimeOptions } from './runtime.js'
+export { normalizeInput } from './run-options.js'
 export type { Agent, AgentInput, AgentResult, AgentStream, AgentUsage, RunOptions } from './types.js'
 export { defineAgent, type AgentDefinition, type AgentOptions, type AgentTool } from './define.js'
 export { AllModelsExhaustedError, CircuitBreakerOpenError, MaxStepsExceededError, MissingApiKeyError, UnknownAgentError, type AttemptInfo } from './errors.js'

@@ -4,12 +4,13 @@
  * linked by the run's trace id and the previous step's execution id; refusals (budget, breaker,
  * missing key) are ledger rows too, that consume nothing.
  */
-import { randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
+import { INVALID_SPAN_CONTEXT, trace, type Span } from '@opentelemetry/api'
 import { LlmBudgets, type BudgetsOptions } from '../budget/budgets.js'
 import { yieldToEventLoop } from '../budget/call.js'
 import { toConfig, type LlmConfig, type LlmConfigInput } from '../config/config.js'
 import { assertClient, detectProvider } from '../db/client.js'
-import { InvalidArgumentError, LlmTenantError } from '../foundation/errors.js'
+import { LlmTenantError } from '../foundation/errors.js'
 import { redactText } from '../foundation/redact.js'
 import { nanosToUsd } from '../foundation/money.js'
 import type { PricingOptions } from '../pricing/price.js'
@@ -30,10 +31,12 @@ import type { Agent, AgentInput, AgentResult, AgentStream, AgentUsage, RunOption
 import { appendTurn, openRunSession, type RunSession } from './session-turns.js'
 import { LlmSessionStore } from '../sessions/store.js'
 import type { SessionStoreOptions } from '../sessions/core.js'
-import { assertSessionId } from '../sessions/items.js'
+import { traceIdOf } from '../telemetry/telemetry.js'
+import { toMetadataJson } from '../foundation/validation.js'
+import { runAttributes } from './run-telemetry.js'
+import { assertOptions, assertRunOptions, normalizeInput, RUNTIME_KEYS } from './run-options.js'
 
 export type { Agent, AgentInput, AgentResult, AgentStream, RunOptions } from './types.js'
-import { assertQuery, toMetadataJson } from '../foundation/validation.js'
 import { AdmissionError, BudgetExceededError, RateLimitExceededError, TenantInactiveError } from '../budget/errors.js'
 
 export interface RuntimeOptions {
@@ -56,44 +59,6 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     const t = setTimeout(resolve, ms)
     signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true })
   })
-
-export function normalizeInput(input: AgentInput): ChatMessage[] {
-  if (typeof input === 'string') return [{ role: 'user', content: input }]
-  if (!Array.isArray(input) || input.length === 0) throw new InvalidArgumentError('input', 'a string or a non-empty array of { role, content } messages', input)
-  input.forEach((m, i) => {
-    if (!m || !['user', 'assistant', 'tool'].includes(m.role) || typeof m.content !== 'string') {
-      throw new InvalidArgumentError(`input[${i}]`, "{ role: 'user' | 'assistant' | 'tool', content: string }", m)
-    }
-  })
-  return input.map((m) => ({ ...m }))
-}
-
-const RUNTIME_KEYS = ['config', 'providers', 'pricing', 'tenantApiKeys', 'budgets', 'clientCacheSize', 'sessions']
-const RUN_KEYS = ['tenant', 'apiKeys', 'signal', 'traceId', 'parentId', 'apiKeyId', 'session', 'metadata']
-
-/** Throws unless `value` is undefined or a plain object whose keys are all in `keys`. */
-function assertOptions(value: unknown, keys: readonly string[], field: string): void {
-  if (value !== undefined) assertQuery(value, keys, field)
-}
-
-/** Run options: a misspelt `tenant` must not run the call without its tenant (and budget). */
-function assertRunOptions(opts: RunOptions): void {
-  assertOptions(opts, RUN_KEYS, 'options')
-  assertOptions(opts.apiKeys, PROVIDERS, 'options.apiKeys')
-  for (const [provider, key] of Object.entries(opts.apiKeys ?? {})) {
-    if (key !== undefined && typeof key !== 'string') throw new InvalidArgumentError(`options.apiKeys.${provider}`, 'an API key string', '(hidden)')
-  }
-  const signal = opts.signal as { aborted?: unknown; addEventListener?: unknown } | undefined
-  if (signal !== undefined && (typeof signal?.addEventListener !== 'function' || typeof signal.aborted !== 'boolean')) {
-    throw new InvalidArgumentError('options.signal', 'an AbortSignal', opts.signal)
-  }
-  if (opts.metadata !== undefined) toMetadataJson(opts.metadata, 'options.metadata')
-  for (const field of ['traceId', 'parentId', 'apiKeyId'] as const) {
-    if (opts[field] !== undefined && (typeof opts[field] !== 'string' || opts[field] === ''))
-      throw new InvalidArgumentError(`options.${field}`, 'a non-empty string', opts[field])
-  }
-  if (opts.session !== undefined) assertSessionId(opts.session, 'options.session')
-}
 
 export class LlmRuntime {
   readonly config: LlmConfig
@@ -151,7 +116,22 @@ export class LlmRuntime {
   }
 
   async run(code: AgentDefinition, input: AgentInput, opts: RunOptions = {}): Promise<AgentResult> {
-    const setup = await this.prepare(code, input, opts)
+    // One `invoke_agent` span per run; its trace id is the ledger's traceId when the caller gives none.
+    const telemetry = this.config.telemetry
+    const span = telemetry.startRun(code)
+    try {
+      // The run's span is the active one while it runs: tools, nested runs and their `track` calls are its children.
+      const result = await telemetry.within(span, () => this.runSteps(span, code, input, opts))
+      telemetry.end(span, undefined, () => runAttributes(result))
+      return result
+    } catch (err) {
+      telemetry.end(span, err)
+      throw err
+    }
+  }
+
+  private async runSteps(span: Span, code: AgentDefinition, input: AgentInput, opts: RunOptions): Promise<AgentResult> {
+    const setup = await this.prepare(code, input, opts, span)
     const def = setup.definition
     let messages = setup.messages
     let parentId = opts.parentId ?? null
@@ -171,6 +151,7 @@ export class LlmRuntime {
         runMetadata: setup.runMetadata,
         step,
         now: this.config.now,
+        runSpan: span,
       }
       const result = await this.callModels(def, setup, { parentId, signal: opts.signal }, attempts, (model, attempt) =>
         runAttempt({ ...ctx, attempt }, def, model, this.request(def, model, messages, opts.signal)),
@@ -219,8 +200,10 @@ export class LlmRuntime {
    * Tenant, the tenant's version of the agent, key and SDK client for a run; a disabled agent is
    * refused before anything (no reservation, no ledger row); a missing key is refused (and
    * recorded) before any call.
+   *
+   * @param span @internal The run's `invoke_agent` span (default: none, a non-recording span).
    */
-  async prepare(code: AgentDefinition, input: AgentInput, opts: RunOptions): Promise<RunSetup> {
+  async prepare(code: AgentDefinition, input: AgentInput, opts: RunOptions, span: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT)): Promise<RunSetup> {
     assertRunOptions(opts)
     let messages = normalizeInput(input)
     let resolved: ResolvedTenant | null
@@ -239,7 +222,9 @@ export class LlmRuntime {
       session = opened.session
       messages = [...opened.history, ...messages]
     }
-    const traceId = opts.traceId ?? randomUUID()
+    // The caller's trace id, else the run span's OTel trace id, else a fresh one of the same W3C form.
+    const traceId = opts.traceId ?? traceIdOf(span) ?? randomBytes(16).toString('hex')
+    this.config.telemetry.prepared(span, def, resolved?.tenantId ?? null, opts.session, traceId)
     const tenantKeys = resolved && this.options.tenantApiKeys ? await this.options.tenantApiKeys(resolved) : {}
     const endpoint = this.options.providers?.[def.provider] ?? {}
     const apiKey = [tenantKeys[def.provider], opts.apiKeys?.[def.provider], endpoint.apiKey, process.env[ENV_KEYS[def.provider]]].find(
@@ -247,7 +232,7 @@ export class LlmRuntime {
     )
     if (!apiKey) {
       const err = new MissingApiKeyError(def.provider, resolved?.tenantId ?? null)
-      await this.recordRefusal(def, def.model, resolved, traceId, opts.parentId ?? null, err, opts.apiKeyId ?? null, opts.metadata ?? null)
+      await this.recordRefusal(def, def.model, resolved, traceId, opts.parentId ?? null, err, opts.apiKeyId ?? null, opts.metadata ?? null, span)
       throw err
     }
     const sdk = await this.clients.get(def.provider, apiKey, endpoint)
@@ -262,6 +247,7 @@ export class LlmRuntime {
       runMetadata: (toMetadataJson(opts.metadata, 'options.metadata') ?? {}) as Record<string, unknown>,
       sdk,
       session,
+      span,
     }
   }
 
@@ -314,7 +300,7 @@ export class LlmRuntime {
     for (const model of models) {
       if (this.breakers.acquire(tenantId, def.name, model, def.circuitBreaker, Date.now()) === 'open') {
         const err = new CircuitBreakerOpenError(tenantId, def.name, [model])
-        const id = await this.recordRefusal(def, model, setup.resolved, setup.traceId, at.parentId, err, setup.tenantApiKeyId, setup.runMetadata)
+        const id = await this.recordRefusal(def, model, setup.resolved, setup.traceId, at.parentId, err, setup.tenantApiKeyId, setup.runMetadata, setup.span)
         attempts.push({ executionId: id, model, status: 'refused', errorClass: err.name, message: err.message })
         continue
       }
@@ -363,6 +349,7 @@ export class LlmRuntime {
     err: Error,
     apiKeyId: string | null = null,
     metadata: Record<string, unknown> | null = null,
+    span?: Span,
   ): Promise<string> {
     const id = await this.budgets.recordRefusal(
       {
@@ -377,6 +364,7 @@ export class LlmRuntime {
         at: this.config.now(),
       },
       err,
+      span,
     )
     await yieldToEventLoop() // a refusal loop must not starve the process (see LlmBudgets.track)
     return id

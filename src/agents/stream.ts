@@ -16,6 +16,7 @@ import type { NormalizedUsage } from '../pricing/price.js'
 import { ProviderError, toProviderError } from '../providers/errors.js'
 import { adapterFor, estimatedUsage, reportPriced, reservation } from './attempt.js'
 import { appendTurn } from './session-turns.js'
+import { inAttemptSpan, providerCallEnded, runAttributes } from './run-telemetry.js'
 import type { AgentDefinition } from './define.js'
 import type { AttemptInfo } from './errors.js'
 import type { AgentInput, AgentResult, AgentStream, RunOptions, RunSetup } from './types.js'
@@ -24,6 +25,7 @@ import type { LlmConfig } from '../config/config.js'
 import type { PricingOptions } from '../pricing/price.js'
 import type { ChatMessage, ProviderRequest } from '../providers/types.js'
 import type { ProviderResponse } from '../providers/types.js'
+import type { Span } from '@opentelemetry/api'
 
 /**
  * An HTTP error status with nothing streamed means the provider refused the request outright. A
@@ -43,7 +45,7 @@ export interface StreamRuntime {
   readonly config: LlmConfig
   readonly budgets: LlmBudgets
   readonly pricing: PricingOptions
-  prepare(def: AgentDefinition, input: AgentInput, opts: RunOptions): Promise<RunSetup>
+  prepare(def: AgentDefinition, input: AgentInput, opts: RunOptions, span: Span): Promise<RunSetup>
   request(def: AgentDefinition, model: string, messages: ChatMessage[], signal?: AbortSignal, stream?: boolean): ProviderRequest
   callModels<T extends { executionId: string }>(
     def: AgentDefinition,
@@ -82,51 +84,64 @@ async function streamAttempt(a: StreamAttemptContext, model: string, attempt: nu
   const est = reservation(def, model, req, rt.config.now(), pricing)
   const meta = { ...setup.runMetadata, step: 1, attempt, streamed: true }
   let executionId = ''
+  const telemetry = rt.config.telemetry
+  const spanInfo = { budgets: rt.budgets, runSpan: setup.span, tenant: setup.tenant, step: 1, attempt }
   try {
-    return await rt.budgets.track(
-      setup.tenant,
-      {
-        agentType: def.name,
-        model,
-        provider: def.provider,
-        estimate: { cost: est.cost, tokens: est.tokens },
-        traceId: setup.traceId,
-        parentId: a.parentId,
-        apiKeyId: setup.tenantApiKeyId,
-        metadata: meta,
-        signal: a.signal,
-      },
-      async (ctx) => {
-        executionId = ctx.executionId
-        let text = ''
-        let response: ProviderResponse | undefined
-        try {
-          for await (const event of adapterFor(def).stream(setup.sdk, req)) {
-            if (event.type === 'text') {
-              text += event.delta
-              a.push(event.delta)
-            } else response = event.response
+    return await inAttemptSpan(spanInfo, true, def, model, (spans) =>
+      rt.budgets.trackInSpan(
+        spans,
+        setup.tenant,
+        {
+          agentType: def.name,
+          model,
+          provider: def.provider,
+          estimate: { cost: est.cost, tokens: est.tokens },
+          traceId: setup.traceId,
+          parentId: a.parentId,
+          apiKeyId: setup.tenantApiKeyId,
+          metadata: meta,
+          signal: a.signal,
+        },
+        async (ctx) => {
+          executionId = ctx.executionId
+          const span = spans.span as Span // admission opened the attempt's span
+          let text = ''
+          let response: ProviderResponse | undefined
+          const started = performance.now()
+          try {
+            for await (const event of adapterFor(def).stream(setup.sdk, req)) {
+              if (event.type === 'text') {
+                text += event.delta
+                a.push(event.delta)
+              } else response = event.response
+            }
+            // The SDKs end an aborted stream quietly; an abort is still a cancellation, not a success.
+            if (a.signal.aborted) throw Object.assign(new Error('The stream was aborted by the caller'), { name: 'AbortError' })
+          } catch (err) {
+            const failure = toProviderError(err, def.provider, model, setup.apiKey)
+            providerCallEnded(telemetry, span, def, model, started, null, failure)
+            if (refusedBeforeStreaming(failure, text)) {
+              // The provider answered with an HTTP error before any output (429, 500, …): like a
+              // failed run attempt, the request consumed nothing.
+              ctx.reportUsage({ metadata: meta })
+            } else {
+              // Consumed so far: the input and what was streamed (no final usage arrives).
+              a.charged(
+                reportPriced(ctx, def, model, estimatedUsage(est.inputTokens, text), rt.config.now(), pricing, {
+                  ...meta,
+                  usageEstimated: true,
+                  partial: true,
+                }),
+              )
+            }
+            throw failure
           }
-          // The SDKs end an aborted stream quietly; an abort is still a cancellation, not a success.
-          if (a.signal.aborted) throw Object.assign(new Error('The stream was aborted by the caller'), { name: 'AbortError' })
-        } catch (err) {
-          const failure = toProviderError(err, def.provider, model, setup.apiKey)
-          if (refusedBeforeStreaming(failure, text)) {
-            // The provider answered with an HTTP error before any output (429, 500, …): like a
-            // failed run attempt, the request consumed nothing.
-            ctx.reportUsage({ metadata: meta })
-          } else {
-            // Consumed so far: the input and what was streamed (no final usage arrives).
-            a.charged(
-              reportPriced(ctx, def, model, estimatedUsage(est.inputTokens, text), rt.config.now(), pricing, { ...meta, usageEstimated: true, partial: true }),
-            )
-          }
-          throw failure
-        }
-        const usage = response?.usage ?? estimatedUsage(est.inputTokens, text)
-        const costNanos = reportPriced(ctx, def, model, usage, rt.config.now(), pricing, { ...meta, usageEstimated: !response?.usage })
-        return { executionId: ctx.executionId, text, usage, costNanos }
-      },
+          const usage = response?.usage ?? estimatedUsage(est.inputTokens, text)
+          providerCallEnded(telemetry, span, def, model, started, { responseModel: response?.model ?? null, usage, estimated: !response?.usage })
+          const costNanos = reportPriced(ctx, def, model, usage, rt.config.now(), pricing, { ...meta, usageEstimated: !response?.usage })
+          return { executionId: ctx.executionId, text, usage, costNanos }
+        },
+      ),
     )
   } catch (err) {
     // Like runAttempt: the attempt list names the ledger row of each failed attempt.
@@ -149,8 +164,11 @@ export function streamAgent(rt: StreamRuntime, def: AgentDefinition, input: Agen
     wake?.()
   }
 
-  const result = (async (): Promise<AgentResult> => {
-    const setup = await rt.prepare(def, input, opts)
+  const telemetry = rt.config.telemetry
+  const span = telemetry.startRun(def)
+  // The run's span is the active one while it runs (its attempts, and any `track` the SDK's callbacks make).
+  const result = telemetry.within(span, async (): Promise<AgentResult> => {
+    const setup = await rt.prepare(def, input, opts, span)
     const parentId = opts.parentId ?? null
     const attempts: AttemptInfo[] = []
     let failedCostNanos = 0n
@@ -183,13 +201,15 @@ export function streamAgent(rt: StreamRuntime, def: AgentDefinition, input: Agen
       messages: [...setup.messages, { role: 'assistant', content: out.text }],
     }
     return setup.session ? appendTurn(setup.session, done) : done
-  })()
+  })
   result.then(
-    () => {
+    (done) => {
+      telemetry.end(span, undefined, () => runAttributes(done))
       finished = true
       wake?.()
     },
     (err: unknown) => {
+      telemetry.end(span, err)
       failure = err
       finished = true
       wake?.()

@@ -2,6 +2,7 @@
  * The shapes of an agent run, shared by the runtime (runtime.ts) and streaming (stream.ts): what a
  * run takes and returns, and what a prepared run carries from one attempt to the next.
  */
+import type { Span } from '@opentelemetry/api'
 import type { TenantRef } from '../config/overrides.js'
 import type { Decimal } from '../foundation/money.js'
 import type { NormalizedUsage } from '../pricing/price.js'
@@ -86,4 +87,6 @@ export interface RunSetup {
   sdk: unknown
   /** The run's session (RunOptions.session), or null. */
   session: RunSession | null
+  /** The run's `invoke_agent` span: its attempts' spans are its children. */
+  span: Span
 }

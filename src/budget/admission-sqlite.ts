@@ -22,7 +22,16 @@ import {
 import { EXECUTION_COLUMN_LIST, executionValueList, executionValues, INSERT_EXECUTION_SQLITE } from '../ledger/insert.js'
 import type { ExecutionRow } from '../ledger/record.js'
 import { decide, toNs } from '../rate-limits/gcra.js'
-import { ratesAllOrNothingSqlite, ratesFitSqlite, SELECT_RATE_SQLITE, toRateRow, WRITE_RATE_SQLITE, type RateDelta } from '../rate-limits/statements.js'
+import {
+  ratesAllOrNothingSqlite,
+  ratesFitSqlite,
+  SELECT_RATE_SQLITE,
+  TAKE_RATE_SQLITE,
+  takeRateValues,
+  toRateRow,
+  WRITE_RATE_SQLITE,
+  type RateDelta,
+} from '../rate-limits/statements.js'
 import type { Attempt, Reservation } from './admission-pg.js'
 
 const INSERT_HOLD_SQLITE = `INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
@@ -86,7 +95,8 @@ function readRatesStatement(rates: RateDelta[]): [string, unknown[]] {
 /**
  * SQLite on sqliteFastPath's connection (synchronous: nothing else runs on it meanwhile, so JS may
  * decide between statements). Each counter row, then each rate window, is updated by its key only
- * if it fits; the first that does not fit (or does not exist) rolls the transaction back — nothing
+ * if it fits (a window by one conditional update when its row exists under the same limit, else
+ * read, decided in JS and written); the first that does not fit (or does not exist) rolls the transaction back — nothing
  * reserved — and the rows are read to name the limit (after the rollback: if another process
  * commits in between so that the read shows room, reserve() simply tries again). All statements are
  * constant texts, compiled once: 8 vs 20 µs of SQLite time for the four counter rows of a call in
@@ -105,6 +115,7 @@ function reserveOnConnection(
   const admitted = direct.transaction((tx) => {
     for (const d of deltas) if (tx.changes(UPDATE_COUNTER_ROW_SQLITE, counterRowValues(d, now)) === 0) return { commit: false, value: false }
     for (const r of rates) {
+      if (tx.changes(TAKE_RATE_SQLITE, takeRateValues(r, nowNs, now)) === 1) continue
       const [stored] = (tx.query(SELECT_RATE_SQLITE, r.key) as Record<string, unknown>[]).map(toRateRow)
       const decision = stored && decide(stored.tatNs, nowNs, r.cost, r.check.limit, r.check.window, stored.limitValue)
       if (!decision?.fits) return { commit: false, value: false }

@@ -7,6 +7,7 @@
  * hot path's performance machinery (batching, caches, backoff, pending settles) is in perf/.
  */
 import { randomUUID } from 'node:crypto'
+import type { Span } from '@opentelemetry/api'
 import { toConfig, type LlmConfig, type LlmConfigInput } from '../config/config.js'
 import { emitBudgetEvent } from '../config/events.js'
 import type { BudgetLimitType } from '../config/limits.js'
@@ -16,9 +17,18 @@ import { InvalidArgumentError, LlmTenantError } from '../foundation/errors.js'
 import { redactText } from '../foundation/redact.js'
 import { assertIdentifier, assertQuery } from '../foundation/validation.js'
 import { readCounters } from '../ledger/counters/statements.js'
-import { toExecutionRow } from '../ledger/record.js'
+import { toExecutionRow, type ExecutionOutcome } from '../ledger/record.js'
 import type { ResolvedTenant } from '../tenant/ref.js'
-import { normalizeUsage, statusOfError, validateCall, yieldToEventLoop, type CallContext, type NormalizedUsage, type TrackCall } from './call.js'
+import {
+  normalizeUsage,
+  statusOfError,
+  validateCall,
+  yieldToEventLoop,
+  type CallContext,
+  type NormalizedUsage,
+  type TrackCall,
+  type ValidatedCall,
+} from './call.js'
 import { AdmissionError, BudgetExceededError, RateLimitExceededError, TenantInactiveError } from './errors.js'
 import { expireHolds } from './expiry.js'
 import { LocalInFlight } from './perf/in-flight.js'
@@ -26,7 +36,9 @@ import { PendingSettles } from './perf/pending-settles.js'
 import { holdBack, RefusalBackoff } from './perf/refusal-backoff.js'
 import { SpentCache } from './perf/spent-cache.js'
 import { refreshCounters, type RefreshResult } from './refresh.js'
-import { recordRefusal, type RefusedCall } from './refusals.js'
+import { recordRefusal, refusalInfo, type RefusedCall } from './refusals.js'
+import { errorFields, logTo } from '../telemetry/options.js'
+import { traceIdOf, type AttemptSpans } from '../telemetry/telemetry.js'
 import { rateRefusalError, refusalError, reserve, type Reservation } from './reserve.js'
 import { toNs } from '../rate-limits/gcra.js'
 import { pruneRateRows, rateDeltas, type RateDelta } from '../rate-limits/statements.js'
@@ -62,8 +74,12 @@ export class LlmBudgets {
     this.spent = new SpentCache(this.config.tenantCacheTtlMs, () => this.config.now().getTime())
     this.backoff = new RefusalBackoff(this.config.refusalBackoffMs)
     this.inFlight = new LocalInFlight(() => this.config.now().getTime())
-    this.pending = new PendingSettles((executionId) => this.config.events.emit('settle_abandoned', { executionId }))
+    this.pending = new PendingSettles((executionId) => {
+      logTo(this.config.logger, 'error', { executionId }, 'A pending settle was given up: more than 10,000 outcomes waited for the database')
+      this.config.events.emit('settle_abandoned', { executionId })
+    })
     this.settling = { client: this.client, provider: this.provider, config: this.config, spent: this.spent, pending: this.pending }
+    this.config.telemetry.watchPendingSettles(this)
   }
 
   /**
@@ -71,8 +87,27 @@ export class LlmBudgets {
    * `undefined` = ambient/resolver, `null` = no tenant). Refused before `fn` runs when a hard limit
    * would be exceeded; settled exactly once afterwards with the usage `fn` reported.
    */
-  async track<T>(tenant: TenantRef | null | undefined, call: TrackCall, fn: (ctx: CallContext) => Promise<T>): Promise<T> {
+  track<T>(tenant: TenantRef | null | undefined, call: TrackCall, fn: (ctx: CallContext) => Promise<T>): Promise<T> {
+    return this.trackInSpan(undefined, tenant, call, fn)
+  }
+
+  /**
+   * @internal `track` for the agent runtime's attempts: a refusal's event goes to `spans.parent`
+   * (the run's span), an admitted call opens its own span (`spans.open()`) for its admission and
+   * settle. Without `spans` (a bare `track`), the events go to the app's active span — events
+   * only, that span is not ours — whose trace id becomes the row's traceId when the call gives none.
+   */
+  async trackInSpan<T>(
+    spans: AttemptSpans | undefined,
+    tenant: TenantRef | null | undefined,
+    call: TrackCall,
+    fn: (ctx: CallContext) => Promise<T>,
+  ): Promise<T> {
     const request = validateCall(call, this.config.budgets)
+    const telemetry = this.config.telemetry
+    const owned = spans !== undefined
+    let span = spans ? spans.parent : telemetry.activeSpan()
+    request.traceId ??= traceIdOf(span)
     if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'an async function performing the call', fn)
     if (call.signal?.aborted) throw call.signal.reason ?? new DOMException('Aborted', 'AbortError')
 
@@ -112,7 +147,9 @@ export class LlmBudgets {
       const windows = rateDeltas(admitted.policy.rateChecks, request.estimateTokens)
       if (windows.never) throw rateRefusalError(windows.never, request.agentType, toNs(startedAt), null)
       rates = windows.deltas
-      if (rates.length > 0 && Date.now() - this.lastPrune > PRUNE_EVERY_MS) void this.pruneRateLimits().catch(() => undefined)
+      if (rates.length > 0 && Date.now() - this.lastPrune > PRUNE_EVERY_MS) {
+        void this.pruneRateLimits().catch((e) => logTo(this.config.logger, 'warn', errorFields(e), 'Pruning expired rate-limit rows failed'))
+      }
       const gate = await this.inFlight.enter(admitted.policy)
       if ('refusal' in gate) throw refusalError(gate.refusal, request.agentType, startedAt, this.config.timeZone)
       try {
@@ -134,6 +171,8 @@ export class LlmBudgets {
         throw err
       }
       leave = gate.ticket.admitted(executionId, reservation.expiresAt)
+      if (spans) span = spans.open() // admitted: the attempt reaches the provider, it gets its span
+      telemetry.admitted(span, executionId, reservation.cost, reservation.tokens, owned)
     } catch (err) {
       // A refusal may involve no I/O at all (SQLite is synchronous): without a turn of the event loop,
       // a caller that retries in a loop would spin on microtasks and starve every timer and socket of
@@ -142,7 +181,7 @@ export class LlmBudgets {
       if (err instanceof BudgetExceededError || err instanceof TenantInactiveError || err instanceof RateLimitExceededError) {
         // A refusal is a ledger row of its own status, on every path (refusals.ts).
         const tenantId = admitted?.tenantId ?? err.tenantId
-        await this.recordRefusal({ ...request, executionId, tenantId, at: startedAt }, err)
+        await this.recordRefusal({ ...request, executionId, tenantId, at: startedAt }, err, span)
         if (err instanceof BudgetExceededError) {
           emitBudgetEvent(this.config, {
             type: 'hard_limit_refused',
@@ -170,7 +209,16 @@ export class LlmBudgets {
         throw err
       }
       if (err instanceof LlmTenantError) throw err
-      if (this.config.failMode === 'open') return fn(untrackedContext(executionId, request.agentType, call.signal))
+      if (this.config.failMode === 'open') {
+        // At most once per 10 s: while the database is down, every call would warn.
+        telemetry.warnThrottled(
+          'fail-open',
+          () => ({ agentType: request.agentType, ...errorFields(err) }),
+          "Admission failed and the fail mode is 'open': the call runs untracked",
+        )
+        spans?.open() // untracked, but it reaches the provider
+        return fn(untrackedContext(executionId, request.agentType, call.signal))
+      }
       throw new AdmissionError(`Admission failed and the fail mode is 'closed': ${redactText(String((err as Error)?.message ?? err))}`, { cause: err })
     }
 
@@ -189,21 +237,46 @@ export class LlmBudgets {
     try {
       const result = await fn(ctx)
       leave()
-      await settleCall(this.settling, executionId, admitted, request, rates, callOutcome(request, startedAt, this.config.now(), 'success', usage, null))
+      const outcome = callOutcome(request, startedAt, this.config.now(), 'success', usage, null)
+      this.reportSettled(span, owned, executionId, admitted, request, outcome, await settleCall(this.settling, executionId, admitted, request, rates, outcome))
       return result
     } catch (err) {
       leave()
-      await settleCall(this.settling, executionId, admitted, request, rates, callOutcome(request, startedAt, this.config.now(), statusOfError(err), usage, err))
+      const outcome = callOutcome(request, startedAt, this.config.now(), statusOfError(err), usage, err)
+      this.reportSettled(span, owned, executionId, admitted, request, outcome, await settleCall(this.settling, executionId, admitted, request, rates, outcome))
       throw err
     }
+  }
+
+  /** Telemetry of a settled call (nothing built when nothing observes it). */
+  private reportSettled(
+    span: Span | undefined,
+    owned: boolean,
+    executionId: string,
+    admitted: Admitted,
+    request: ValidatedCall,
+    outcome: ExecutionOutcome,
+    written: boolean,
+  ): void {
+    const telemetry = this.config.telemetry
+    if (!telemetry.observes(span)) {
+      telemetry.holdClosed()
+      return
+    }
+    const call = { tenantId: admitted.tenantId, agentType: request.agentType, model: request.model, provider: request.provider }
+    const { status, totalCostNanos: costNanos, inputTokens, outputTokens } = outcome
+    telemetry.settled(span, call, { executionId, status, costNanos, inputTokens, outputTokens, pending: !written }, owned)
   }
 
   /**
    * Records a call refused before the provider was contacted as a `refused` ledger row (see
    * refusals.ts); the agent runtime records its own refusals (open breaker, missing key) here too.
    */
-  recordRefusal(call: RefusedCall, err: Error): Promise<string> {
-    return recordRefusal(this.client, this.provider, call, err)
+  async recordRefusal(call: RefusedCall, err: Error, span?: Span): Promise<string> {
+    const id = await recordRefusal(this.client, this.provider, call, err, this.config.now())
+    const attributes = { tenantId: call.tenantId, agentType: call.agentType, model: call.model, provider: call.provider ?? null }
+    this.config.telemetry.refused(span, attributes, refusalInfo(id, err))
+    return id
   }
 
   /**
@@ -212,7 +285,7 @@ export class LlmBudgets {
    * outcome instead of becoming timeouts.
    */
   async releaseExpiredHolds(): Promise<number> {
-    await this.pending.flush().catch(() => 0)
+    await this.pending.flush().catch((e) => (logTo(this.config.logger, 'warn', errorFields(e), 'Writing pending settles failed'), 0))
     return expireHolds(this.client, this.provider, this.config.now(), this.config.holdExpiry)
   }
 

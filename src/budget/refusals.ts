@@ -10,11 +10,15 @@
  * is in flight, so a tenant refused in a loop cannot queue a statement per refusal ahead of other
  * tenants' work; a refusal whose row cannot be written (database down) is still thrown as itself.
  */
-import type { SqlProvider } from '../db/client.js'
-import { insertRefusalRow } from '../ledger/insert.js'
+import type { LlmPrismaClient, SqlProvider, TransactionRunner } from '../db/client.js'
+import { insertExecutionRows, insertRefusalRow } from '../ledger/insert.js'
+import { forgetUsageDays, mayLandInStoredDay } from '../ledger/usage-days.js'
 import { toExecutionRow } from '../ledger/record.js'
 import type { JsonValue } from '../foundation/validation.js'
 import type { RawRunner } from '../db/client.js'
+import { REFUSAL_REASONS } from '../telemetry/names.js'
+import type { RefusalInfo } from '../telemetry/telemetry.js'
+import { BudgetExceededError, RateLimitExceededError, TenantInactiveError } from './errors.js'
 
 export interface RefusedCall {
   /** The refused call's execution id (generated when omitted). */
@@ -32,8 +36,12 @@ export interface RefusedCall {
   at: Date
 }
 
-/** Writes the refusal row of `call` (status `refused`); returns its execution id. */
-export async function recordRefusal(client: RawRunner, provider: SqlProvider, call: RefusedCall, err: Error): Promise<string> {
+/**
+ * Writes the refusal row of `call` (status `refused`); returns its execution id. With `now` (the
+ * writer's clock) a refusal dated where the day rollup may already have stored its day (an older
+ * `at`) is written, not coalesced, in one transaction with the deletion of that stored day.
+ */
+export async function recordRefusal(client: RawRunner & TransactionRunner, provider: SqlProvider, call: RefusedCall, err: Error, now?: Date): Promise<string> {
   const row = toExecutionRow(
     {
       id: call.executionId,
@@ -53,6 +61,31 @@ export async function recordRefusal(client: RawRunner, provider: SqlProvider, ca
     },
     call.at,
   )
-  await insertRefusalRow(client, provider, row).catch(() => undefined)
+  const write =
+    now !== undefined && mayLandInStoredDay(call.at, now)
+      ? client.$transaction(async (tx) => {
+          await insertExecutionRows(tx, provider, [row], call.at)
+          await forgetUsageDays(tx as unknown as LlmPrismaClient, provider, [call.at], now)
+        })
+      : insertRefusalRow(client, provider, row)
+  await write.catch(() => undefined)
   return row.id
+}
+
+/**
+ * What telemetry says about a refusal (`llm_tenant.refusal.reason`): the budget's limit type, the
+ * rate window, an inactive tenant — or, for the runtime's own refusals, their error code
+ * (`circuit_open`, `missing_api_key`).
+ */
+export function refusalInfo(executionId: string, err: Error): RefusalInfo {
+  if (err instanceof BudgetExceededError) {
+    const retryAfterMs = err.retryAfterSeconds === null ? null : err.retryAfterSeconds * 1000
+    return { executionId, reason: err.limitType, scope: err.scope, retryAfterMs }
+  }
+  if (err instanceof RateLimitExceededError) {
+    return { executionId, reason: REFUSAL_REASONS.rateLimit, scope: err.scope, rateLimitName: err.limitName, retryAfterMs: err.retryAfterMs }
+  }
+  if (err instanceof TenantInactiveError) return { executionId, reason: REFUSAL_REASONS.tenantInactive }
+  const code = (err as { code?: unknown }).code
+  return { executionId, reason: typeof code === 'string' ? code.toLowerCase() : err.name }
 }

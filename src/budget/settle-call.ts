@@ -19,6 +19,7 @@ import type { SpentCache } from './perf/spent-cache.js'
 import type { EffectivePolicy } from './policy.js'
 import { refusalError } from './reserve.js'
 import { settle } from './settle.js'
+import { errorFields, logTo } from '../telemetry/options.js'
 import { tokenSettles, type RateDelta } from '../rate-limits/statements.js'
 import type { Admitted } from './tenant.js'
 
@@ -82,7 +83,10 @@ export interface SettleContext {
   pending: PendingSettles
 }
 
-/** Settles a call's outcome (three tries, then pending), then feeds the spent cache and soft alerts. */
+/**
+ * Settles a call's outcome (three tries, then pending), then feeds the spent cache and soft alerts.
+ * Resolves true when written now, false when kept in pending settles.
+ */
 export async function settleCall(
   s: SettleContext,
   executionId: string,
@@ -90,7 +94,7 @@ export async function settleCall(
   request: ValidatedCall,
   rates: readonly RateDelta[],
   outcome: ExecutionOutcome,
-): Promise<void> {
+): Promise<boolean> {
   const held = { keys: admitted.keys, cost: request.estimateCost, tokens: request.estimateTokens, watched: checkedKeys(admitted.policy) }
   // Token windows held the estimate: they settle to the actual, like the budgets.
   const rateSettles = tokenSettles(rates, request.estimateTokens, BigInt(outcome.totalTokens))
@@ -102,7 +106,8 @@ export async function settleCall(
   let lastError: unknown
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await settleOutcome()
+      await settleOutcome()
+      return true
     } catch (e) {
       lastError = e
       await new Promise((r) => setTimeout(r, 50 * 2 ** attempt))
@@ -112,7 +117,14 @@ export async function settleCall(
   // settled when the database is back (pending-settles.ts); a settle after the hold expired is
   // still accepted once.
   s.pending.add({ executionId, settle: settleOutcome })
+  logTo(
+    s.config.logger,
+    'warn',
+    { executionId, status: outcome.status, ...errorFields(lastError) },
+    'Settle failed three times: the outcome is kept and retried',
+  )
   s.config.events.emit('settle_failed', { executionId, error: lastError, outcome, pending: true })
+  return false
 }
 
 /** `soft_limit_reached`, once per soft limit and bucket (claimed in the database, so across processes). */

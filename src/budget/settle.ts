@@ -28,7 +28,8 @@ import type { ExecutionOutcome } from '../ledger/record.js'
 import { toNanos as big } from '../foundation/money.js'
 import { queryRowsPg } from '../db/pg-direct.js'
 import { directSqliteConnection, type SqliteDirectConnection } from '../db/sqlite-direct.js'
-import { Params, placeholder, type RawRunner, type SqlProvider, type TransactionRunner } from '../db/client.js'
+import { Params, placeholder, type LlmPrismaClient, type RawRunner, type SqlProvider, type TransactionRunner } from '../db/client.js'
+import { forgetUsageDays } from '../ledger/usage-days.js'
 import type { HeldReservation } from '../ledger/counters/spend.js'
 import type { HoldRow } from './expiry.js'
 import { toNs } from '../rate-limits/gcra.js'
@@ -235,6 +236,8 @@ export async function settle(
  * taken (deleted) once, so a second late settle finds nothing. The timeout row becomes the real
  * outcome, and the counters move by the difference from what expiry recorded (zero usage under
  * `holdExpiry: 'release'`, the reservation under `'charge'`); the execution was counted at expiry.
+ * The timeout row is not `running`, so its day may already be in the day rollup: that stored day is
+ * deleted in this transaction (forgetUsageDays), and recomputed with the real outcome when read.
  */
 async function settleLate(tx: RawRunner, provider: SqlProvider, executionId: string, outcome: ExecutionOutcome, now: Date): Promise<SettleResult> {
   const p = (i: number) => placeholder(provider, i)
@@ -244,12 +247,13 @@ async function settleLate(tx: RawRunner, provider: SqlProvider, executionId: str
   )) as Array<{ counters: string }>
   if (!hold) return { settled: false, late: false, counters: [] }
   const [before] = (await tx.$queryRawUnsafe(
-    `SELECT "total_cost_nanos", "total_tokens" FROM "llm_executions" WHERE "id" = ${p(1)} AND "status" = 'timeout'`,
+    `SELECT "total_cost_nanos", "total_tokens", "started_at" FROM "llm_executions" WHERE "id" = ${p(1)} AND "status" = 'timeout'`,
     executionId,
-  )) as Array<{ total_cost_nanos: unknown; total_tokens: unknown }>
+  )) as Array<{ total_cost_nanos: unknown; total_tokens: unknown; started_at: unknown }>
   if (!before || (await tx.$executeRawUnsafe(updateLedgerSql(provider, `"status" = 'timeout'`), ...outcomeParams(executionId, outcome))) === 0) {
     return { settled: false, late: false, counters: [] }
   }
+  await forgetUsageDays(tx as unknown as LlmPrismaClient, provider, [new Date(before.started_at as string)], now)
   const difference = {
     cost: outcome.totalCostNanos - big(before.total_cost_nanos),
     tokens: BigInt(outcome.totalTokens) - big(before.total_tokens),

@@ -10,6 +10,8 @@ import { parseBudgets, type BudgetOptions, type BudgetsInput } from './budgets.j
 import type { BudgetEvent } from './events.js'
 import { createBudgetEvents } from './events.js'
 import type { TenantOverride, TenantRef } from './overrides.js'
+import { assertLogger, parseTelemetryOptions, type LlmLogger, type TelemetryOptions } from '../telemetry/options.js'
+import { LlmTelemetry } from '../telemetry/telemetry.js'
 
 export interface LlmConfigInput {
   /** IANA zone in which days, weeks and months are computed. Default `UTC`. */
@@ -55,6 +57,13 @@ export interface LlmConfigInput {
    * retries in a loop slows down instead of crowding out other tenants. Default 250; 0 = off.
    */
   refusalBackoffMs?: number
+  /**
+   * OpenTelemetry spans and metrics (docs/observability.md): providers (default: the global ones,
+   * no-op until the app registers an SDK) and whether the tenant id is an attribute (default off).
+   */
+  telemetry?: TelemetryOptions
+  /** A pino-compatible logger for the library's warnings and errors (settle failures, fail-open admissions). */
+  logger?: LlmLogger
 }
 
 export interface LlmConfig {
@@ -71,6 +80,9 @@ export interface LlmConfig {
   readonly onBudgetEvent?: (event: BudgetEvent) => void
   readonly tenantCacheTtlMs: number
   readonly refusalBackoffMs: number
+  /** The spans and metrics every budget, runtime and HTTP handler on this config reports to. */
+  readonly telemetry: LlmTelemetry
+  readonly logger?: LlmLogger
   /** Emits 'budget' events (BudgetEvent). */
   readonly events: EventEmitter
 }
@@ -89,6 +101,8 @@ const CONFIG_KEYS = [
   'onBudgetEvent',
   'tenantCacheTtlMs',
   'refusalBackoffMs',
+  'telemetry',
+  'logger',
 ] as const
 const CONFIG_MARK = Symbol.for('prisma-llm-tenant.config')
 
@@ -128,6 +142,8 @@ export function defineLlmConfig(input: LlmConfigInput = {}): LlmConfig {
   if (typeof refusalBackoffMs !== 'number' || !Number.isInteger(refusalBackoffMs) || refusalBackoffMs < 0 || refusalBackoffMs > 60_000) {
     throw new InvalidArgumentError('config.refusalBackoffMs', 'an integer number of milliseconds from 0 (off) to 60000', refusalBackoffMs)
   }
+  const logger = assertLogger(input.logger)
+  const telemetry = new LlmTelemetry(parseTelemetryOptions(input.telemetry), logger)
   const config: LlmConfig = {
     timeZone: validateTimeZone(input.timeZone ?? 'UTC', 'config.timeZone'),
     weekStartsOn: validateWeekStartsOn(input.weekStartsOn ?? 1, 'config.weekStartsOn'),
@@ -142,6 +158,8 @@ export function defineLlmConfig(input: LlmConfigInput = {}): LlmConfig {
     onBudgetEvent: input.onBudgetEvent,
     tenantCacheTtlMs,
     refusalBackoffMs,
+    telemetry,
+    logger,
     events: createBudgetEvents(),
   }
   Object.defineProperty(config, CONFIG_MARK, { value: true })

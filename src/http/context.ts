@@ -15,6 +15,7 @@ import { createExecutionPages, type LlmExecutionPages } from '../ledger/pages.js
 import type { LlmRuntime } from '../agents/runtime.js'
 import type { Agent } from '../agents/types.js'
 import type { Caller } from './auth.js'
+import { checksBearerToken, type LlmMetricsEndpoint } from '../observability/prometheus.js'
 import { DEFAULT_MAX_BODY_BYTES } from './request.js'
 
 export interface LlmHttpOptions {
@@ -30,8 +31,15 @@ export interface LlmHttpOptions {
   basePath?: string
   /** Largest request body in bytes (default 1 MiB): a larger one is answered 413 without being read past the limit. */
   maxBodyBytes?: number
-  /** Told of every unexpected error (answered 500 without details); default: console.error. */
+  /** Told of every unexpected error (answered 500 without details); default: the config's `logger.error`, else console.error. */
   onError?: (err: unknown, info: { requestId: string; method: string; path: string }) => void
+  /**
+   * Serves `GET {basePath}/metrics` (Prometheus text format) with this endpoint
+   * (`createPrometheusMetrics({ bearerToken }).handler` from `prisma-llm-tenant/observability`).
+   * No tenant key is asked for, so the endpoint must have been made with a `bearerToken` (an
+   * InvalidArgumentError otherwise): without one, serve it on an internal port instead.
+   */
+  metrics?: LlmMetricsEndpoint
 }
 
 export interface Services {
@@ -41,6 +49,7 @@ export interface Services {
   ledger: LlmLedger
   pages: LlmExecutionPages
   maxBodyBytes: number
+  metrics: LlmMetricsEndpoint | undefined
   /** The agent named in the URL, or undefined. */
   agent(name: string): Agent | undefined
 }
@@ -63,7 +72,7 @@ export interface Route {
   run(ctx: RouteContext): Promise<Response>
 }
 
-const OPTION_KEYS = ['apiKeys', 'runtime', 'agents', 'config', 'basePath', 'maxBodyBytes', 'onError'] as const
+const OPTION_KEYS = ['apiKeys', 'runtime', 'agents', 'config', 'basePath', 'maxBodyBytes', 'onError', 'metrics'] as const
 
 /** '' or '/a/b' (no trailing slash), from what the app passed. */
 export function normalizeBasePath(value: unknown): string {
@@ -97,6 +106,17 @@ export function createServices(client: unknown, options: LlmHttpOptions): Servic
     throw new InvalidArgumentError('options.maxBodyBytes', 'an integer from 1 to 104857600', maxBodyBytes)
   }
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError('options.onError', 'a function', options.onError)
+  if (options.metrics !== undefined && typeof options.metrics !== 'function') {
+    throw new InvalidArgumentError('options.metrics', 'a metrics endpoint ((await createPrometheusMetrics({ bearerToken })).handler)', options.metrics)
+  }
+  if (options.metrics !== undefined && !checksBearerToken(options.metrics)) {
+    // The API is public (tenants call it): an open /metrics there would show every tenant's figures.
+    throw new InvalidArgumentError(
+      'options.metrics',
+      'an endpoint made with a bearerToken (createPrometheusMetrics({ bearerToken }) or metricsHandler(reader, { bearerToken }))',
+      '(an endpoint without options.bearerToken)',
+    )
+  }
   return {
     config,
     keys,
@@ -104,6 +124,7 @@ export function createServices(client: unknown, options: LlmHttpOptions): Servic
     ledger: createLedger(client, config),
     pages: createExecutionPages(client, config),
     maxBodyBytes,
+    metrics: options.metrics,
     agent(name) {
       if (Object.hasOwn(agents, name)) return agents[name]
       if (!runtime) return undefined

@@ -10,14 +10,17 @@
  * and `RateLimit` headers besides `Retry-After`. `GET {base}/openapi.json` needs no key.
  */
 import { randomUUID } from 'node:crypto'
+import { context, propagation, type TextMapGetter } from '@opentelemetry/api'
 import { rateLimitHeaders } from '../budget/rate-status.js'
 import { authenticate } from './auth.js'
 import { createServices, normalizeBasePath, type LlmHttpOptions, type Route, type Services } from './context.js'
 import { errorReply, errorResponse, HttpError, type ErrorReply } from './errors.js'
 import { openApiDocument } from './openapi.js'
+import { compileRoutes, matchRoute } from './route-match.js'
 import { AGENT_ROUTES } from './routes-agents.js'
 import { KEY_ROUTES } from './routes-keys.js'
 import { USAGE_ROUTES } from './routes-usage.js'
+import { errorFields, logTo } from '../telemetry/options.js'
 
 export type { LlmHttpOptions } from './context.js'
 
@@ -31,28 +34,9 @@ export interface LlmHttpHandler {
   readonly openapi: Record<string, unknown>
 }
 
-interface CompiledRoute extends Route {
-  segments: string[]
-}
-
 export const ROUTES: Route[] = [...USAGE_ROUTES, ...KEY_ROUTES, ...AGENT_ROUTES]
 
-const compiled: CompiledRoute[] = ROUTES.map((r) => ({ ...r, segments: r.path.split('/').slice(1) }))
-
-/** The route for a path below the base, with its `:params`; or the methods the path has (405), or nothing (404). */
-function match(method: string, path: string): { route: CompiledRoute; params: string[] } | { allow: string[] } | null {
-  const parts = path.split('/').slice(1)
-  const allow: string[] = []
-  for (const route of compiled) {
-    if (route.segments.length !== parts.length) continue
-    const params: string[] = []
-    const same = route.segments.every((s, i) => (s.startsWith(':') ? parts[i] !== '' && params.push(parts[i]) > 0 : s === parts[i]))
-    if (!same) continue
-    if (route.method === method) return { route, params }
-    allow.push(route.method)
-  }
-  return allow.length > 0 ? { allow } : null
-}
+const compiled = compileRoutes(ROUTES)
 
 function clientGone(request: Request): boolean {
   try {
@@ -62,6 +46,16 @@ function clientGone(request: Request): boolean {
   }
 }
 
+/** Reads a request's headers for the W3C trace-context propagator (`traceparent`, `tracestate`). */
+const headerGetter: TextMapGetter<Headers> = {
+  get: (headers, key) => headers.get(key) ?? undefined,
+  keys: (headers) => {
+    const names: string[] = []
+    headers.forEach((_, name) => void names.push(name)) // forEach: an app's lib may lack Headers' iterators
+    return names
+  },
+}
+
 const newRequestId = () => `req_${randomUUID().replaceAll('-', '')}`
 
 export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): LlmHttpHandler {
@@ -69,7 +63,14 @@ export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): 
   const basePath = normalizeBasePath(options.basePath)
   const openapi = openApiDocument(basePath)
   const openapiJson = JSON.stringify(openapi)
-  const report = options.onError ?? ((err: unknown, info: { requestId: string }) => console.error(`[prisma-llm-tenant/http] ${info.requestId}`, err))
+  const logger = services.config.logger
+  const report =
+    options.onError ??
+    (logger
+      ? (err: unknown, info: { requestId: string; method: string; path: string }) =>
+          logTo(logger, 'error', { ...info, ...errorFields(err) }, 'Unexpected error in the HTTP API')
+      : // Redacted like the logger's fields: an error may carry a request with a key.
+        (err: unknown, info: { requestId: string }) => console.error(`[prisma-llm-tenant/http] ${info.requestId}`, errorFields(err)))
   const handles = (pathname: string) => basePath === '' || pathname === basePath || pathname.startsWith(`${basePath}/`)
 
   async function rateHeaders(r: ErrorReply, err: unknown, tenantId: string | null, apiKeyId: string | null): Promise<Record<string, string>> {
@@ -97,7 +98,9 @@ export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): 
       if (request.method === 'GET' && below === '/openapi.json') {
         return new Response(openapiJson, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId } })
       }
-      const found = match(request.method, below)
+      // The scrape is the operator's, not a tenant's: no tenant key (the endpoint checks its own token).
+      if (below === '/metrics' && services.metrics) return await services.metrics(request)
+      const found = matchRoute(compiled, request.method, below)
       if (!found) throw new HttpError(404, 'not_found', 'No such route')
       if ('allow' in found) {
         throw new HttpError(
@@ -111,7 +114,9 @@ export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): 
       const caller = await authenticate(request.headers, services.keys)
       tenantId = caller.tenantId
       apiKeyId = caller.key.id
-      return await found.route.run({ request, url, params: found.params, requestId, caller, services })
+      // The caller's trace (`traceparent`, with the app's propagator registered): the run's span joins it.
+      const traced = propagation.extract(context.active(), request.headers, headerGetter)
+      return await context.with(traced, () => found.route.run({ request, url, params: found.params, requestId, caller, services }))
     } catch (err) {
       // The client went away (its request's signal aborted): nobody reads the answer, nothing to report.
       const gone = clientGone(request)

@@ -1,7 +1,9 @@
 /**
  * `POST /v1/agents/:name/run` `{ input, stream? }`: runs the agent for the caller's tenant — the
  * tenant of the key, admitted against its budgets, rate windows and the key's own limits, recorded
- * in its ledger with the key's id (`apiKeyId`) and the request's id as the run's trace id.
+ * in its ledger with the key's id (`apiKeyId`). The run's ledger trace id is its OpenTelemetry
+ * trace id when tracing is on (an SDK registered, or an incoming `traceparent` the handler
+ * extracted), else the request's id; the request id is in every row's metadata either way.
  *
  * - `stream: false` (default): 200 `{ text, model, usage, cost, executionId, traceId, steps }`.
  * - `stream: true`: Server-Sent Events — `event: delta` `{ type: 'delta', text }` per text delta,
@@ -102,7 +104,8 @@ async function run(ctx: RouteContext): Promise<Response> {
     tenant: ctx.caller.tenantId,
     apiKeyId: ctx.caller.key.id,
     signal: ctx.request.signal,
-    traceId: ctx.requestId,
+    // Without tracing the request id stands for the trace; with it the span's trace id does (runtime.prepare).
+    ...(ctx.services.config.telemetry.tracing() ? {} : { traceId: ctx.requestId }),
     // The request id on every ledger row of the run, as on the error responses and audit events.
     metadata: { requestId: ctx.requestId },
   }

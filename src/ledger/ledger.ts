@@ -10,6 +10,7 @@ import type { PeriodInput } from '../foundation/periods.js'
 import { usageByDay } from './by-day.js'
 import { topTenantsBySpendSqlite } from './top-tenants.js'
 import { insertExecutionRows } from './insert.js'
+import { forgetUsageDays } from './usage-days.js'
 import { applyDeltas, ensureCounterRows } from './counters/statements.js'
 import { recordedRowDeltas } from './counters/spend.js'
 import { toExecutionRecord, toExecutionRow, type ExecutionRow } from './record.js'
@@ -99,6 +100,13 @@ export class LlmLedger {
         const tenantKeys = deltas.map((d) => d.key).filter((k) => k[0] === 'tenant')
         await ensureCounterRows(tx, this.provider, tenantKeys, now, this.config.timeZone)
         const count = await insertExecutionRows(tx, this.provider, rows, now)
+        // Older rows may land in a day the day rollup already stored: it is deleted (rebuilt when read).
+        await forgetUsageDays(
+          tx as unknown as LlmPrismaClient,
+          this.provider,
+          rows.map((r) => r.startedAt),
+          now,
+        )
         const counters = await applyDeltas(tx, this.provider, deltas, now)
         // SQLite does not fail an integer overflow: the sum becomes a float (read back past the range).
         if (counters.some((c) => c.spentCost > MAX_NANOS)) throw new RangeError('counter out of range')

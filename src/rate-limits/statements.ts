@@ -149,6 +149,28 @@ export function parseRateRowsJson(value: unknown): { nowNs: bigint; rows: RateRo
 export const SELECT_RATE_SQLITE = `SELECT ${ROW_COLUMNS} FROM "llm_rate_limits"
   WHERE "scope" = ? AND "tenant_id" = ? AND "agent_type" = ? AND "measure" = ? AND "window" = ?`
 
+/**
+ * SQLite fast path, one statement for the common case: the window's row exists under the same limit
+ * and the call fits — GCRA's `newTAT = max(TAT, now) + increment`, admitted iff `newTAT − now <=
+ * capacity` (gcra.ts decide, in exact 64-bit integers), as a conditional update. When it changes no
+ * row (a new row, a changed limit, or a refusal) the caller reads the row and decides in JS.
+ */
+export const TAKE_RATE_SQLITE = `UPDATE "llm_rate_limits" SET "tat_ns" = MAX("tat_ns", ?) + ?, "updated_at" = ?
+  WHERE "scope" = ? AND "tenant_id" = ? AND "agent_type" = ? AND "measure" = ? AND "window" = ?
+    AND "limit_value" = ? AND MAX("tat_ns", ?) + ? - ? <= ?`
+
+export const takeRateValues = (d: RateDelta, nowNs: bigint, now: Date): unknown[] => [
+  nowNs,
+  d.increment,
+  now,
+  ...d.key,
+  d.check.limit,
+  nowNs,
+  d.increment,
+  nowNs,
+  d.capacity,
+]
+
 export const WRITE_RATE_SQLITE = `UPDATE "llm_rate_limits" SET "tat_ns" = ?, "limit_value" = ?, "updated_at" = ?
   WHERE "scope" = ? AND "tenant_id" = ? AND "agent_type" = ? AND "measure" = ? AND "window" = ?`
 

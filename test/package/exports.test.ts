@@ -27,6 +27,8 @@ describe('package exports', () => {
         './crypto',
         './testing',
         './http',
+        './dashboard',
+        './observability',
       ]),
     )
   })
@@ -42,6 +44,27 @@ describe('package exports', () => {
   it.each(entries.filter(([, t]) => typeof t === 'string'))('%s resolves to a shipped file', (subpath) => {
     const resolved = require.resolve(`prisma-llm-tenant/${subpath.slice(2)}`)
     expect(readFileSync(resolved, 'utf8').length).toBeGreaterThan(0)
+  })
+
+  it('the dashboard entry serves its assets from the built package (uPlot resolved from its dependency)', async () => {
+    const { createLlmDashboard, toNodeListener } = (await import('prisma-llm-tenant/dashboard')) as typeof import('../../src/dashboard/index.ts')
+    expect(typeof toNodeListener).toBe('function')
+    const fake = new Proxy({}, { get: (_, k) => (k === '$queryRawUnsafe' ? () => Promise.resolve([]) : k === '_activeProvider' ? 'sqlite' : {}) })
+    const dashboard = createLlmDashboard(fake, { secret: 'x'.repeat(32), auth: () => ({ role: 'operator', actor: { type: 'user', id: 'a' } }) })
+    for (const name of ['uplot.js', 'uplot.css', 'dashboard.js', 'dashboard.css']) {
+      const res = await dashboard(new Request(`http://local/assets/${name}`))
+      expect(res.status, name).toBe(200)
+      expect((await res.text()).length, name).toBeGreaterThan(500)
+    }
+  })
+
+  it('./observability exposes the Prometheus endpoint and the names, and loads its optional peers only when used', async () => {
+    const mod = (await import('prisma-llm-tenant/observability')) as Record<string, unknown>
+    for (const name of ['createPrometheusMetrics', 'metricsHandler', 'MissingMetricsPeerError', 'METRICS', 'GEN_AI', 'LLM_TENANT', 'GEN_AI_SEMCONV_VERSION']) {
+      expect(mod[name], name).toBeDefined()
+    }
+    const js = readFileSync(new URL('../../dist/observability/prometheus.js', import.meta.url), 'utf8')
+    expect(js).not.toMatch(/^import .*@opentelemetry\/(sdk-metrics|exporter-prometheus)/m)
   })
 
   it('the root entry exposes the public API', async () => {

@@ -16,6 +16,7 @@ const ENTRY_POINTS = ['src/index.ts', 'src/agents/index.ts', 'src/providers/inde
 /** Every type the page must document (the entry points of the library and what they nest). */
 const REQUIRED = [
   'LlmConfigInput',
+  'TelemetryOptions',
   'BudgetsInput',
   'LimitsInput',
   'TenantOverride',

@@ -16,6 +16,7 @@ import { useRlsDatabase, type RlsDatabase } from '../support/rls.ts'
 
 const CATALOG = ['llm_plans', 'llm_agent_templates'] // the app's catalog: no tenant, no policy
 const SCOPED = ['llm_budget_counters', 'llm_rate_limits'] // tenant_id '' (global) or a key id (api_key scope)
+const SERVICE_ONLY = ['llm_usage_days'] // sums over every tenant: forced RLS, the service role's policy only
 const A = 'tenant-a'
 const B = 'tenant-b'
 
@@ -139,7 +140,7 @@ describe.skipIf(!POSTGRES_URL)('row-level security on PostgreSQL (a plain role, 
       [db.db.location],
     )
     const names = tables.map((t) => t.relname)
-    expect(names.filter((t) => !CATALOG.includes(t)).sort()).toEqual([...rlsTables()].sort())
+    expect(names.filter((t) => !CATALOG.includes(t) && !SERVICE_ONLY.includes(t)).sort()).toEqual([...rlsTables()].sort())
     for (const t of tables) {
       const covered = !CATALOG.includes(t.relname)
       expect({ table: t.relname, rls: t.relrowsecurity, force: t.relforcerowsecurity }).toEqual({ table: t.relname, rls: covered, force: covered })
@@ -152,6 +153,7 @@ describe.skipIf(!POSTGRES_URL)('row-level security on PostgreSQL (a plain role, 
       const own = policies.filter((p) => p.tablename === table).map((p) => p.policyname)
       expect(own.sort(), table).toEqual(['llm_service_access', 'llm_tenant_isolation'])
     }
+    for (const table of SERVICE_ONLY) expect(policies.filter((p) => p.tablename === table).map((p) => p.policyname)).toEqual(['llm_service_access'])
     // A table that holds a tenant id but is not covered would be listed here.
     const withTenant = await db.db.rawQuery<{ table_name: string }>(
       `SELECT DISTINCT table_name FROM information_schema.columns WHERE table_schema = $1 AND column_name IN ('tenant_id', 'invoice_id')`,
@@ -192,6 +194,19 @@ describe.skipIf(!POSTGRES_URL)('row-level security on PostgreSQL (a plain role, 
         }
       })
     }
+  })
+
+  it('a table summed over every tenant is the service role’s only: a tenant session sees and deletes none of it', async () => {
+    const db = rls()
+    await db.db.rawQuery(
+      `INSERT INTO llm_usage_days (time_zone, day, agent_type, model, status, day_start_ms, day_end_ms) VALUES ('UTC', '2020-01-01', '', '', '*', 0, 86400000)`,
+    )
+    await asTenant(db, A, async (c) => {
+      expect(await count(c, 'SELECT COUNT(*) AS n FROM "llm_usage_days"')).toBe(0)
+      expect((await c.query('DELETE FROM "llm_usage_days"')).rowCount).toBe(0)
+    })
+    await db.asRole('service', async (c) => expect(await count(c, 'SELECT COUNT(*) AS n FROM "llm_usage_days"')).toBe(1))
+    await db.db.rawQuery('DELETE FROM llm_usage_days')
   })
 
   it('with no tenant set (or an empty one) the app role sees nothing at all', async () => {
