@@ -273,7 +273,7 @@ export class LlmBudgets {
    * refusals.ts); the agent runtime records its own refusals (open breaker, missing key) here too.
    */
   async recordRefusal(call: RefusedCall, err: Error, span?: Span): Promise<string> {
-    const id = await recordRefusal(this.client, this.provider, call, err, this.config.now())
+    const id = await recordRefusal(this.client, this.provider, call, err, this.config.now(), this.config.logger)
     const attributes = { tenantId: call.tenantId, agentType: call.agentType, model: call.model, provider: call.provider ?? null }
     this.config.telemetry.refused(span, attributes, refusalInfo(id, err))
     return id

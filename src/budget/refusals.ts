@@ -10,6 +10,7 @@
  * is in flight, so a tenant refused in a loop cannot queue a statement per refusal ahead of other
  * tenants' work; a refusal whose row cannot be written (database down) is still thrown as itself.
  */
+import { errorFields, logTo, type LlmLogger } from '../telemetry/options.js'
 import type { LlmPrismaClient, SqlProvider, TransactionRunner } from '../db/client.js'
 import { insertExecutionRows, insertRefusalRow } from '../ledger/insert.js'
 import { forgetUsageDays, mayLandInStoredDay } from '../ledger/usage-days.js'
@@ -41,7 +42,14 @@ export interface RefusedCall {
  * writer's clock) a refusal dated where the day rollup may already have stored its day (an older
  * `at`) is written, not coalesced, in one transaction with the deletion of that stored day.
  */
-export async function recordRefusal(client: RawRunner & TransactionRunner, provider: SqlProvider, call: RefusedCall, err: Error, now?: Date): Promise<string> {
+export async function recordRefusal(
+  client: RawRunner & TransactionRunner,
+  provider: SqlProvider,
+  call: RefusedCall,
+  err: Error,
+  now?: Date,
+  logger?: LlmLogger,
+): Promise<string> {
   const row = toExecutionRow(
     {
       id: call.executionId,
@@ -68,7 +76,8 @@ export async function recordRefusal(client: RawRunner & TransactionRunner, provi
           await forgetUsageDays(tx as unknown as LlmPrismaClient, provider, [call.at], now)
         })
       : insertRefusalRow(client, provider, row)
-  await write.catch(() => undefined)
+  // The refusal stands without its row (the caller gets its typed error either way); say so.
+  await write.catch((e) => logTo(logger, 'warn', { executionId: row.id, ...errorFields(e) }, 'Writing a refusal row failed'))
   return row.id
 }
 

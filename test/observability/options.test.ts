@@ -98,6 +98,24 @@ describe.each(DATABASES)('the logger and the pending-settles gauge on %s', (kind
     expect(pointValue(metric(after, METRICS.openHolds), {})).toBe(0)
     await sdk.shutdown()
   }, 30_000)
+
+  it('refusal row not written, not logged: a refusal whose ledger row cannot be written is still refused, and logged', async () => {
+    const logged: Array<{ obj: Record<string, unknown>; msg?: string }> = []
+    const logger = { warn: (obj: Record<string, unknown>, msg?: string) => void logged.push({ obj, msg }), error: noop }
+    const budgets = new LlmBudgets(db().client, { logger, refusalBackoffMs: 0 })
+    await new TenantStore(db().client).upsert({ tenantId: 'closed', active: false })
+    // The ledger table goes away: the refusal (an inactive tenant, decided from the tenant row) cannot be recorded.
+    await db().rawQuery('ALTER TABLE llm_executions RENAME TO llm_executions_away')
+    try {
+      await expect(budgets.track('closed', { agentType: 'Refused', model: 'm' }, async () => 'never')).rejects.toMatchObject({ code: 'TENANT_INACTIVE' })
+    } finally {
+      await db().rawQuery('ALTER TABLE llm_executions_away RENAME TO llm_executions')
+    }
+    expect(logged).toHaveLength(1)
+    expect(logged[0]).toMatchObject({ msg: 'Writing a refusal row failed', obj: { library: 'prisma-llm-tenant' } })
+    expect(typeof logged[0].obj.executionId).toBe('string')
+    expect(typeof logged[0].obj.errorMessage).toBe('string')
+  }, 30_000)
 })
 
 describe.each(DATABASES)('the HTTP API reports unexpected errors to the logger on %s', (kind) => {
