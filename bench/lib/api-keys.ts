@@ -86,8 +86,13 @@ export async function apiKeysScenario(kind: DbKind, mode: Mode): Promise<Figure[
     const { db, issued } = small
     const budgets = new LlmBudgets(db.client, PER_CALL_CONFIG)
     const ids = issued.map((k) => k.key.id)
-    const withKey = (i: number) => budgets.track(`tenant-${i % TENANTS}`, { ...call, apiKeyId: ids[i % TENANTS] }, usage)
-    const without = (i: number) => budgets.track(`tenant-${i % TENANTS}`, call, usage)
+    // Both variants build their call as an object literal per call, the way an app (and the agent
+    // runtime) writes it, and differ only in `apiKeyId`. An earlier version spread the shared call
+    // (`{ ...call, apiKeyId }`) for one variant only: V8 builds a spread-plus-property object on a
+    // slow path, and that alone measured 1.04 of the per-call p50 on SQLite with `apiKeyId: null`.
+    const { agentType, model, estimate } = call
+    const withKey = (i: number) => budgets.track(`tenant-${i % TENANTS}`, { agentType, model, estimate, apiKeyId: ids[i % TENANTS] }, usage)
+    const without = (i: number) => budgets.track(`tenant-${i % TENANTS}`, { agentType, model, estimate }, usage)
     for (let i = 0; i < 80; i++) await (i % 2 ? withKey(i) : without(i))
     for (let r = 0; r <= pairs * 2; r++) {
       await vacuum(db)

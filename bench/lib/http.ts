@@ -8,13 +8,15 @@
  *      rate windows) by 64 concurrent loops;
  *  (b) `POST /v1/agents/bench/run` with a zero-latency provider (the bundled emulator, in this
  *      process) — requests/s, p50, p99; beside the same run in-process (`agent.run` with the
- *      tenant and key) by 64 concurrent loops. Goal: in-process calls/s ÷ HTTP requests/s ≤ 1.3.
+ *      tenant, key, request id and an abort signal, as the route runs it) by 64 concurrent loops.
+ *      Goal: in-process calls/s ÷ HTTP requests/s ≤ 1.3.
  * Both also behind a bare node:http handler that does the same work with no routing, auth, checks or
  * Fetch bridge (the tenant from a header): our layer ÷ that is what the API itself costs; the rest
  * of the gap to in-process is node:http and the loopback on this 2-core machine.
  * Rounds alternate so drift hits every variant; every answer must be a 2xx.
  */
 import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Options as AutocannonOptions } from 'autocannon'
@@ -37,17 +39,38 @@ interface Load {
   p50: number
   p99: number
   bad: number
+  /** CPU (user + system) of this process per request or call, µs — the server's side of the work. */
+  cpu: number
+  /** CPU of the load generator per request, µs (autocannon only: the share of the 2 cores it takes). */
+  loadCpu?: number
+  /** Requests or calls completed. */
+  done: number
+}
+
+/** Runs `measure` and adds this process's CPU per request or call (µs) to its Load. */
+async function withCpu(measure: () => Promise<Omit<Load, 'cpu'>>): Promise<Load> {
+  const before = process.cpuUsage()
+  const load = await measure()
+  const used = process.cpuUsage(before)
+  return { ...load, cpu: (used.user + used.system) / load.done }
 }
 
 /** autocannon in a child process: `connections` connections, each with one of `keys`, for `seconds`. */
 function autocannon(url: string, keys: string[], seconds: number, body?: string): Promise<Load> {
+  return withCpu(() => autocannonRun(url, keys, seconds, body))
+}
+
+function autocannonRun(url: string, keys: string[], seconds: number, body?: string): Promise<Omit<Load, 'cpu'>> {
   const options: AutocannonOptions = { url, connections: CONNECTIONS, duration: seconds, method: body ? 'POST' : 'GET', body }
   const script = `
     import autocannon from 'autocannon'
     const { options, keys } = JSON.parse(process.argv[1])
     let n = 0
+    const cpu = process.cpuUsage()
     const r = await autocannon({ ...options, setupClient: (c) => c.setHeaders({ 'content-type': 'application/json', authorization: 'Bearer ' + keys[n++ % keys.length] }) })
-    process.stdout.write(JSON.stringify({ rps: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99, bad: r.non2xx + r.errors + r.timeouts }))`
+    const used = process.cpuUsage(cpu)
+    const loadCpu = (used.user + used.system) / r.requests.total
+    process.stdout.write(JSON.stringify({ rps: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99, bad: r.non2xx + r.errors + r.timeouts, loadCpu, done: r.requests.total }))`
   const args = ['--input-type=module', '-e', script, JSON.stringify({ options, keys })]
   return new Promise((resolve, reject) =>
     execFile(process.execPath, args, { cwd: new URL('../..', import.meta.url).pathname, maxBuffer: 1 << 20 }, (err, out) =>
@@ -57,7 +80,11 @@ function autocannon(url: string, keys: string[], seconds: number, body?: string)
 }
 
 /** `connections` concurrent loops calling `fn` for `seconds`: calls/s and latency percentiles (ms). */
-async function loops(fn: (i: number) => Promise<unknown>, seconds: number): Promise<Load> {
+function loops(fn: (i: number) => Promise<unknown>, seconds: number): Promise<Load> {
+  return withCpu(() => loopsRun(fn, seconds))
+}
+
+async function loopsRun(fn: (i: number) => Promise<unknown>, seconds: number): Promise<Omit<Load, 'cpu'>> {
   const latencies: number[] = []
   let bad = 0
   const start = performance.now()
@@ -72,7 +99,13 @@ async function loops(fn: (i: number) => Promise<unknown>, seconds: number): Prom
     }),
   )
   latencies.sort((a, b) => a - b)
-  return { rps: latencies.length / ((performance.now() - start) / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), bad }
+  return {
+    rps: latencies.length / ((performance.now() - start) / 1000),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    bad,
+    done: latencies.length,
+  }
 }
 
 export async function httpScenario(kind: DbKind, mode: Mode): Promise<Figure[]> {
@@ -108,7 +141,20 @@ export async function httpScenario(kind: DbKind, mode: Mode): Promise<Figure[]> 
         runtime.budgets.status(tenants[tenantOf(i)]),
         runtime.budgets.rateLimitStatus(tenants[tenantOf(i)]),
       ])
-    const runInProcess = (i: number, input = 'hello') => agent.run(input, { tenant: tenants[tenantOf(i)], apiKeyId: issued[tenantOf(i)].key.id })
+    // The same run the route makes (tracing is off here, so the route too passes the request id as
+    // the trace id): with a request id as its trace id and in its metadata, and a
+    // signal that would abort it (the route passes the request's, so a client that goes away
+    // cancels the call). Without these the in-process side skipped work the route is asked to do.
+    const runInProcess = (i: number, input = 'hello') => {
+      const requestId = `req_${randomUUID().replaceAll('-', '')}`
+      return agent.run(input, {
+        tenant: tenants[tenantOf(i)],
+        apiKeyId: issued[tenantOf(i)].key.id,
+        signal: new AbortController().signal,
+        traceId: requestId,
+        metadata: { requestId },
+      })
+    }
     const body = JSON.stringify({ input: 'hello' })
     const tenantIndex = new Map(secrets.map((k, i) => [`Bearer ${k}`, i]))
     bare.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -147,6 +193,11 @@ export async function httpScenario(kind: DbKind, mode: Mode): Promise<Figure[]> 
         bad += l.bad
       }
       add(`${what} ratio`, out.local.rps / out.http.rps)
+      add(`${what} cpu http`, out.http.cpu)
+      add(`${what} cpu local`, out.local.cpu)
+      add(`${what} cpu ratio`, out.http.cpu / out.local.cpu)
+      add(`${what} cpu bare ratio`, out.http.cpu / out.bare.cpu)
+      add(`${what} load cpu`, out.http.loadCpu ?? Number.NaN)
       add(`${what} p50 ratio`, out.http.p50 / out.local.p50)
       add(`${what} bare ratio`, out.bare.rps / out.http.rps)
     }
@@ -203,6 +254,11 @@ export async function httpScenario(kind: DbKind, mode: Mode): Promise<Figure[]> 
     f('run: HTTP p50 ÷ in-process p50', '×', 'run p50 ratio'),
     f('run behind bare node:http', 'calls/s', 'run bare rps'),
     f('run: bare node:http ÷ our HTTP layer (requests/s)', '×', 'run bare ratio'),
+    f('run: server CPU per request over HTTP', 'µs', 'run cpu http'),
+    f('run: CPU per call in-process', 'µs', 'run cpu local'),
+    f('run: CPU per request over HTTP ÷ per call in-process (this process)', '×', 'run cpu ratio'),
+    f('run: CPU per request, our HTTP layer ÷ bare node:http (this process)', '×', 'run cpu bare ratio'),
+    f('run: load generator (autocannon) CPU per request, its own process', 'µs', 'run load cpu'),
     f('non-2xx answers and failed calls, all rounds', '', 'bad'),
   ]
 }

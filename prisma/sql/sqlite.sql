@@ -296,7 +296,9 @@ CREATE INDEX IF NOT EXISTS "llm_executions_tenant_usage_idx" ON "llm_executions"
 DROP INDEX IF EXISTS "llm_executions_tenant_spend_idx";
 CREATE INDEX IF NOT EXISTS "llm_executions_started_at_idx" ON "llm_executions"("started_at");
 CREATE INDEX IF NOT EXISTS "llm_executions_trace_id_idx" ON "llm_executions"("trace_id");
-CREATE INDEX IF NOT EXISTS "llm_budget_counters_period_bucket_scope_idx" ON "llm_budget_counters"("period", "bucket", "scope");
+-- The bucket index first had only ("period", "bucket", "scope"); PostgreSQL's generic plans then used it for by-key lookups.
+DROP INDEX IF EXISTS "llm_budget_counters_period_bucket_scope_idx";
+CREATE INDEX IF NOT EXISTS "llm_budget_counters_bucket_rows_idx" ON "llm_budget_counters"("period", "bucket", "scope", "tenant_id", "agent_type");
 CREATE INDEX IF NOT EXISTS "llm_usage_days_day_start_ms_idx" ON "llm_usage_days"("day_start_ms");
 CREATE INDEX IF NOT EXISTS "llm_budget_holds_state_expires_at_idx" ON "llm_budget_holds"("state", "expires_at");
 CREATE INDEX IF NOT EXISTS "llm_budget_holds_tenant_id_idx" ON "llm_budget_holds"("tenant_id");

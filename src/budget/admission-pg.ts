@@ -16,7 +16,7 @@ import {
   CLOCK_CTE,
   parseRateRowsJson,
   RATE_ROWS_JSON,
-  RATES_FIT,
+  ratesFit,
   rateLockedCte,
   rateUpdateCte,
   rateValues,
@@ -71,16 +71,15 @@ async function reserveInOneStatement(client: RawRunner, res: Reservation, row: E
   const withRates = rates.length > 0
   const sql = `WITH v AS (${selects.join(' UNION ALL ')}), ${LOCKED_CTE},
     ${withRates ? `rv AS (${rv}), ${CLOCK_CTE}, ${rateLockedCte('locked')},` : ''}
-    ok AS (SELECT COUNT(*) = CAST(${n} AS BIGINT)${withRates ? ` AND ${RATES_FIT}` : ''} AS ok FROM locked AS l JOIN v ON ${matchesV('l')} WHERE ${fitsV('l')}),
+    ok AS (SELECT COUNT(*) = CAST(${n} AS BIGINT)${withRates ? ` AND ${ratesFit(rates.length)}` : ''} AS ok FROM locked AS l JOIN v ON ${matchesV('l')} WHERE ${fitsV('l')}),
     upd AS (UPDATE "llm_budget_counters" AS c SET ${applyV(updatedAt)} FROM v
-            WHERE ${LOCKED_MATCH} AND (SELECT ok FROM ok) RETURNING 1),
+            WHERE ${LOCKED_MATCH} AND (SELECT ok FROM ok)),
     ${withRates ? `${rateUpdateCte('(SELECT ok FROM ok)', `CAST(${updatedAt} AS TIMESTAMP(3))`)},` : ''}
-    led AS (INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${values} WHERE (SELECT ok FROM ok) RETURNING 1),
+    led AS (INSERT INTO "llm_executions" (${EXECUTION_COLUMN_LIST}) SELECT ${values} WHERE (SELECT ok FROM ok)),
     hold AS (INSERT INTO "llm_budget_holds" ("id", "tenant_id", "agent_type", "counters", "cost_nanos", "tokens", "state", "expires_at", "created_at")
              SELECT ${hold[0]}, ${hold[1]}, ${hold[2]}, ${hold[3]}, CAST(${hold[4]} AS BIGINT), CAST(${hold[5]} AS BIGINT), 'open', CAST(${hold[6]} AS TIMESTAMP(3)), CAST(${hold[7]} AS TIMESTAMP(3))
-             WHERE (SELECT ok FROM ok) RETURNING 1)
-    SELECT (SELECT ok FROM ok) AS ok, (SELECT COUNT(*) FROM upd) AS updated, ${withRates ? '(SELECT COUNT(*) FROM rupd)' : '0'} AS rates_updated,
-      (SELECT COUNT(*) FROM led) AS ledger, (SELECT COUNT(*) FROM hold) AS holds,
+             WHERE (SELECT ok FROM ok))
+    SELECT (SELECT ok FROM ok) AS ok,
       CASE WHEN (SELECT ok FROM ok) THEN NULL ELSE (SELECT json_agg(json_build_object(${LOCKED_JSON_FIELDS})) FROM locked AS l) END AS locked_rows,
       ${withRates ? `CASE WHEN (SELECT ok FROM ok) THEN NULL ELSE ${RATE_ROWS_JSON} END` : 'NULL'} AS rate_rows`
   const [result] = (await queryRowsPg(client, sql, p.values)) as Array<{ ok?: unknown; locked_rows?: unknown; rate_rows?: unknown }>

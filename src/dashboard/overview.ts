@@ -4,7 +4,7 @@
  * without a month of ledger rows: the cards, the chart and the top agents from the day rollup
  * (ledger/usage-days.ts: stored days, plus the open days from the ledger's started_at range); top
  * tenants from the month's tenant counters (the budget counters, one row per tenant, on the
- * (period, bucket, scope) index); recent failures from the ledger, only within the newest days the
+ * (period, bucket, scope, …) index); recent failures from the ledger, only within the newest days the
  * rollup says had failures.
  */
 import { addDays } from 'date-fns'

@@ -6,7 +6,9 @@
  *   (`app.use(toNodeListener(handler))`) and Connect. The Node ↔ Fetch bridge is
  *   `@hono/node-server`'s `getRequestListener` (an optional peer dependency, loaded on the first
  *   request: apps that mount the handler elsewhere never need it). It streams responses, and
- *   aborts the request's signal and cancels a streamed response when the client disconnects.
+ *   aborts the request's signal and cancels a streamed response when the client disconnects; the
+ *   API's JSON answers skip its `Response` path and are written here in one `end()` (see
+ *   fetchCallback and reply.ts). The global `Request` / `Response` are left as they are.
  *   Under Express/Connect, requests outside the base path go to `next()`; a mount path
  *   (`app.use('/llm', …)`) is taken from `req.originalUrl`; a body an earlier body parser already
  *   read is handed on as it was parsed.
@@ -18,6 +20,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { LlmTenantError } from '../foundation/errors.js'
 import type { LlmHttpHandler } from './handler.js'
+import { directAnswerOf, JsonReply } from './reply.js'
 
 /** `@hono/node-server` (the Node ↔ Fetch bridge of toNodeListener) is not installed in the app. */
 export class MissingHttpBridgeError extends LlmTenantError {
@@ -31,14 +34,18 @@ export class MissingHttpBridgeError extends LlmTenantError {
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => Promise<void>
 export type NodeListener = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => Promise<void>
 
+type FetchCallback = (request: Request, env: { outgoing: ServerResponse }) => Promise<Response>
+
 interface Bridge {
-  getRequestListener(fetch: (request: Request) => Promise<Response>, options: { overrideGlobalObjects: boolean }): RequestListener
+  getRequestListener(fetch: FetchCallback, options: { overrideGlobalObjects: boolean }): RequestListener
+  /** `@hono/node-server/utils/response`: the answer that tells the bridge the response was written already. */
+  RESPONSE_ALREADY_SENT: Response
 }
 let bridge: Promise<Bridge> | undefined
 
 function loadBridge(): Promise<Bridge> {
-  bridge ??= import('@hono/node-server').then(
-    (m) => m as unknown as Bridge,
+  bridge ??= Promise.all([import('@hono/node-server'), import('@hono/node-server/utils/response')]).then(
+    ([m, r]) => ({ getRequestListener: (m as unknown as Bridge).getRequestListener, RESPONSE_ALREADY_SENT: r.RESPONSE_ALREADY_SENT }),
     (err: unknown) => {
       bridge = undefined
       const e = err as { code?: unknown; message?: unknown }
@@ -48,6 +55,33 @@ function loadBridge(): Promise<Bridge> {
     },
   )
   return bridge
+}
+
+/**
+ * The bridge's fetch callback for `handler`. The HTTP API's JSON answers (reply.ts) are written to
+ * the socket here, in one `end()` with their length, and the bridge is told they are sent;
+ * everything else (SSE streams, `/metrics`, other handlers such as the dashboard's) is a
+ * `Response` the bridge writes.
+ */
+function fetchCallback(handler: LlmHttpHandler, alreadySent: Response): FetchCallback {
+  const direct = directAnswerOf(handler)
+  // When the app had the bridge replace the global Response (its own default in `serve()`) before
+  // this loaded, RESPONSE_ALREADY_SENT is one of the bridge's own lightweight Responses (they carry
+  // symbol-keyed state), which the bridge would write again: answer with Responses then (fast in
+  // that mode anyway).
+  if (!direct || Object.getOwnPropertySymbols(alreadySent).length > 0) return (request) => handler(request)
+  return async (request, { outgoing }) => {
+    const answer = await direct(request)
+    if (!(answer instanceof JsonReply)) return answer
+    if (!outgoing.headersSent && !outgoing.destroyed) {
+      // Lowercase names, as a Fetch Response would send them.
+      const headers: Record<string, string> = { 'content-length': String(Buffer.byteLength(answer.body)) }
+      for (const [name, value] of Object.entries(answer.headers)) headers[name.toLowerCase()] = value
+      outgoing.writeHead(answer.status, headers)
+      outgoing.end(answer.body)
+    }
+    return alreadySent
+  }
 }
 
 /** A body parsed by earlier middleware (express.json(), …), as the bytes the bridge hands on. */
@@ -67,7 +101,10 @@ export function toNodeListener(handler: LlmHttpHandler): NodeListener {
     try {
       req.url = url // Express and Connect strip their mount path from req.url; the handler routes by the full path
       parsedBody(req)
-      listener ??= (await loadBridge()).getRequestListener((request: Request) => handler(request), { overrideGlobalObjects: false })
+      if (!listener) {
+        const b = await loadBridge()
+        listener = b.getRequestListener(fetchCallback(handler, b.RESPONSE_ALREADY_SENT), { overrideGlobalObjects: false })
+      }
       await listener(req, res)
     } catch (err) {
       if (next) return next(err)

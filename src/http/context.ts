@@ -17,6 +17,7 @@ import type { Agent } from '../agents/types.js'
 import type { Caller } from './auth.js'
 import { checksBearerToken, type LlmMetricsEndpoint } from '../observability/prometheus.js'
 import { DEFAULT_MAX_BODY_BYTES } from './request.js'
+import type { Answer } from './reply.js'
 
 export interface LlmHttpOptions {
   /** The tenant API key store (`createApiKeys(prisma, …)`), or its options to create one. */
@@ -69,7 +70,7 @@ export interface Route {
   method: 'GET' | 'POST' | 'DELETE'
   /** Below the base path, e.g. '/v1/executions/:id'. */
   path: string
-  run(ctx: RouteContext): Promise<Response>
+  run(ctx: RouteContext): Promise<Answer>
 }
 
 const OPTION_KEYS = ['apiKeys', 'runtime', 'agents', 'config', 'basePath', 'maxBodyBytes', 'onError', 'metrics'] as const

@@ -16,6 +16,7 @@ import { LlmTenantError } from '../foundation/errors.js'
 import { BudgetExceededError, RateLimitExceededError } from '../budget/errors.js'
 import { retryAfterSeconds } from '../budget/rate-status.js'
 import { ProviderError } from '../providers/errors.js'
+import { JsonReply } from './reply.js'
 
 /** An answer the HTTP layer decides itself (routing, auth, body and query checks). */
 export class HttpError extends Error {
@@ -142,10 +143,10 @@ function isAbort(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'AbortError'
 }
 
-/** The JSON `Response` of a reply, with the request id in the body and the headers. */
-export function errorResponse(r: ErrorReply, requestId: string, extraHeaders: Record<string, string> = {}): Response {
+/** The JSON answer of an error reply, with the request id in the body and the headers. */
+export function errorJson(r: ErrorReply, requestId: string, extraHeaders: Record<string, string> = {}): JsonReply {
   const body = { error: { ...r.body.error, requestId } }
-  return jsonResponse(r.status, body, requestId, { ...r.headers, ...extraHeaders })
+  return jsonReply(r.status, body, requestId, { ...r.headers, ...extraHeaders })
 }
 
 /** Headers every answer carries. */
@@ -153,9 +154,6 @@ export function baseHeaders(requestId: string): Record<string, string> {
   return { 'x-request-id': requestId, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
 }
 
-export function jsonResponse(status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', ...baseHeaders(requestId), ...headers },
-  })
+export function jsonReply(status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): JsonReply {
+  return new JsonReply(status, { 'content-type': 'application/json; charset=utf-8', ...baseHeaders(requestId), ...headers }, JSON.stringify(body))
 }

@@ -14,8 +14,9 @@ import { context, propagation, type TextMapGetter } from '@opentelemetry/api'
 import { rateLimitHeaders } from '../budget/rate-status.js'
 import { authenticate } from './auth.js'
 import { createServices, normalizeBasePath, type LlmHttpOptions, type Route, type Services } from './context.js'
-import { errorReply, errorResponse, HttpError, type ErrorReply } from './errors.js'
+import { errorJson, errorReply, HttpError, type ErrorReply } from './errors.js'
 import { openApiDocument } from './openapi.js'
+import { JsonReply, setDirectAnswer, toResponse, type Answer } from './reply.js'
 import { compileRoutes, matchRoute } from './route-match.js'
 import { AGENT_ROUTES } from './routes-agents.js'
 import { KEY_ROUTES } from './routes-keys.js'
@@ -85,7 +86,8 @@ export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): 
     }
   }
 
-  async function handle(request: Request): Promise<Response> {
+  /** The answer as a JSON reply or a Response (adapters.ts writes JSON replies to node:http directly). */
+  async function answer(request: Request): Promise<Answer> {
     const requestId = newRequestId()
     let tenantId: string | null = null
     let apiKeyId: string | null = null
@@ -96,7 +98,7 @@ export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): 
       if (!handles(path)) throw new HttpError(404, 'not_found', 'No such route')
       const below = path.slice(basePath.length) || '/'
       if (request.method === 'GET' && below === '/openapi.json') {
-        return new Response(openapiJson, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId } })
+        return new JsonReply(200, { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId }, openapiJson)
       }
       // The scrape is the operator's, not a tenant's: no tenant key (the endpoint checks its own token).
       if (below === '/metrics' && services.metrics) return await services.metrics(request)
@@ -122,9 +124,11 @@ export function createLlmHttpHandler(prisma: unknown, options: LlmHttpOptions): 
       const gone = clientGone(request)
       const r = gone ? errorReply(new HttpError(499, 'client_closed_request', 'The client closed the request')) : errorReply(err)
       if (r.unexpected) report(err, { requestId, method: request.method, path })
-      return errorResponse(r, requestId, await rateHeaders(r, err, tenantId, apiKeyId))
+      return errorJson(r, requestId, await rateHeaders(r, err, tenantId, apiKeyId))
     }
   }
 
+  const handle = async (request: Request): Promise<Response> => toResponse(await answer(request))
+  setDirectAnswer(handle, answer)
   return Object.assign(handle, { basePath, handles, openapi }) as LlmHttpHandler
 }

@@ -17,7 +17,8 @@
  * released.
  */
 import type { AgentInput, AgentResult, AgentStream, RunOptions } from '../agents/types.js'
-import { baseHeaders, errorReply, HttpError, jsonResponse } from './errors.js'
+import { baseHeaders, errorReply, HttpError, jsonReply } from './errors.js'
+import type { Answer } from './reply.js'
 import { assertBodyKeys, pathId, queryOf, readJsonObject } from './request.js'
 import { runResultJson } from './serialize.js'
 import type { Route, RouteContext } from './context.js'
@@ -89,7 +90,7 @@ function sseResponse(ctx: RouteContext, stream: AgentStream, it: AsyncIterator<s
   })
 }
 
-async function run(ctx: RouteContext): Promise<Response> {
+async function run(ctx: RouteContext): Promise<Answer> {
   queryOf(ctx.url, [])
   const name = pathId(ctx.params[0], 'agent')
   const agent = ctx.services.agent(name)
@@ -111,7 +112,7 @@ async function run(ctx: RouteContext): Promise<Response> {
   }
   if (body.stream !== true) {
     const result = await agent.run(input, options)
-    return jsonResponse(200, runResultJson(result), ctx.requestId)
+    return jsonReply(200, runResultJson(result), ctx.requestId)
   }
   const stream = agent.stream(input, options)
   const it = stream[Symbol.asyncIterator]()

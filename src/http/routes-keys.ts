@@ -15,7 +15,8 @@ import type { AuditOptions } from '../audit/actor.js'
 import { InvalidArgumentError } from '../foundation/errors.js'
 import { ApiKeyNotFoundError, ApiKeyRevokedError } from '../keys/errors.js'
 import type { ApiKeyInput, ApiKeyRecord } from '../keys/key-record.js'
-import { HttpError, jsonResponse } from './errors.js'
+import { HttpError, jsonReply } from './errors.js'
+import type { Answer } from './reply.js'
 import { assertBodyKeys, pathId, queryOf, readJsonObject } from './request.js'
 import { apiKeyJson } from './serialize.js'
 import type { Route, RouteContext } from './context.js'
@@ -72,36 +73,36 @@ function conflict(err: unknown): never {
   throw err
 }
 
-async function create(ctx: RouteContext): Promise<Response> {
+async function create(ctx: RouteContext): Promise<Answer> {
   queryOf(ctx.url, [])
   const body = await readJsonObject(ctx.request, ctx.services.maxBodyBytes)
   assertBodyKeys(body, CREATE_FIELDS)
   const input = { ...body, ...(body.expiresAt !== undefined ? { expiresAt: expiresAtOf(body.expiresAt) } : {}) } as unknown as ApiKeyInput
   const issued = await asBodyErrors('input.', () => ctx.services.keys.createApiKey(ctx.caller.tenantId, input, asCaller(ctx)))
-  return jsonResponse(201, { key: apiKeyJson(issued.key), secret: issued.secret }, ctx.requestId)
+  return jsonReply(201, { key: apiKeyJson(issued.key), secret: issued.secret }, ctx.requestId)
 }
 
-async function list(ctx: RouteContext): Promise<Response> {
+async function list(ctx: RouteContext): Promise<Answer> {
   queryOf(ctx.url, [])
   const keys = await ctx.services.keys.listApiKeys(ctx.caller.tenantId)
-  return jsonResponse(200, { data: keys.map(apiKeyJson) }, ctx.requestId)
+  return jsonReply(200, { data: keys.map(apiKeyJson) }, ctx.requestId)
 }
 
-async function revoke(ctx: RouteContext): Promise<Response> {
+async function revoke(ctx: RouteContext): Promise<Answer> {
   queryOf(ctx.url, [])
   const key = await ownKey(ctx)
   const revoked = await ctx.services.keys.revokeApiKey(key.id, asCaller(ctx)).catch(conflict)
-  return jsonResponse(200, { key: apiKeyJson(revoked) }, ctx.requestId)
+  return jsonReply(200, { key: apiKeyJson(revoked) }, ctx.requestId)
 }
 
-async function rotate(ctx: RouteContext): Promise<Response> {
+async function rotate(ctx: RouteContext): Promise<Answer> {
   queryOf(ctx.url, [])
   const body = await readJsonObject(ctx.request, ctx.services.maxBodyBytes, true)
   assertBodyKeys(body, ['gracePeriod'])
   const key = await ownKey(ctx)
   const options = body.gracePeriod === undefined ? {} : { gracePeriod: body.gracePeriod as number | string }
   const rotated = await asBodyErrors('options.', () => ctx.services.keys.rotateApiKey(key.id, options, asCaller(ctx)).catch(conflict))
-  return jsonResponse(
+  return jsonReply(
     200,
     { key: apiKeyJson(rotated.key), secret: rotated.secret, previousSecretRetiresAt: rotated.previousSecretRetiresAt.toISOString() },
     ctx.requestId,

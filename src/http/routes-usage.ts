@@ -12,7 +12,8 @@ import { TZDate } from '@date-fns/tz'
 import { dayKey, PERIOD_NAMES, resolvePeriod, type PeriodName } from '../foundation/periods.js'
 import { EXECUTION_STATUSES } from '../ledger/types.js'
 import type { UsageFigures } from '../ledger/types.js'
-import { HttpError, jsonResponse } from './errors.js'
+import { HttpError, jsonReply } from './errors.js'
+import type { Answer } from './reply.js'
 import { intParam, oneOf, pathId, queryOf } from './request.js'
 import { budgetsJson, executionJson, figuresJson, periodJson, rateWindowJson } from './serialize.js'
 import type { Route, RouteContext } from './context.js'
@@ -26,9 +27,9 @@ function periodOf(ctx: RouteContext): PeriodName {
   return oneOf(q.period, PERIOD_NAMES, 'period') ?? DEFAULT_PERIOD
 }
 
-const ok = (ctx: RouteContext, body: unknown) => jsonResponse(200, body, ctx.requestId)
+const ok = (ctx: RouteContext, body: unknown) => jsonReply(200, body, ctx.requestId)
 
-async function usage(ctx: RouteContext): Promise<Response> {
+async function usage(ctx: RouteContext): Promise<Answer> {
   const period = periodOf(ctx)
   const { tenantId } = ctx.caller
   const { ledger, budgets } = ctx.services
@@ -63,7 +64,7 @@ function calendarDate(value: string, param: string): { y: number; m: number; d: 
 const utcDays = (c: { y: number; m: number; d: number }) => Date.UTC(c.y, c.m - 1, c.d) / 86_400_000
 const fromUtcDays = (n: number) => new Date(n * 86_400_000).toISOString().slice(0, 10)
 
-async function daily(ctx: RouteContext): Promise<Response> {
+async function daily(ctx: RouteContext): Promise<Answer> {
   const q = queryOf(ctx.url, ['from', 'to'])
   const { config, ledger } = ctx.services
   const zone = config.timeZone
@@ -88,7 +89,7 @@ async function daily(ctx: RouteContext): Promise<Response> {
 }
 
 function grouped(field: 'agentType' | 'model' | 'apiKeyId', read: (ctx: RouteContext, period: PeriodName) => Promise<Record<string, UsageFigures>>) {
-  return async (ctx: RouteContext): Promise<Response> => {
+  return async (ctx: RouteContext): Promise<Answer> => {
     const period = periodOf(ctx)
     const resolved = resolvePeriod(period, ctx.services.config)
     const groups = await read(ctx, period)
@@ -102,7 +103,7 @@ function grouped(field: 'agentType' | 'model' | 'apiKeyId', read: (ctx: RouteCon
   }
 }
 
-async function executions(ctx: RouteContext): Promise<Response> {
+async function executions(ctx: RouteContext): Promise<Answer> {
   const q = queryOf(ctx.url, ['status', 'agent', 'limit', 'cursor'])
   const status = oneOf(q.status, EXECUTION_STATUSES, 'status')
   const limit = intParam(q.limit, 'limit', 1, 100) ?? 20
@@ -124,7 +125,7 @@ async function executions(ctx: RouteContext): Promise<Response> {
   return ok(ctx, { data: page.executions.map(executionJson), nextCursor: page.nextCursor })
 }
 
-async function execution(ctx: RouteContext): Promise<Response> {
+async function execution(ctx: RouteContext): Promise<Answer> {
   queryOf(ctx.url, [])
   const id = pathId(ctx.params[0], 'execution')
   const row = await ctx.services.pages.get(ctx.caller.tenantId, id)

@@ -43,6 +43,14 @@ export class ApiKeyVerifier {
   private readonly known = new Map<string, Known>()
   private readonly unknown = new Map<string, number>()
   private readonly lastUsedWrites = new Map<string, number>()
+  /**
+   * Loads in flight by hash: concurrent requests with a key whose cache entry just expired share
+   * one load (at 64 connections on 8 keys, each expiry otherwise sent ~8 identical pairs of
+   * queries). Tagged with the generation they started in: after this process revoked or rotated a
+   * key (`forgetKnown`), a request never joins — or caches — a load that began before.
+   */
+  private readonly loading = new Map<string, { generation: number; known: Promise<Known | null> }>()
+  private generation = 0
 
   constructor(
     private readonly client: LlmPrismaClient,
@@ -58,20 +66,34 @@ export class ApiKeyVerifier {
     if (!entry || ttl <= 0 || clock - entry.loadedAt >= ttl) {
       const deniedAt = this.unknown.get(hash)
       if (deniedAt !== undefined && clock - deniedAt < this.options.negativeCacheTtlMs) throw new InvalidApiKeyError('unknown')
-      const loaded = await this.load(hash, clock)
+      const generation = this.generation
+      const loaded = await this.sharedLoad(hash, clock, generation)
       if (!loaded) {
         remember(this.unknown, hash, clock)
         throw new InvalidApiKeyError('unknown')
       }
       entry = loaded
       this.unknown.delete(hash)
-      if (ttl > 0) remember(this.known, hash, entry)
+      if (ttl > 0 && generation === this.generation) remember(this.known, hash, entry)
     }
     return this.decide(entry)
   }
 
+  private async sharedLoad(hash: string, clock: number, generation: number): Promise<Known | null> {
+    const pending = this.loading.get(hash)
+    if (pending && pending.generation === generation) return pending.known
+    const known = this.load(hash, clock)
+    this.loading.set(hash, { generation, known })
+    try {
+      return await known
+    } finally {
+      if (this.loading.get(hash)?.known === known) this.loading.delete(hash)
+    }
+  }
+
   /** Drops cached known keys (after this process revoked, rotated or changed one). */
   forgetKnown(): void {
+    this.generation++
     this.known.clear()
   }
 
@@ -102,7 +124,7 @@ export class ApiKeyVerifier {
 
   private decide(entry: Known): VerifiedApiKey {
     const now = this.options.config.now().getTime()
-    const key = toApiKeyRecord(entry.key)
+    const key = toApiKeyRecord(entry.key) // decoded per request: each caller gets its own objects
     const rotatedRevokedAt = entry.rotated ? ((entry.rotated.revokedAt as Date | null) ?? null) : null
     if (!entry.tenant) throw new InvalidApiKeyError('tenant_deleted')
     if (key.revokedAt && key.revokedAt.getTime() <= now) throw new ApiKeyRevokedError(key.id, key.revokedAt)

@@ -179,6 +179,37 @@ describe.each(DATABASES)('tenant API keys on %s', (kind) => {
     expect((await keys.listApiKeys('reads'))[0].lastUsedAt?.getTime()).toBe(clock)
   })
 
+  it('concurrent requests with a key whose cache entry expired share one load (was: a pair of reads per request)', async () => {
+    await new TenantStore(db().client).upsert({ tenantId: 'shared' })
+    const c = counting(db())
+    const keys = createApiKeys(c.client, { config: { ...config, tenantCacheTtlMs: 40 } })
+    const { secret } = await keys.createApiKey('shared', { name: 'p' })
+    await keys.verifyApiKey(secret)
+    await new Promise((r) => setTimeout(r, 60)) // the entry expires (the cache clock is the process's)
+    c.reset()
+    const all = await Promise.all(Array.from({ length: 20 }, () => keys.verifyApiKey(secret)))
+    expect(new Set(all.map((v) => v.key.id)).size).toBe(1)
+    expect(c.counts.get('LlmApiKey.findUnique')).toBe(1)
+    expect(c.counts.get('LlmTenant.findUnique')).toBe(1)
+    // Each caller gets its own key record: changing one changes no other caller's, nor the cache.
+    ;(all[0].key as { name: string }).name = 'changed by a caller'
+    ;(all[0].keyLimits as unknown as Record<string, unknown>).changed = true
+    expect(all[1].key.name).toBe('p')
+    expect((await keys.verifyApiKey(secret)).key.name).toBe('p')
+    expect((await keys.verifyApiKey(secret)).keyLimits).not.toHaveProperty('changed')
+  })
+
+  it('a request after this process revoked a key never joins, or caches, a load that began before the revoke', async () => {
+    await new TenantStore(db().client).upsert({ tenantId: 'revoking' })
+    const keys = createApiKeys(db().client, { config: { ...config, tenantCacheTtlMs: 60_000 } })
+    const { key, secret } = await keys.createApiKey('revoking', { name: 'p' })
+    const before = keys.verifyApiKey(secret) // its load is in flight while the key is revoked
+    await keys.revokeApiKey(key.id)
+    await before.catch(() => undefined) // it began before the revoke: either answer is right for it
+    await expect(keys.verifyApiKey(secret)).rejects.toBeInstanceOf(ApiKeyRevokedError)
+    await expect(Promise.all([keys.verifyApiKey(secret), keys.verifyApiKey(secret)])).rejects.toBeInstanceOf(ApiKeyRevokedError)
+  })
+
   it('per-key limits apply with the tenant’s, in the same admission; another tenant’s key id is refused', async () => {
     await new TenantStore(db().client).upsert({ tenantId: 'keyed', limits: { dailyExecutions: 10 }, enforcement: 'hard' })
     await new TenantStore(db().client).upsert({ tenantId: 'other' })
