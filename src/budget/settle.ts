@@ -105,7 +105,7 @@ async function settleInOneStatement(
             RETURNING c."scope", c."tenant_id", c."agent_type", c."period", c."bucket", c."spent_cost_nanos", c."spent_tokens", c."spent_executions",
               c."reserved_cost_nanos", c."reserved_tokens", c."reserved_executions", c."alerted")
     ${rates.length > 0 ? `, ${rateSettleCtes(p, rates, 'upd', 'EXISTS (SELECT 1 FROM led)')}` : ''}
-    SELECT upd.*, (SELECT COUNT(*) FROM h) AS holds${rates.length > 0 ? ', (SELECT COUNT(*) FROM rset) AS rates_settled' : ''} FROM upd`
+    SELECT upd.*, (SELECT COUNT(*) FROM h) AS holds FROM upd`
   const rows = await queryRowsPg(client, sql, p.values)
   return rows.length === 0 ? null : rows.map(toCounterRow)
 }

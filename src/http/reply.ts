@@ -3,12 +3,12 @@
  * the body text. The Fetch handler turns it into a `Response`; the node:http listener
  * (adapters.ts) writes it straight to the socket instead — no `Response` object, no body stream for
  * the bridge to read back — and tells `@hono/node-server` the answer is sent (its documented
- * `RESPONSE_ALREADY_SENT`). Streams (SSE), the OpenAPI document's siblings and `/metrics` stay
- * `Response`s and go through the bridge as before.
+ * `RESPONSE_ALREADY_SENT`). Streams (SSE) and `/metrics` stay `Response`s and go through the
+ * bridge as before.
  *
  * Why: on the run route at 64 connections (bench scenario 10), building a `Response` and reading
- * its body back through a stream cost ~100 µs of server CPU per request — more than routing, auth
- * and input checks together.
+ * its body back through a stream cost ~70–100 µs of server CPU per request — more than routing,
+ * auth and input checks together.
  */
 
 export class JsonReply {

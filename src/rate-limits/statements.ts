@@ -58,8 +58,8 @@ const ROW_COLUMNS = `"scope", "tenant_id", "agent_type", "measure", "window", CA
 
 /**
  * The TAT under the current limit (gcra.ts effectiveTat) as SQL: `t` the row, `lim` / `cap` the
- * window's limit and capacity, `now` the clock. PostgreSQL rescales in NUMERIC (exact); SQLite in REAL, which is
- * exact to well under a nanosecond for any owed time of a day or less.
+ * window's limit and capacity, `now` the clock. PostgreSQL rescales in NUMERIC (exact); SQLite in
+ * REAL, which is exact to well under a nanosecond for any owed time of a day or less.
  */
 function effectiveTatSql(provider: SqlProvider, t: string, lim: string, cap: string, now: string): string {
   const owed =
@@ -257,7 +257,8 @@ export async function pruneRateRows(db: RawRunner, provider: SqlProvider, nowNs:
  * per window chained in key order — each starts only once the one before it (the first: the CTE
  * named by `after`, the counter update) has run to completion. So a settle takes every counter row
  * it moves before any rate row, and the rate rows in key order, as admission does, with no FOR UPDATE
- * pass over the rate rows: each UPDATE locks its row itself.
+ * pass over the rate rows: each UPDATE locks its row itself (data-modifying CTEs run whether or not
+ * the statement reads them).
  *
  * Measured (scenario 8): the earlier form — rate rows locked FOR UPDATE after forcing a FOR UPDATE
  * of every counter row (the counter UPDATE then took each again) — cost a settle ~70–100 µs more
@@ -271,8 +272,7 @@ export function rateSettleCtes(p: Params, settles: readonly RateSettle[], after:
     return `rset_${i} AS (UPDATE "llm_rate_limits" SET "tat_ns" = LEAST("tat_ns" + CAST(${p.add(s.adjustment)} AS BIGINT), (SELECT now_ns FROM clk) + CAST(${p.add(s.capacity)} AS BIGINT))
              WHERE ${key} AND ${condition} AND (SELECT COUNT(*) FROM ${previous}) >= 0 RETURNING 1)`
   })
-  const counted = ordered.map((_, i) => `SELECT 1 FROM rset_${i}`).join(' UNION ALL ')
-  return `${CLOCK_CTE}, ${steps.join(', ')}, rset AS (${counted})`
+  return `${CLOCK_CTE}, ${steps.join(', ')}`
 }
 
 /** Applies settle adjustments one row at a time, in key order (inside the caller's transaction). */
