@@ -65,11 +65,7 @@ function loadBridge(): Promise<Bridge> {
  */
 function fetchCallback(handler: LlmHttpHandler, alreadySent: Response): FetchCallback {
   const direct = directAnswerOf(handler)
-  // When the app had the bridge replace the global Response (its own default in `serve()`) before
-  // this loaded, RESPONSE_ALREADY_SENT is one of the bridge's own lightweight Responses (they carry
-  // symbol-keyed state), which the bridge would write again: answer with Responses then (fast in
-  // that mode anyway).
-  if (!direct || Object.getOwnPropertySymbols(alreadySent).length > 0) return (request) => handler(request)
+  if (!direct || isBridgeResponse(alreadySent)) return (request) => handler(request)
   return async (request, { outgoing }) => {
     const answer = await direct(request)
     if (!(answer instanceof JsonReply)) return answer
@@ -82,6 +78,18 @@ function fetchCallback(handler: LlmHttpHandler, alreadySent: Response): FetchCal
     }
     return alreadySent
   }
+}
+
+/**
+ * True when `response` is one of the bridge's own lightweight Responses rather than the platform's.
+ * That is RESPONSE_ALREADY_SENT when the app had the bridge replace the global Response (its default
+ * in `serve()`) before it loaded, and the bridge would then write it again: answer with Responses in
+ * that mode (fast there anyway). The bridge's class extends the platform's Response; the platform's
+ * is a base class. (Not "has symbol-keyed properties": Node 20's own Response has them — that test
+ * turned the direct path off on every Node 20.)
+ */
+function isBridgeResponse(response: Response): boolean {
+  return Object.getPrototypeOf(Object.getPrototypeOf(response)) !== Object.prototype
 }
 
 /** A body parsed by earlier middleware (express.json(), …), as the bytes the bridge hands on. */

@@ -15,6 +15,8 @@ import { startApi, type Api } from './server.ts'
 interface Raw {
   status: number
   headers: Record<string, string>
+  /** Header names in the order they arrived. */
+  order: string[]
   body: string
 }
 
@@ -25,7 +27,14 @@ function rawRequest(url: string, method: string, headers: Record<string, string>
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (c: string) => (text += c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, body: text }))
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers as Record<string, string>,
+          order: res.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase()),
+          body: text,
+        }),
+      )
     })
     req.on('error', reject)
     req.end(body)
@@ -88,5 +97,22 @@ describe.each(DATABASES)('JSON answers written directly on %s', (kind) => {
       }
     }
     expect(statuses).toEqual([200, 200, 200, 401, 401, 404, 405, 400, 200, 429])
+  })
+
+  // Regression: the check that keeps the direct path away from the bridge's own lightweight
+  // Responses looked for symbol-keyed properties — which Node 20's own Response has too, so every
+  // answer on Node 20 went through a Response and the bridge's stream read after all (found by
+  // profiling scenario 10). Observable on the wire: written directly, content-length is the first
+  // header; through the bridge it is added after the Response's headers.
+  it('are taken on this Node: content-length comes first, as the direct write sends it', async () => {
+    const key = { authorization: `Bearer ${api.globex.secret}` }
+    for (const [method, path, headers, body] of [
+      ['GET', '/v1/usage', key],
+      ['GET', '/v1/usage', {}],
+      ['POST', '/v1/agents/support/run', { ...key, 'content-type': 'application/json' }, '{"input":"hi"}'],
+    ] as Array<[string, string, Record<string, string>, string?]>) {
+      const node = await rawRequest(`${api.base}${path}`, method, headers, body)
+      expect(node.order[0], `${method} ${path}: ${node.order.join(', ')}`).toBe('content-length')
+    }
   })
 })
