@@ -242,9 +242,29 @@ export class LlmPlans {
           audit,
         )
       }
-      // Scheduled ones have not started: they simply start on the new version.
-      const scheduled = (await tx.llmTenantPlan.findMany({ where: { planId: from.id, effectiveFrom: { gt: now } } })) as Array<{ tenantId: string }>
+      // Scheduled ones have not started: they simply start on the new version — still an admin
+      // change to each of those tenants, audited like the others (with the date it starts).
+      const scheduled = (await tx.llmTenantPlan.findMany({ where: { planId: from.id, effectiveFrom: { gt: now } } })) as Array<{
+        tenantId: string
+        effectiveFrom: Date
+      }>
       await tx.llmTenantPlan.updateMany({ where: { planId: from.id, effectiveFrom: { gt: now } }, data: { planId: to.id, planVersion: to.version } })
+      for (const a of scheduled) {
+        await recordAuditEvent(
+          tx,
+          {
+            action: 'plan.changed',
+            tenantId: a.tenantId,
+            targetType: 'tenant',
+            targetId: a.tenantId,
+            before: { planKey: key, planVersion: from.version, effectiveFrom: a.effectiveFrom },
+            after: { planKey: key, planVersion: to.version, effectiveFrom: a.effectiveFrom },
+            metadata: { movePlanVersion: true, scheduled: true },
+          },
+          now,
+          audit,
+        )
+      }
       return [...new Set([...current, ...scheduled].map((a) => a.tenantId))]
     })) as string[]
     for (const t of moved) bumpTenantVersion(t)

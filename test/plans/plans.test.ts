@@ -14,6 +14,7 @@ import {
   PlanNotFoundError,
   RateLimitExceededError,
   TenantStore,
+  createAuditLog,
   createPlans,
   defineLlmConfig,
 } from '../../src/index.ts'
@@ -50,6 +51,30 @@ describe.each(DATABASES)('plans on %s', (kind) => {
     ])
     expect((await plans.listPlans()).map((p) => [p.key, p.version])).toEqual([['pro', 2]])
     expect((await plans.listPlans({ allVersions: true })).map((p) => p.version)).toEqual([1, 2])
+  })
+
+  // Regression: movePlanVersion moved tenants with a scheduled change (not started yet) onto the
+  // new version without an audit event for them; only tenants on the version now were audited.
+  it('movePlanVersion audits tenants whose scheduled change it moves, in the same transaction', async () => {
+    const plans = createPlans(db().client)
+    await plans.definePlan({ key: 'mv', name: 'Move', limits: { dailyExecutions: 10 } })
+    await plans.definePlan({ key: 'mv-start', name: 'Start' })
+    await plans.changePlan('mv-now', 'mv')
+    await plans.changePlan('mv-later', 'mv-start')
+    const pending = await plans.changePlan('mv-later', 'mv', { at: 'period_end' })
+    await plans.updatePlan('mv', { limits: { dailyExecutions: 20 } }) // in use: version 2
+    expect(await plans.movePlanVersion('mv', { from: 1, to: 2 })).toBe(2)
+    expect((await plans.currentPlan('mv-later'))?.scheduled).toMatchObject({ planVersion: 2 })
+    const log = createAuditLog(db().client)
+    const [moved] = (await log.events({ tenantId: 'mv-later', limit: 1 })).events
+    expect(moved).toMatchObject({
+      action: 'plan.changed',
+      before: { planKey: 'mv', planVersion: 1, effectiveFrom: pending.effectiveFrom.toISOString() },
+      after: { planKey: 'mv', planVersion: 2, effectiveFrom: pending.effectiveFrom.toISOString() },
+      metadata: { movePlanVersion: true, scheduled: true },
+    })
+    const [now] = (await log.events({ tenantId: 'mv-now', limit: 1 })).events
+    expect(now).toMatchObject({ action: 'plan.changed', after: { planVersion: 2 }, metadata: { movePlanVersion: true } })
   })
 
   it('the plan feeds the policy: its limits and rate limits apply, with each value’s source', async () => {
