@@ -24,6 +24,10 @@
  * (its `files`, package.json, README, LICENSE) with dist/ compiled fresh from src/ as
  * `npm run build` does — so the test never depends on (or rewrites) the repository's own dist/.
  *
+ * Then, in the SQLite app, README.md's "HTTP API for tenants" and "Dashboard for operators and
+ * tenants" blocks, word for word (they use the quick start's generated client and dev.db): the
+ * package's `./http` and `./dashboard` entry points as an app meets them, from the tarball.
+ *
  * Also here, in the same app (which installs `openai` but not `@anthropic-ai/sdk`): the regression
  * test for "a missing optional SDK is a raw ERR_MODULE_NOT_FOUND": an Anthropic agent rejects with
  * MissingProviderSdkError before any admission — no ledger row, no counter row.
@@ -40,7 +44,7 @@ import Database from 'better-sqlite3'
 import { Decimal } from 'decimal.js'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { commandLines, quickStartBlocks, quickStartFor, root, type Variant } from './markdown-blocks.ts'
+import { codeBlocks, commandLines, quickStartBlocks, quickStartFor, root, type Variant } from './markdown-blocks.ts'
 
 const POSTGRES_URL = process.env.TEST_POSTGRES_URL
 if (process.env.REQUIRE_POSTGRES === '1' && !POSTGRES_URL) throw new Error('REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set')
@@ -315,6 +319,24 @@ describe('README quick start in an empty folder, from the packed tarball', () =>
       },
       INSTALL_TIMEOUT,
     )
+
+    // The two sections' blocks are SQLite programs: they run in the SQLite app (not skipped in the other).
+    if (variant === 'sqlite')
+      it("the README's HTTP API and dashboard sections run in the same app, word for word", () => {
+        expect(quickStart, 'the quick start ran').toBeDefined()
+        const { app, env } = quickStart!
+        for (const [section, file, printed] of [
+          ['HTTP API for tenants', 'http-api.ts', '200 401'],
+          ['Dashboard for operators and tenants', 'dashboard.ts', '200 401 true'],
+        ] as const) {
+          const blocks = codeBlocks('README.md').filter((b) => b.section === section && b.lang === 'ts')
+          expect(blocks, section).toHaveLength(1)
+          expect(blocks[0].code, section).toContain(`// ${printed}`)
+          writeFileSync(join(app, file), blocks[0].code)
+          const out = run(`npx tsx ${file}`, app, env, 120_000).stdout
+          expect(out.trim().split('\n').at(-1), section).toBe(printed)
+        }
+      }, 240_000)
 
     it('an Anthropic agent without @anthropic-ai/sdk installed rejects with MissingProviderSdkError before admission: no ledger row, no counter row', () => {
       expect(quickStart, 'the quick start ran').toBeDefined()
