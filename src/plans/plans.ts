@@ -206,7 +206,11 @@ export class LlmPlans {
     return assignment
   }
 
-  /** Moves every tenant on version `from` of a plan to version `to`, effective now. Returns how many. */
+  /**
+   * Moves every tenant on version `from` of a plan to version `to`, effective now, and every
+   * change scheduled onto `from` to start on `to` instead. Returns how many tenants. Each tenant
+   * moved gets a `plan.changed` event (`scheduled: true` for a scheduled one), in the transaction.
+   */
   async movePlanVersion(key: string, options: { from: number; to: number }, audit?: AuditOptions): Promise<number> {
     assertPlanKey(key)
     assertQuery(options, ['from', 'to'], 'options')
@@ -215,41 +219,42 @@ export class LlmPlans {
     const to = await this.planRow(this.client, key, assertPlanVersion(options?.to, 'options.to'))
     const now = this.config.now()
     const moved = (await this.client.$transaction(async (tx: Tx) => {
-      const current = (await tx.llmTenantPlan.findMany({ where: { planId: from.id, effectiveFrom: { lte: now }, ...notEndedBy(now) } })) as Array<{
+      // The tenants' locks first (in id order: two moves never deadlock), as changePlan takes them:
+      // a concurrent change of one of them is then either before the reads below or after the move.
+      const candidates = (await tx.llmTenantPlan.findMany({ where: { planId: from.id, ...notEndedBy(now) }, select: { tenantId: true } })) as Array<{
+        tenantId: string
+      }>
+      for (const t of [...new Set(candidates.map((c) => c.tenantId))].sort()) await this.lockTenant(tx, t)
+      const rows = (await tx.llmTenantPlan.findMany({ where: { planId: from.id, ...notEndedBy(now) } })) as Array<{
         id: string
         tenantId: string
+        effectiveFrom: Date
+        effectiveTo: Date | null
       }>
+      const current = rows.filter((a) => a.effectiveFrom.getTime() <= now.getTime())
+      // Scheduled ones have not started: they simply start on the new version.
+      const scheduled = rows.filter((a) => a.effectiveFrom.getTime() > now.getTime())
       for (const a of current) {
         await tx.llmTenantPlan.update({ where: { id: a.id }, data: { effectiveTo: now } })
+        // Until the end the current assignment had: a change scheduled away from it still starts then.
         await tx.llmTenantPlan.create({
-          data: { id: randomUUID(), tenantId: a.tenantId, planId: to.id, planKey: key, planVersion: to.version, effectiveFrom: now },
+          data: {
+            id: randomUUID(),
+            tenantId: a.tenantId,
+            planId: to.id,
+            planKey: key,
+            planVersion: to.version,
+            effectiveFrom: now,
+            effectiveTo: a.effectiveTo,
+          },
         })
       }
-      // One event per tenant moved: the log by tenant shows every plan its calls were priced by.
-      for (const tenant of new Set(current.map((a) => a.tenantId))) {
-        await recordAuditEvent(
-          tx,
-          {
-            action: 'plan.changed',
-            tenantId: tenant,
-            targetType: 'tenant',
-            targetId: tenant,
-            before: { planKey: key, planVersion: from.version },
-            after: { planKey: key, planVersion: to.version, effectiveFrom: now },
-            metadata: { movePlanVersion: true },
-          },
-          now,
-          audit,
-        )
-      }
-      // Scheduled ones have not started: they simply start on the new version — still an admin
-      // change to each of those tenants, audited like the others (with the date it starts).
-      const scheduled = (await tx.llmTenantPlan.findMany({ where: { planId: from.id, effectiveFrom: { gt: now } } })) as Array<{
-        tenantId: string
-        effectiveFrom: Date
-      }>
-      await tx.llmTenantPlan.updateMany({ where: { planId: from.id, effectiveFrom: { gt: now } }, data: { planId: to.id, planVersion: to.version } })
-      for (const a of scheduled) {
+      if (scheduled.length > 0)
+        await tx.llmTenantPlan.updateMany({ where: { id: { in: scheduled.map((a) => a.id) } }, data: { planId: to.id, planVersion: to.version } })
+      // One event per assignment moved: the log by tenant shows every plan its calls were priced by.
+      for (const a of [...current, ...scheduled]) {
+        const startsLater = a.effectiveFrom.getTime() > now.getTime()
+        const effectiveFrom = startsLater ? a.effectiveFrom : now
         await recordAuditEvent(
           tx,
           {
@@ -257,15 +262,15 @@ export class LlmPlans {
             tenantId: a.tenantId,
             targetType: 'tenant',
             targetId: a.tenantId,
-            before: { planKey: key, planVersion: from.version, effectiveFrom: a.effectiveFrom },
-            after: { planKey: key, planVersion: to.version, effectiveFrom: a.effectiveFrom },
-            metadata: { movePlanVersion: true, scheduled: true },
+            before: { planKey: key, planVersion: from.version },
+            after: { planKey: key, planVersion: to.version, effectiveFrom },
+            metadata: startsLater ? { movePlanVersion: true, scheduled: true } : { movePlanVersion: true },
           },
           now,
           audit,
         )
       }
-      return [...new Set([...current, ...scheduled].map((a) => a.tenantId))]
+      return [...new Set(rows.map((a) => a.tenantId))]
     })) as string[]
     for (const t of moved) bumpTenantVersion(t)
     return moved.length

@@ -1,6 +1,6 @@
 /**
- * The audit log on both databases: every admin entry point the library offers leaves exactly one
- * event, attributed to the ambient or given actor, holding only the changed fields (secrets
+ * The audit log on both databases: every admin entry point the library offers leaves one event
+ * per change it makes (one for a change to one thing), attributed to the ambient or given actor, holding only the changed fields (secrets
  * redacted), written in the change's own transaction (an event that cannot be written undoes the
  * change), and read back newest first in keyset pages.
  */
@@ -36,7 +36,7 @@ describe.each(DATABASES)('audit log on %s', (kind) => {
   const db = useDatabase(kind)
   const prisma = () => db().client.$extends(llmTenant({ model: 'organization', id: 'slug', name: 'displayName', budget: true, config }))
 
-  it('every admin entry point leaves exactly one event, with its action, target and actor', async () => {
+  it('every admin entry point leaves one event per change, with its action, target and actor', async () => {
     await db().client.$executeRawUnsafe(ORG_DDL[kind])
     const store = new TenantStore(db().client)
     const plans = createPlans(db().client, config)

@@ -7,8 +7,9 @@
  * Retry-After and the RateLimit headers) and the OpenAPI document.
  */
 import { request as httpRequest } from 'node:http'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { TenantStore } from '../../src/index.ts'
+import { JsonReply } from '../../src/http/reply.ts'
 import { DATABASES, useDatabase } from '../support/databases.ts'
 import { startApi, type Api } from './server.ts'
 
@@ -104,8 +105,9 @@ describe.each(DATABASES)('JSON answers written directly on %s', (kind) => {
   // answer on Node 20 went through a Response and the bridge's stream read after all (found by
   // profiling scenario 10). Observable on the wire: written directly, content-length is the first
   // header; through the bridge it is added after the Response's headers.
-  it('are taken on this Node: content-length comes first, as the direct write sends it', async () => {
+  it('are taken on this Node: no Response is built, and content-length comes first, as the direct write sends it', async () => {
     const key = { authorization: `Bearer ${api.globex.secret}` }
+    const toResponse = vi.spyOn(JsonReply.prototype, 'toResponse') // watched, not replaced
     for (const [method, path, headers, body] of [
       ['GET', '/v1/usage', key],
       ['GET', '/v1/usage', {}],
@@ -114,5 +116,7 @@ describe.each(DATABASES)('JSON answers written directly on %s', (kind) => {
       const node = await rawRequest(`${api.base}${path}`, method, headers, body)
       expect(node.order[0], `${method} ${path}: ${node.order.join(', ')}`).toBe('content-length')
     }
+    expect(toResponse).not.toHaveBeenCalled()
+    toResponse.mockRestore()
   })
 })

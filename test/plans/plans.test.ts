@@ -55,7 +55,7 @@ describe.each(DATABASES)('plans on %s', (kind) => {
 
   // Regression: movePlanVersion moved tenants with a scheduled change (not started yet) onto the
   // new version without an audit event for them; only tenants on the version now were audited.
-  it('movePlanVersion audits tenants whose scheduled change it moves, in the same transaction', async () => {
+  it('movePlanVersion audits each tenant whose scheduled change it moves', async () => {
     const plans = createPlans(db().client)
     await plans.definePlan({ key: 'mv', name: 'Move', limits: { dailyExecutions: 10 } })
     await plans.definePlan({ key: 'mv-start', name: 'Start' })
@@ -66,15 +66,39 @@ describe.each(DATABASES)('plans on %s', (kind) => {
     expect(await plans.movePlanVersion('mv', { from: 1, to: 2 })).toBe(2)
     expect((await plans.currentPlan('mv-later'))?.scheduled).toMatchObject({ planVersion: 2 })
     const log = createAuditLog(db().client)
-    const [moved] = (await log.events({ tenantId: 'mv-later', limit: 1 })).events
-    expect(moved).toMatchObject({
-      action: 'plan.changed',
-      before: { planKey: 'mv', planVersion: 1, effectiveFrom: pending.effectiveFrom.toISOString() },
-      after: { planKey: 'mv', planVersion: 2, effectiveFrom: pending.effectiveFrom.toISOString() },
-      metadata: { movePlanVersion: true, scheduled: true },
-    })
-    const [now] = (await log.events({ tenantId: 'mv-now', limit: 1 })).events
-    expect(now).toMatchObject({ action: 'plan.changed', after: { planVersion: 2 }, metadata: { movePlanVersion: true } })
+    const movedBy = async (tenantId: string) =>
+      (await log.events({ tenantId, action: 'plan.changed', limit: 10 })).events.filter((e) => (e.metadata as { movePlanVersion?: boolean }).movePlanVersion)
+    expect(await movedBy('mv-later')).toMatchObject([
+      {
+        before: { planKey: 'mv', planVersion: 1 },
+        after: { planKey: 'mv', planVersion: 2, effectiveFrom: pending.effectiveFrom.toISOString() },
+        metadata: { movePlanVersion: true, scheduled: true },
+      },
+    ])
+    expect(await movedBy('mv-now')).toMatchObject([{ after: { planVersion: 2 }, metadata: { movePlanVersion: true } }])
+  })
+
+  // Regression (found in review): a tenant on version 1 with a change scheduled away from it was
+  // moved onto an open-ended version 2 — the scheduled change still started, but version 2 stayed
+  // "current" beside it: tenantsOnPlan listed the tenant and deletePlan refused for ever.
+  it('movePlanVersion keeps a change scheduled away from the version: the new version ends when it starts', async () => {
+    let now = new Date()
+    const plans = createPlans(db().client, defineLlmConfig({ now: () => now }))
+    await plans.definePlan({ key: 'away', name: 'Away' })
+    await plans.definePlan({ key: 'away-next', name: 'Next' })
+    await plans.changePlan('away-t', 'away')
+    const next = await plans.changePlan('away-t', 'away-next', { at: 'period_end' })
+    await plans.updatePlan('away', { name: 'Away 2' }) // in use: version 2
+    expect(await plans.movePlanVersion('away', { from: 1, to: 2 })).toBe(1)
+    const history = await plans.planHistory('away-t')
+    const onTwo = history.find((a) => a.planKey === 'away' && a.planVersion === 2)
+    expect(onTwo?.effectiveTo?.toISOString()).toBe(next.effectiveFrom.toISOString())
+    expect(await plans.tenantsOnPlan('away', { version: 2 })).toEqual(['away-t']) // on it until then
+    // Once the scheduled change has started, the tenant is on the next plan only, and the old plan can go.
+    now = new Date(next.effectiveFrom.getTime() + 60_000)
+    expect((await plans.currentPlan('away-t'))?.plan.key).toBe('away-next')
+    expect(await plans.tenantsOnPlan('away')).toEqual([])
+    expect(await plans.deletePlan('away')).toBe(2)
   })
 
   it('the plan feeds the policy: its limits and rate limits apply, with each value’s source', async () => {
